@@ -1,0 +1,3 @@
+"""churnml: explained, calibrated churn-risk scores for Customer Success teams."""
+
+__version__ = "0.1.0"

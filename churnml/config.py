@@ -1,0 +1,109 @@
+"""Typed configuration: `configs/*.yaml` validated into pydantic models, environment variables override.
+
+Environment overrides use the prefix ``CHURNML_`` and ``__`` between levels, e.g.
+``CHURNML_LABELS__HORIZON_DAYS=60`` or ``CHURNML_WORK_DIR=/data/churnml``. Loading does no I/O beyond reading
+the YAML file: no folders are created and no tracking URI is set at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class DataConfig(BaseModel):
+    """Where the input tables are and how strictly they are validated."""
+
+    dir: Path = Path("work/data")
+    lenient: bool = Field(
+        False, description="Quarantine bad rows to a rejects folder instead of failing on them."
+    )
+    rejects_dir: Path | None = Field(None, description="Default: <data.dir>/rejects.")
+
+
+class SimulateConfig(BaseModel):
+    """Defaults for `churnml simulate` and the demo."""
+
+    accounts: int = Field(2000, ge=1)
+    start: str = "2024-01-01"
+    months: int = Field(24, ge=1, le=120)
+    seed: int = 7
+
+
+class FeaturesConfig(BaseModel):
+    """Feature pipeline settings."""
+
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    every_days: int = Field(7, ge=1, description="Spacing of as-of dates for training snapshots.")
+    duckdb_memory_limit: str = "3GB"
+    duckdb_threads: int | None = None
+
+
+class LabelsConfig(BaseModel):
+    """Churn label definition."""
+
+    kind: Literal["contractual", "non_contractual"] = "contractual"
+    horizon_days: int = Field(90, ge=1)
+    grace_days: int = Field(14, ge=0, description="A lapse followed by reactivation within this is no churn.")
+    lookback_days: int = Field(
+        90, ge=1, description="Non-contractual: an account is active if it had an event in this window."
+    )
+
+
+class Settings(BaseSettings):
+    """All of churnml's configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="CHURNML_", env_nested_delimiter="__", extra="forbid")
+
+    work_dir: Path = Path("work")
+    data: DataConfig = DataConfig()
+    simulate: SimulateConfig = SimulateConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    labels: LabelsConfig = LabelsConfig()
+    # Other sections (models, scoring, serving, crm) are owned by their modules; unknown keys are refused.
+    models: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("work_dir")
+    @classmethod
+    def _no_placeholder(cls, v: Path) -> Path:
+        if str(v).strip() == "":
+            raise ValueError("work_dir must not be empty")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the YAML file (passed as init kwargs).
+        return env_settings, init_settings, file_secret_settings
+
+
+DEFAULT_CONFIG = Path("configs/default.yaml")
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Load settings from a YAML file (default `configs/default.yaml` if it exists), env overriding.
+
+    Raises:
+        FileNotFoundError: an explicitly given path does not exist.
+        pydantic.ValidationError: a value has the wrong type or an unknown key is present.
+    """
+    if path is None:
+        path = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+    elif not Path(path).exists():
+        raise FileNotFoundError(f"config file not found: {path}")
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"config file {path} must hold a mapping at top level")
+    return Settings(**raw)
