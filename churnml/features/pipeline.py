@@ -1,0 +1,136 @@
+"""Assembles the feature table: population spine + one block per theme, as one Ibis expression.
+
+The expression runs unchanged on DuckDB (embedded default) or PySpark (scale path). Which features
+exist depends on which tables and columns exist: an absent optional table yields absent features,
+never zeros.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ibis
+import pandas as pd
+
+from churnml.config import LabelsConfig
+from churnml.features.account import account_features, static_attribute_specs
+from churnml.features.calendar import normalise_dates
+from churnml.features.commercial import commercial_features
+from churnml.features.keys import KEYS, attach
+from churnml.features.registry import FEATURES, FeatureSpec
+from churnml.features.sentiment import sentiment_features
+from churnml.features.support import support_features
+from churnml.features.team import team_features
+from churnml.features.usage import usage_features
+from churnml.labels import labels_expr, observed_until
+from churnml.population import population
+from churnml.sources import Tables
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A lazy feature table and the registry entries of the columns it holds (in column order)."""
+
+    table: ibis.Table
+    specs: tuple[FeatureSpec, ...]
+    dates: tuple[dt.date, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    @property
+    def categorical(self) -> list[str]:
+        return [s.name for s in self.specs if s.kind == "categorical"]
+
+
+def available_specs(tables: Tables) -> list[FeatureSpec]:
+    """Registry entries whose required tables and columns are all present, plus static attributes."""
+    present = {name: set(t.columns) for name, t in tables.tables.items()}
+    # Validation gives events a default `value`; subscriptions a default term.
+    specs = [
+        f for f in FEATURES if all(tbl in present and col in present[tbl] for tbl, col in f.requires)
+    ]
+    specs += static_attribute_specs(tables["accounts"])
+    return specs
+
+
+def feature_set(tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig) -> FeatureSet:
+    """The feature expression for the population at the given as-of dates.
+
+    Args:
+        tables: validated input tables.
+        as_of: as-of dates; only rows timestamped strictly before each date's midnight are used.
+        labels: label definition (decides the population: contractual or non-contractual).
+    """
+    dates = normalise_dates(as_of)
+    spine = population(tables, dates, labels)
+    out = spine
+    if "events" in tables:
+        out = attach(out, usage_features(spine, tables["events"], dates), KEYS)
+    if "tickets" in tables:
+        out = attach(out, support_features(spine, tables["tickets"], dates), KEYS)
+    if "surveys" in tables:
+        out = attach(out, sentiment_features(spine, tables["surveys"], dates), KEYS)
+    if "subscriptions" in tables:
+        out = attach(out, commercial_features(spine, tables["subscriptions"], dates), KEYS)
+    accounts = tables["accounts"]
+    if "csm_enps" in tables and "csm_id" in accounts.columns:
+        out = attach(out, team_features(spine, accounts, tables["csm_enps"], dates), KEYS)
+    out = attach(out, account_features(spine, accounts), KEYS)
+    if {"active_users_30d", "seats"} <= set(out.columns):
+        out = out.mutate(
+            seat_utilisation_30d=ibis.ifelse(
+                out.seats > 0, out.active_users_30d.cast("float64") / out.seats, ibis.null("float64")
+            )
+        )
+    specs = [s for s in available_specs(tables) if s.name in out.columns]
+    table = out.select(*KEYS, *[s.name for s in specs])
+    return FeatureSet(table=table, specs=tuple(specs), dates=tuple(dates))
+
+
+def to_frame(fs: FeatureSet, con: ibis.BaseBackend | None = None) -> pd.DataFrame:
+    """Execute the feature expression; categoricals become pandas `category`, rows sorted by key."""
+    df = fs.table.to_pandas() if con is None else con.to_pandas(fs.table)
+    return finalise_frame(df, fs.categorical)
+
+
+def finalise_frame(df: pd.DataFrame, categorical: Sequence[str]) -> pd.DataFrame:
+    """Canonical in-memory form: as_of as datetime64, categoricals as `category`, sorted by key."""
+    df = df.copy()
+    df["account_id"] = df["account_id"].astype(str)
+    df["as_of"] = pd.to_datetime(df["as_of"])
+    for c in categorical:
+        if c in df.columns:
+            df[c] = df[c].astype("category")
+    return df.sort_values(KEYS, kind="stable").reset_index(drop=True)
+
+
+def compute_features(
+    tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig | None = None
+) -> pd.DataFrame:
+    """Features for the population at `as_of`, one row per (account_id, as_of)."""
+    return to_frame(feature_set(tables, as_of, labels or LabelsConfig()))
+
+
+def build_training_frame(
+    tables: Tables,
+    as_of: Sequence[dt.date | str],
+    labels: LabelsConfig | None = None,
+    until: dt.date | None = None,
+) -> tuple[pd.DataFrame, FeatureSet]:
+    """Features joined with labels (`churned` nullable, `churn_date`) for training and backtests.
+
+    Rows whose horizon has not passed at `until` (default: the end of the data) have `churned` null.
+    """
+    cfg = labels or LabelsConfig()
+    fs = feature_set(tables, as_of, cfg)
+    until = until if until is not None else observed_until(tables)
+    lab = labels_expr(tables, fs.dates, cfg, until=until)
+    joined = attach(fs.table, lab, KEYS)
+    df = finalise_frame(joined.to_pandas(), fs.categorical)
+    df["churned"] = df["churned"].astype("boolean")
+    df["churn_date"] = pd.to_datetime(df["churn_date"])
+    return df, fs
