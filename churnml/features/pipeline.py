@@ -94,17 +94,26 @@ def feature_set(tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsCo
 def to_frame(fs: FeatureSet, con: ibis.BaseBackend | None = None) -> pd.DataFrame:
     """Execute the feature expression; categoricals become pandas `category`, rows sorted by key."""
     df = fs.table.to_pandas() if con is None else con.to_pandas(fs.table)
-    return finalise_frame(df, fs.categorical)
+    return finalise_frame(df, fs.specs)
 
 
-def finalise_frame(df: pd.DataFrame, categorical: Sequence[str]) -> pd.DataFrame:
-    """Canonical in-memory form: as_of as datetime64, categoricals as `category`, sorted by key."""
+def finalise_frame(df: pd.DataFrame, specs: Sequence[FeatureSpec]) -> pd.DataFrame:
+    """Canonical in-memory form, the same whatever the engine or the data.
+
+    as_of is datetime64, numeric features float64 (nulls stay NaN), categoricals `category`, rows
+    sorted by key — so training, batch scoring and the API all see one schema.
+    """
     df = df.copy()
     df["account_id"] = df["account_id"].astype(str)
-    df["as_of"] = pd.to_datetime(df["as_of"])
-    for c in categorical:
-        if c in df.columns:
-            df[c] = df[c].astype("category")
+    df["as_of"] = pd.to_datetime(df["as_of"]).astype("datetime64[ns]")
+    for spec in specs:
+        if spec.name not in df.columns:
+            continue
+        if spec.kind == "categorical":
+            df[spec.name] = df[spec.name].astype("object").where(df[spec.name].notna(), None)
+            df[spec.name] = df[spec.name].astype("category")
+        else:
+            df[spec.name] = pd.to_numeric(df[spec.name], errors="raise").astype("float64")
     return df.sort_values(KEYS, kind="stable").reset_index(drop=True)
 
 
@@ -130,7 +139,7 @@ def build_training_frame(
     until = until if until is not None else observed_until(tables)
     lab = labels_expr(tables, fs.dates, cfg, until=until)
     joined = attach(fs.table, lab, KEYS)
-    df = finalise_frame(joined.to_pandas(), fs.categorical)
+    df = finalise_frame(joined.to_pandas(), fs.specs)
     df["churned"] = df["churned"].astype("boolean")
     df["churn_date"] = pd.to_datetime(df["churn_date"])
     return df, fs
