@@ -37,7 +37,7 @@ class SimulateConfig(BaseModel):
 class FeaturesConfig(BaseModel):
     """Feature pipeline settings."""
 
-    engine: Literal["duckdb", "spark"] = "duckdb"
+    engine: Literal["duckdb"] = "duckdb"
     every_days: int = Field(7, ge=1, description="Spacing of as-of dates for training snapshots.")
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int | None = None

@@ -87,7 +87,12 @@ def feature_set(tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsCo
             )
         )
     specs = [s for s in available_specs(tables) if s.name in out.columns]
-    table = out.select(*KEYS, *[s.name for s in specs])
+    # One schema whatever the engine: numeric features float64 (nulls stay null), categoricals strings.
+    table = out.select(
+        out.account_id.cast("string").name("account_id"),
+        out.as_of,
+        *[out[s.name].cast("string" if s.kind == "categorical" else "float64").name(s.name) for s in specs],
+    )
     return FeatureSet(table=table, specs=tuple(specs), dates=tuple(dates))
 
 

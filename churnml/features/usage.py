@@ -42,26 +42,40 @@ def _per_day_block(events: ibis.Table, cal: ibis.Table, dates: Sequence[dt.date]
     return j.group_by(KEYS).aggregate(**aggs)
 
 
+def _last_days(ev: ibis.Table, entity: str) -> ibis.Table:
+    """Distinct (account, entity, day) rows with the entity's next active day (null if none).
+
+    A distinct count over a window [D - w, D) equals the number of entity-days d in that window whose next
+    active day is on or after D (d is the entity's last activity before D). Counting those needs plain
+    conditional counts instead of COUNT(DISTINCT ...) per window, several times faster on both engines.
+    """
+    days = ev.filter(ev[entity].notnull()).select("account_id", entity, "day").distinct()
+    nxt = days.day.lead().over(ibis.window(group_by=["account_id", entity], order_by="day"))
+    return days.mutate(next_day=nxt)
+
+
+def _distinct_counts(days: ibis.Table, cal: ibis.Table, windows: dict[str, tuple[int, int]]) -> ibis.Table:
+    """Per (account, as_of): for each name -> (lo, hi), entities active on days with lag in (lo, hi]."""
+    max_lag = max(hi for _, hi in windows.values())
+    j = days.join(cal.filter(cal.lag <= max_lag), "day")
+    aggs = {}
+    for name, (lo, hi) in windows.items():
+        # Last activity inside the window: the next active day is at or after the window's end (lag lo).
+        window_end = j.as_of - ibis.interval(days=lo)
+        last_in_window = j.next_day.isnull() | (j.next_day >= window_end)
+        aggs[name] = j.account_id.count(where=(j.lag > lo) & (j.lag <= hi) & last_in_window)
+    return j.group_by(KEYS).aggregate(**aggs)
+
+
 def _per_user_block(events: ibis.Table, cal: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
-    ev = _window_events(events, dates)
-    user_days = ev.filter(ev.user_id.notnull()).select("account_id", "day", "user_id").distinct()
-    j = user_days.join(cal.filter(cal.lag <= 60), "day")
-    lag, u = j.lag, j.user_id
-    return j.group_by(KEYS).aggregate(
-        active_users_7d=u.nunique(where=lag <= 7),
-        active_users_30d=u.nunique(where=lag <= 30),
-        active_users_prev_30d=u.nunique(where=lag > 30),
-    )
+    days = _last_days(_window_events(events, dates), "user_id")
+    windows = {"active_users_7d": (0, 7), "active_users_30d": (0, 30), "active_users_prev_30d": (30, 60)}
+    return _distinct_counts(days, cal, windows)
 
 
 def _per_type_block(events: ibis.Table, cal: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
-    ev = _window_events(events, dates)
-    type_days = ev.select("account_id", "day", "event_type").distinct()
-    j = type_days.join(cal, "day")
-    return j.group_by(KEYS).aggregate(
-        event_types_30d=j.event_type.nunique(where=j.lag <= 30),
-        event_types_90d=j.event_type.nunique(),
-    )
+    days = _last_days(_window_events(events, dates), "event_type")
+    return _distinct_counts(days, cal, {"event_types_30d": (0, 30), "event_types_90d": (0, 90)})
 
 
 def _ratio(num: ibis.Value, den: ibis.Value) -> ibis.Value:

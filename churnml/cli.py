@@ -1,0 +1,208 @@
+"""The `churnml` command line (typer + rich). Thin: parse, call the library, print.
+
+Errors a user can fix (bad input data, bad dates, missing files) are printed as one clear message with
+exit code 1 — never a stack trace. Set CHURNML_DEBUG=1 to see the traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from churnml.config import Settings, load_settings
+
+app = typer.Typer(
+    name="churnml",
+    help="Explained, calibrated churn-risk scores for Customer Success teams.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="Input folder or .duckdb file (default: data.dir).")]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected failures into a one-line (or short multi-line) message and exit code 1."""
+    from churnml.sources import SourceError
+    from churnml.validate import DataValidationError
+
+    try:
+        yield
+    except (DataValidationError, SourceError, FileNotFoundError, ValueError, pydantic.ValidationError) as exc:
+        if os.environ.get("CHURNML_DEBUG"):
+            raise
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _settings(config: Path | None) -> Settings:
+    with user_errors():
+        return load_settings(config)
+
+
+def _kv_table(title: str, rows: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in rows.items():
+        table.add_row(k.replace("_", " "), f"{v:,.4g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int)
+                      else str(v))
+    return table
+
+
+def _date(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("work/data"),
+    accounts: Annotated[int | None, typer.Option(min=1, help="Number of accounts.")] = None,
+    start: Annotated[str | None, typer.Option(help="First day simulated (YYYY-MM-DD).")] = None,
+    months: Annotated[int | None, typer.Option(min=1, max=120, help="Months simulated.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same world).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Simulate a realistic B2B SaaS customer base (with its true churn probabilities in truth/)."""
+    from churnml.simulate import simulate_world
+
+    s = _settings(config).simulate
+    start_date = _date(start, "--start") or dt.date.fromisoformat(s.start)
+    with user_errors():
+        summary = simulate_world(
+            out=out,
+            accounts=accounts or s.accounts,
+            start=start_date,
+            months=months or s.months,
+            seed=s.seed if seed is None else seed,
+        )
+    console.print(_kv_table(f"Simulated world in {out}", dataclasses.asdict(summary)))
+
+
+@app.command()
+def validate(
+    data: DataOpt = None,
+    lenient: Annotated[bool, typer.Option(help="Quarantine bad rows instead of failing.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Validate the input tables against the data contract (docs/data-contract.md)."""
+    from churnml.datasets import load_data
+    from churnml.validate import report_table
+
+    settings = _settings(config)
+    with user_errors():
+        loaded = load_data(settings, data, lenient=lenient or None)
+    console.print(report_table(loaded.report))
+    if loaded.report.total_rejected:
+        console.print(
+            f"[yellow]{loaded.report.total_rejected:,} rows quarantined to {loaded.report.rejects_dir}[/]"
+        )
+    else:
+        console.print("[green]all tables valid[/]")
+
+
+def _status(message: str) -> Callable[[], Any]:
+    return console.status(message, spinner="dots")
+
+
+@app.command()
+def features(
+    data: DataOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="DATE[,DATE...]")] = None,
+    every: Annotated[str | None, typer.Option(help="Spacing of as-of dates, e.g. 7d.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First as-of date with --every.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last as-of date with --every.")] = None,
+    out: Annotated[Path, typer.Option(help="Output Parquet file.")] = Path("work/features.parquet"),
+    labels: Annotated[bool, typer.Option(help="Also write labels beside the features.")] = True,
+    lenient: Annotated[bool, typer.Option(help="Quarantine bad rows instead of failing.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Point-in-time features for every account active at each as-of date (and their labels)."""
+    from churnml.datasets import churn_rate_by_date, feature_set, load_data, resolve_dates, write_features
+    from churnml.datasets import write_labels as _write_labels
+
+    settings = _settings(config)
+    t0 = time.perf_counter()
+    with user_errors():
+        dates = resolve_dates(as_of, every, start, end)
+        with _status("validating input tables…"):
+            loaded = load_data(settings, data, lenient=lenient or None)
+        fs = feature_set(loaded.tables, dates, settings.labels)
+        with _status(f"computing {len(fs.specs)} features for {len(dates)} as-of dates…"):
+            rows = write_features(fs, out)
+        summary: dict[str, Any] = {
+            "rows": rows,
+            "as_of_dates": len(dates),
+            "features": len(fs.specs),
+            "output": str(out),
+        }
+        if labels:
+            label_path = out.with_name(out.stem.replace("features", "labels") if "features" in out.stem
+                                       else out.stem + ".labels").with_suffix(".parquet")
+            with _status("computing labels…"):
+                lab = _write_labels(loaded.tables, fs, settings, label_path)
+            summary["labels"] = str(label_path)
+            rates = churn_rate_by_date(lab)
+            summary["labelled_rows"] = int(rates["labelled"].sum())
+            summary["churn_rate"] = float(rates["churned"].sum() / max(rates["labelled"].sum(), 1))
+    summary["seconds"] = round(time.perf_counter() - t0, 1)
+    console.print(_kv_table("Features", summary))
+
+
+@app.command(name="labels")
+def labels_cmd(
+    data: DataOpt = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="DATE[,DATE...]")] = None,
+    every: Annotated[str | None, typer.Option(help="Spacing of as-of dates, e.g. 7d.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First as-of date with --every.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last as-of date with --every.")] = None,
+    out: Annotated[Path, typer.Option(help="Output Parquet file.")] = Path("work/labels.parquet"),
+    config: ConfigOpt = None,
+) -> None:
+    """Churn labels (configured definition and horizon) for the accounts active at each as-of date."""
+    from churnml.datasets import churn_rate_by_date, feature_set, load_data, resolve_dates, write_labels
+
+    settings = _settings(config)
+    with user_errors():
+        dates = resolve_dates(as_of, every, start, end)
+        loaded = load_data(settings, data)
+        fs = feature_set(loaded.tables, dates, settings.labels)
+        lab = write_labels(loaded.tables, fs, settings, out)
+    console.print(churn_rate_table(churn_rate_by_date(lab)))
+    console.print(f"labels written to {out}")
+
+
+def churn_rate_table(rates: Any) -> Table:
+    """Churn rate per as-of date as a rich table."""
+    table = Table(title="Churn rate by as-of date", title_justify="left")
+    for col in ("as-of", "accounts", "labelled", "churned", "churn rate"):
+        table.add_column(col, justify="right")
+    for row in rates.itertuples():
+        rate = "—" if row.labelled == 0 else f"{row.churn_rate:.1%}"
+        table.add_row(str(row.as_of.date()), f"{row.accounts:,}", f"{row.labelled:,}", f"{int(row.churned):,}", rate)
+    return table
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
