@@ -3,8 +3,9 @@
 Contractual (default): an account's subscriptions are merged into coverage blocks, a lapse followed by
 reactivation within `grace_days` being no lapse. The row is churned if the block covering the as-of date
 ends within `horizon_days` after it. Non-contractual: churned if the account has no event within the
-horizon. Labels whose outcome is not yet observable at `observed_until` are null (not False): the
-horizon has not passed, so training must not read them as "stayed".
+horizon. Labels whose outcome is not fully observable at `observed_until` are null (not False): the
+horizon (plus the grace period) has not passed, so training must not read them as "stayed" — and rows
+whose churn already shows are null too, or the late rows would be churners only.
 """
 
 from __future__ import annotations
@@ -56,15 +57,10 @@ def contractual_labels(
     j = j.filter((j.block_start < j.as_of) & (j.block_end.isnull() | (j.block_end >= j.as_of)))
     horizon_end = j.as_of + ibis.interval(days=cfg.horizon_days)
     ends_in_horizon = j.block_end.notnull() & (j.block_end < horizon_end)
-    # A lapse is final only once the grace period after it has passed without reactivation.
-    lapse_settled = j.block_end.delta(ibis.literal(observed_until), unit="day") < -cfg.grace_days
-    horizon_passed = horizon_end <= ibis.literal(observed_until)
-    churned = ibis.cases(
-        (ends_in_horizon & lapse_settled, True),
-        (ends_in_horizon, ibis.null("boolean")),
-        (horizon_passed, False),
-        else_=ibis.null("boolean"),
-    )
+    # Observable only once the horizon and the grace period after it have passed. Labelling early rows
+    # whose churn already shows (and leaving the rest null) would select churners: all-or-nothing per row.
+    observable = (j.as_of + ibis.interval(days=cfg.horizon_days + cfg.grace_days)) <= ibis.literal(observed_until)
+    churned = ibis.ifelse(observable, ends_in_horizon, ibis.null("boolean"))
     out = j.mutate(churned=churned, churn_date=ibis.ifelse(ends_in_horizon, j.block_end, ibis.null("date")))
     return out.select("account_id", "as_of", "churned", "churn_date")
 
@@ -85,12 +81,8 @@ def non_contractual_labels(
     )
     seen = j.select("account_id", "as_of").distinct().mutate(_seen=ibis.literal(True))
     out = attach(spine, seen, KEYS)
-    horizon_passed = out.as_of + ibis.interval(days=cfg.horizon_days) <= ibis.literal(observed_until)
-    churned = ibis.cases(
-        (out._seen.notnull(), False),
-        (horizon_passed, True),
-        else_=ibis.null("boolean"),
-    )
+    observable = out.as_of + ibis.interval(days=cfg.horizon_days) <= ibis.literal(observed_until)
+    churned = ibis.ifelse(observable, out._seen.isnull(), ibis.null("boolean"))
     out = out.mutate(churned=churned)
     out = out.mutate(churn_date=ibis.ifelse(out.churned, out.as_of, ibis.null("date")))
     return out.select("account_id", "as_of", "churned", "churn_date")

@@ -97,5 +97,19 @@ def test_non_contractual_labels() -> None:
     assert at.loc["x", "churned"] == False  # noqa: E712
     assert at.loc["y", "churned"] == True  # noqa: E712
     late = out[out.as_of == pd.Timestamp("2024-12-01")]
-    # x was seen again inside the horizon (known: not churned) though the horizon runs past the data.
-    assert late.loc["x", "churned"] == False and "y" not in late.index  # noqa: E712
+    # The horizon runs past the data: unknown for everyone, even x who was seen again (no selection).
+    assert late["churned"].isna().all() and "y" not in late.index
+
+
+def test_labels_are_all_or_nothing_per_as_of_date() -> None:
+    """Per as-of date every row is labelled or none is: a partly observed date would select churners."""
+    subs = [
+        ("a", D(2023, 1, 1), D(2024, 11, 1)),
+        ("b", D(2023, 1, 1), None),
+        ("c", D(2023, 1, 1), D(2024, 12, 20)),
+    ]
+    dates = [D(2024, 6, 1) + dt.timedelta(days=7 * i) for i in range(30)]
+    out = _labels(_world(subs), dates, LabelsConfig(horizon_days=90, grace_days=14))
+    per_date = out.groupby("as_of")["churned"].apply(lambda s: s.isna().mean())
+    assert set(per_date.unique()) <= {0.0, 1.0}
+    assert (per_date == 0.0).any() and (per_date == 1.0).any()
