@@ -1,0 +1,137 @@
+"""`churnml models …`: list versions, promote, roll back and show the registry history (typer + rich).
+
+Thin: resolve the work directory, call `churnml.registry`, print. Expected failures (unknown version, nothing
+to roll back to, unreachable server) are one red line and exit code 1; CHURNML_DEBUG=1 shows the traceback.
+Mounted by `churnml.cli` as `app.add_typer(models_app)`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from churnml.registry import ModelRegistry
+
+models_app = typer.Typer(
+    name="models",
+    help="Registered churn-risk models: versions, champion/challenger, promotion, rollback, history.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
+NameOpt = Annotated[str, typer.Option("--name", envvar="CHURNML_REGISTERED_MODEL", help="Registered model name.")]
+_HEADLINE = ("roc_auc", "churned_mrr_share_top10", "log_loss", "ece")
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    import pydantic
+    from mlflow.exceptions import MlflowException
+
+    from churnml.registry import RegistryError
+
+    try:
+        yield
+    except (RegistryError, MlflowException, FileNotFoundError, ValueError, pydantic.ValidationError) as exc:
+        if os.environ.get("CHURNML_DEBUG"):
+            raise
+        message = exc.message if isinstance(exc, MlflowException) else str(exc)
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _registry(config: Path | None, name: str) -> ModelRegistry:
+    from churnml.config import load_settings
+    from churnml.registry import ModelRegistry
+
+    settings = load_settings(config)
+    return ModelRegistry.from_work_dir(settings.work_dir, name=name)
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+@models_app.command("list")
+def list_cmd(config: ConfigOpt = None, name: NameOpt = "churn-risk") -> None:
+    """Registered versions with their aliases and backtest metrics."""
+    with _user_errors():
+        registry = _registry(config, name)
+        versions = registry.list_versions()
+    if not versions:
+        console.print(f"no versions of {name!r} registered yet")
+        return
+    table = Table(title=f"{name} versions", title_justify="left")
+    for col in ("version", "aliases", "created (UTC)", "ROC-AUC", "revenue top 10%", "log loss", "ECE", "run",
+                "last decision"):
+        table.add_column(col, justify="right" if col in ("version", "ROC-AUC", "log loss", "ECE") else "left")
+    for v in reversed(versions):
+        aliases = ", ".join(f"[bold green]{a}[/]" if a == "champion" else a for a in v.aliases)
+        table.add_row(
+            str(v.version), aliases, v.created.strftime("%Y-%m-%d %H:%M"),
+            *(_fmt(v.metrics.get(k)) for k in _HEADLINE), (v.run_id or "")[:8], v.decision or "",
+        )
+    console.print(table)
+
+
+@models_app.command()
+def promote(
+    version: Annotated[int, typer.Argument(help="Version to make champion.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")] = "manual promotion",
+    config: ConfigOpt = None,
+    name: NameOpt = "churn-risk",
+) -> None:
+    """Make VERSION the champion now (manual override, recorded in the history)."""
+    with _user_errors():
+        registry = _registry(config, name)
+        previous = registry.champion()
+        registry.promote(version, reason)
+    was = f" (was v{previous})" if previous is not None else ""
+    console.print(f"[green]v{version} of {name} is champion{was}[/]")
+
+
+@models_app.command()
+def rollback(
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history).")] = "manual rollback",
+    config: ConfigOpt = None,
+    name: NameOpt = "churn-risk",
+) -> None:
+    """Make the previous champion (by the history) champion again."""
+    with _user_errors():
+        registry = _registry(config, name)
+        previous = registry.champion()
+        target = registry.rollback(reason)
+    console.print(f"[yellow]rolled back {name}: v{target} is champion again (was v{previous})[/]")
+
+
+@models_app.command()
+def history(config: ConfigOpt = None, name: NameOpt = "churn-risk") -> None:
+    """The append-only history: registrations, promotions, declined promotions and rollbacks."""
+    with _user_errors():
+        entries = _registry(config, name).history()
+    if not entries:
+        console.print(f"no history for {name!r} yet")
+        return
+    table = Table(title=f"{name} history", title_justify="left")
+    for col in ("when (UTC)", "event", "version", "previous champion", "ROC-AUC", "revenue top 10%", "by", "reason"):
+        table.add_column(col)
+    colour = {"promote": "green", "rollback": "yellow", "decline": "red", "register": "cyan"}
+    for e in entries:
+        table.add_row(
+            e.ts[:19].replace("T", " "), f"[{colour.get(e.event, 'white')}]{e.event}[/]", str(e.version),
+            "—" if e.previous is None else str(e.previous), _fmt(e.metrics.get("roc_auc")),
+            _fmt(e.metrics.get("churned_mrr_share_top10")), e.actor, e.reason,
+        )
+    console.print(table)
