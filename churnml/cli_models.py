@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -32,7 +33,7 @@ err_console = Console(stderr=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
 NameOpt = Annotated[str, typer.Option("--name", envvar="CHURNML_REGISTERED_MODEL", help="Registered model name.")]
-_HEADLINE = ("roc_auc", "churned_mrr_share_top10", "log_loss", "ece")
+_HEADLINE = ("roc_auc", "churned_mrr_share_top10")
 
 
 @contextmanager
@@ -73,15 +74,17 @@ def list_cmd(config: ConfigOpt = None, name: NameOpt = "churn-risk") -> None:
     if not versions:
         console.print(f"no versions of {name!r} registered yet")
         return
-    table = Table(title=f"{name} versions", title_justify="left")
-    for col in ("version", "aliases", "created (UTC)", "ROC-AUC", "revenue top 10%", "log loss", "ECE", "run",
-                "last decision"):
-        table.add_column(col, justify="right" if col in ("version", "ROC-AUC", "log loss", "ECE") else "left")
+    table = Table(title=f"{name} versions", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for col, justify in (("v", "right"), ("aliases", "left"), ("created (UTC)", "left"), ("AUC", "right"),
+                         ("rev@10%", "right"), ("run", "left")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    table.add_column("last decision", ratio=1)
     for v in reversed(versions):
         aliases = ", ".join(f"[bold green]{a}[/]" if a == "champion" else a for a in v.aliases)
         table.add_row(
             str(v.version), aliases, v.created.strftime("%Y-%m-%d %H:%M"),
-            *(_fmt(v.metrics.get(k)) for k in _HEADLINE), (v.run_id or "")[:8], v.decision or "",
+            *(_fmt(v.metrics.get(k)) for k in _HEADLINE), (v.run_id or "")[:8],
+            (v.decision or "").split(":", 1)[0],
         )
     console.print(table)
 
@@ -124,13 +127,15 @@ def history(config: ConfigOpt = None, name: NameOpt = "churn-risk") -> None:
     if not entries:
         console.print(f"no history for {name!r} yet")
         return
-    table = Table(title=f"{name} history", title_justify="left")
-    for col in ("when (UTC)", "event", "version", "previous champion", "ROC-AUC", "revenue top 10%", "by", "reason"):
-        table.add_column(col)
+    table = Table(title=f"{name} history", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for col, justify in (("when (UTC)", "left"), ("event", "left"), ("v", "right"), ("prev", "right"),
+                         ("AUC", "right"), ("rev@10%", "right"), ("by", "left")):
+        table.add_column(col, justify=justify, no_wrap=True)
+    table.add_column("reason", ratio=1)
     colour = {"promote": "green", "rollback": "yellow", "decline": "red", "register": "cyan"}
     for e in entries:
         table.add_row(
-            e.ts[:19].replace("T", " "), f"[{colour.get(e.event, 'white')}]{e.event}[/]", str(e.version),
+            e.ts[:16].replace("T", " "), f"[{colour.get(e.event, 'white')}]{e.event}[/]", str(e.version),
             "—" if e.previous is None else str(e.previous), _fmt(e.metrics.get("roc_auc")),
             _fmt(e.metrics.get("churned_mrr_share_top10")), e.actor, e.reason,
         )

@@ -226,13 +226,16 @@ def test_different_backtests_are_not_compared(store: dict[str, Any], monkeypatch
 
 
 def test_cli(store: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rich.console import Console
     from typer.testing import CliRunner
 
+    from churnml import cli_models
     from churnml.cli_models import models_app
 
     monkeypatch.delenv(ENV_TRACKING_URI, raising=False)
     monkeypatch.setenv("CHURNML_WORK_DIR", str(store["work"]))
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(cli_models, "console", Console(width=250))  # no wrapping inside table cells
+    monkeypatch.setattr(cli_models, "err_console", Console(width=250, stderr=True))
     reg = _registry(store, "churn-cli")
     v1 = reg.register(store["run"].run_id)
     reg.register(store["run"].run_id, m(0.8, 0.4))
