@@ -263,3 +263,16 @@ def test_cli(store: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert "better on enterprise" in out.output and "bad week" in out.output and "rollback" in out.output
     out = runner.invoke(models_app, ["history", "--name", "never-registered"])
     assert out.exit_code == 0 and "no history" in out.output
+
+
+def test_history_is_never_rewritten(store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two writers recording the same event for the same version at once both keep their entries."""
+    monkeypatch.delenv(ENV_TRACKING_URI, raising=False)
+    a, b = _registry(store, "churn-writers"), _registry(store, "churn-writers")
+    v = a.register(store["run"].run_id)
+    before = {k: t for k, t in a.client.get_registered_model(a.name).tags.items() if k.startswith("churnml.audit.")}
+    for reg in (a, b, a, b):
+        reg._audit("decline", v, None, "same event, same version", {})
+    after = {k: t for k, t in a.client.get_registered_model(a.name).tags.items() if k.startswith("churnml.audit.")}
+    assert all(after[k] == t for k, t in before.items())
+    assert [e.reason for e in b.history()].count("same event, same version") == 4
