@@ -68,19 +68,19 @@ def make_frame(
     df["days_since_last_event"] = np.where(
         h < -1.0, rng.integers(10, 60, n), rng.integers(0, 10, n)
     ).astype("float64")
-    df["open_high_tickets"] = rng.poisson(np.exp(-0.5 - 0.6 * h)).astype("float64")
+    df["tickets_open_high_14d"] = rng.poisson(np.exp(-0.5 - 0.6 * h)).astype("float64")
     nps = np.clip(np.round(7 + 1.5 * h + rng.normal(0, 1.5, n)), 0, 10)
     answered = rng.random(n) < 0.35
-    df["nps_last"] = np.where(answered, nps, np.nan)
+    df["nps_latest"] = np.where(answered, nps, np.nan)
     df["noise_1"] = rng.normal(0, 1, n)
     df["tenure_days"] = rng.integers(30, 2000, n).astype("float64")
     df.loc[rng.random(n) < 0.05, "events_30d"] = np.nan
     su = df["seat_utilisation_30d"].to_numpy()
     logit = (
-        -2.6
+        -3.4
         + 1.4 * (df["days_since_last_event"].to_numpy() > 20)
-        + 2.5 * (su - 0.6) ** 2 * 4
-        + 0.5 * np.minimum(df["open_high_tickets"].to_numpy(), 4) * (nps < 6)
+        + 6.0 * (su - 0.6) ** 2
+        + 0.5 * np.minimum(df["tickets_open_high_14d"].to_numpy(), 4) * (nps < 6)
         - 0.4 * (df["segment"].to_numpy() == "Enterprise")
         + 0.4 * (df["industry"].to_numpy() == "Media")
     )

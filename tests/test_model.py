@@ -57,8 +57,8 @@ def test_columns_taken_by_name_not_position(fitted: ChurnModel, parts: dict[str,
 
 
 def test_missing_feature_named_in_error(fitted: ChurnModel, parts: dict[str, pd.DataFrame]) -> None:
-    with pytest.raises(KeyError, match="nps_last"):
-        fitted.prepare(parts["calib"].drop(columns=["nps_last"]))
+    with pytest.raises(KeyError, match="nps_latest"):
+        fitted.prepare(parts["calib"].drop(columns=["nps_latest"]))
 
 
 def test_unseen_category_treated_as_missing(fitted: ChurnModel, parts: dict[str, pd.DataFrame]) -> None:
@@ -74,7 +74,7 @@ def test_unseen_category_treated_as_missing(fitted: ChurnModel, parts: dict[str,
 
 def test_missing_stays_missing(fitted: ChurnModel, parts: dict[str, pd.DataFrame]) -> None:
     X = parts["calib"].head(20)
-    assert fitted.prepare(X)["nps_last"].isna().sum() == X["nps_last"].isna().sum()
+    assert fitted.prepare(X)["nps_latest"].isna().sum() == X["nps_latest"].isna().sum()
 
 
 def test_shap_additivity(fitted: ChurnModel, parts: dict[str, pd.DataFrame]) -> None:
@@ -117,11 +117,11 @@ def test_missing_labels_refused(parts: dict[str, pd.DataFrame]) -> None:
 
 def test_monotone_tickets_never_lower_risk(parts: dict[str, pd.DataFrame]) -> None:
     tr = parts["train"]
-    m = ChurnModel(**FAST, calibration="none", monotone_constraints={"open_high_tickets": 1}).fit(
+    m = ChurnModel(**FAST, calibration="none", monotone_constraints={"tickets_open_high_14d": 1}).fit(
         tr, tr["churned"]
     )
     X = parts["calib"].head(300)
     base = m.predict_proba(X)[:, 1]
     for extra in (1, 3, 10):
-        more = m.predict_proba(X.assign(open_high_tickets=X["open_high_tickets"] + extra))[:, 1]
+        more = m.predict_proba(X.assign(tickets_open_high_14d=X["tickets_open_high_14d"] + extra))[:, 1]
         assert (more >= base - 1e-12).all()
