@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from churnml.cli_models import models_app
 from churnml.config import Settings, load_settings
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(models_app)
 console = Console()
 err_console = Console(stderr=True)
 

@@ -128,7 +128,9 @@ def _open_duckdb_file(path: Path, found: Tables) -> None:
         raise SourceError(f"a DuckDB database file needs the duckdb engine, not {con.name}: {path}")
     quoted = path.resolve().as_posix().replace("'", "''")
     con.raw_sql(f"ATTACH '{quoted}' AS src (READ_ONLY)")
-    present = set(con.list_tables(database="src"))
+    # information_schema rather than list_tables(): the latter breaks with duckdb 2.x under ibis 12.
+    rows = con.raw_sql("SELECT table_name FROM information_schema.tables WHERE table_catalog = 'src'").fetchall()
+    present = {r[0] for r in rows}
     for name in TABLES:
         if name in present:
             found.tables[name] = con.table(name, database="src")

@@ -298,7 +298,7 @@ def _prepare(spec: TableSpec, raw: ir.Table, now: datetime) -> _Prepared:
     others = [c for c in raw.columns if c not in known and c != ROW_COL]
     extras_kept = others if spec.allow_extra else []
     ignored = [] if spec.allow_extra else others
-    casts = {_c(c.name): _cast(raw[c.name], c.kind) for c in present}
+    casts = {_c(c.name): _cast(raw[c.name], c.kind, join_key=c.name in _JOIN_KEYS) for c in present}
     cast = raw.mutate(**casts)
     expr = cast.mutate(**{ROW_COL: ibis.row_number() + 1})
     rules: list[_Rule] = []  # bound to `cast`; they also evaluate on `expr`, which derives from it
@@ -309,11 +309,16 @@ def _prepare(spec: TableSpec, raw: ir.Table, now: datetime) -> _Prepared:
     return _Prepared(spec, raw, cast, expr, rules, extras_kept, ignored)
 
 
-def _cast(value: ir.Value, kind: str) -> ir.Value:
+# Ids that join tables must share one type (string); other integer ids (user_id, respondent_id) stay
+# integers: casting 100M user ids to strings costs more than the whole distinct-user computation saves.
+_JOIN_KEYS = frozenset({"account_id", "csm_id"})
+
+
+def _cast(value: ir.Value, kind: str, join_key: bool = True) -> ir.Value:
     """Cast to the contract type; values that cannot be cast become null (reported as bad_type)."""
     target = _TARGET[kind]
     src = value.type()
-    if src == target:
+    if src == target or (kind == "id" and not join_key and src.is_integer()):
         return value
     if src.is_floating() and (target.is_integer() or kind == "id"):
         # 3.0 -> 3 (CSV readers turn integer columns with gaps into floats); 3.5 is no integer.
