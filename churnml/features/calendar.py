@@ -41,6 +41,16 @@ def date_range(start: dt.date, end: dt.date, every_days: int) -> list[dt.date]:
     return [start + dt.timedelta(days=i * every_days) for i in range(n + 1)]
 
 
+def seconds_between(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
+    """Whole seconds from `earlier` to `later` as float64, each timestamp truncated to the second.
+
+    Truncating first makes the engines agree exactly: DuckDB's epoch keeps microseconds, Spark's
+    `unix_timestamp` drops them. Float64 (not integer) so that dividing by a literal such as 3600.0 stays
+    floating point on Spark, where a bare `3600.0` is a DECIMAL and the quotient would be rounded.
+    """
+    return (later.epoch_seconds().floor() - earlier.epoch_seconds().floor()).cast("float64")
+
+
 def asof_table(dates: Sequence[dt.date]) -> ibis.Table:
     """One row per as-of date: `as_of` (date) and `as_of_ts` (its midnight, the exclusive cut-off)."""
     arrow = pa.table(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import ibis
 
-from churnml.features.calendar import asof_table
+from churnml.features.calendar import asof_table, seconds_between
 from churnml.features.keys import KEYS, attach
 
 LOOKBACK_DAYS = 365
@@ -34,7 +34,7 @@ def sentiment_features(spine: ibis.Table, surveys: ibis.Table, dates: Sequence[d
         asof,
         (surveys.ts < asof.as_of_ts) & (surveys.ts >= asof.as_of_ts - ibis.interval(days=LOOKBACK_DAYS)),
     )
-    age_days = (s.as_of_ts.epoch_seconds() - s.ts.epoch_seconds()) / 86400.0
+    age_days = seconds_between(s.as_of_ts, s.ts) / 86400.0
     s = s.mutate(age_days=age_days)
     # Rank NPS answer times newest first: rank 0 is the latest answer, rank 1 the one before.
     nps = s.filter(s.kind == "nps")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import ibis
 
-from churnml.features.calendar import asof_table
+from churnml.features.calendar import asof_table, seconds_between
 from churnml.features.keys import KEYS, attach
 
 LOOKBACK_DAYS = 365
@@ -28,7 +28,7 @@ def support_features(spine: ibis.Table, tickets: ibis.Table, dates: Sequence[dt.
         & (tickets.opened_at >= asof.as_of_ts - ibis.interval(days=LOOKBACK_DAYS)),
     )
     cols = set(tickets.columns)
-    age_days = (t.as_of_ts.epoch_seconds() - t.opened_at.epoch_seconds()) / 86400.0
+    age_days = seconds_between(t.as_of_ts, t.opened_at) / 86400.0
     opened_30 = age_days <= 30
     opened_90 = age_days <= 90
     if "closed_at" in cols:
@@ -49,7 +49,7 @@ def support_features(spine: ibis.Table, tickets: ibis.Table, dates: Sequence[dt.
     if "effort_score" in cols:
         aggs["effort_mean_90d"] = t.effort_score.mean(where=closed_90)
     if "closed_at" in cols:
-        hours = (t.closed_at.epoch_seconds() - t.opened_at.epoch_seconds()) / 3600.0
+        hours = seconds_between(t.closed_at, t.opened_at) / 3600.0
         aggs["resolution_hours_90d"] = hours.mean(where=closed_90)
     if "reopened" in cols:
         aggs["reopen_rate_90d"] = t.reopened.cast("float64").mean(where=closed_90)

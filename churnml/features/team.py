@@ -26,7 +26,9 @@ def team_features(
         _n=e.csm_id.count(),
         _net=e.csm_id.count(where=e.score >= 9) - e.csm_id.count(where=e.score <= 6),
     )
-    block = block.mutate(csm_enps_90d=100.0 * block._net / block._n).select("csm_id", "as_of", "csm_enps_90d")
+    # Cast before the literal: on Spark a bare 100.0 is a DECIMAL and the quotient would be rounded.
+    enps = 100.0 * block._net.cast("float64") / block._n
+    block = block.mutate(csm_enps_90d=enps).select("csm_id", "as_of", "csm_enps_90d")
     owners = accounts.select("account_id", "csm_id")
     out = attach(spine, owners, "account_id")
     out = attach(out, block, ["csm_id", "as_of"])
