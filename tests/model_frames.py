@@ -101,3 +101,37 @@ def make_frame(
     if with_truth:
         df["p_true"] = p
     return df.sort_values(["account_id", "as_of"]).reset_index(drop=True)
+
+
+def make_fingerprint_frame(
+    n_accounts: int = 800, n_weeks: int = 40, horizon_days: int = 28, seed: int = 0
+) -> pd.DataFrame:
+    """Churn is pure chance; the only feature that "works" is an account fingerprint (a constant per account).
+
+    Each account churns once at a random date (or never) and has rows until then; a row is labelled
+    churned when the churn falls in [as_of, as_of + horizon). A model can only score well on a later
+    window by recognising accounts whose churn it already saw labelled in training — a split-level leak
+    that exists only when training labels overlap the evaluation period.
+    """
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=n_weeks, freq="7D")
+    span = (dates[-1] - dates[0]).days + horizon_days
+    churn_day = np.where(rng.random(n_accounts) < 0.6, rng.integers(0, span, n_accounts), 10**6)
+    churn_at = dates[0] + pd.to_timedelta(np.minimum(churn_day, 10**5), unit="D")
+    acc = pd.DataFrame(
+        {
+            "account_id": [f"F{i:05d}" for i in range(n_accounts)],
+            "fingerprint": rng.random(n_accounts),
+            "churn_at": churn_at,
+            "churns": churn_day < 10**6,
+        }
+    )
+    df = acc.merge(pd.DataFrame({"as_of": dates}), how="cross")
+    df = df[df["as_of"] <= df["churn_at"]].copy()
+    within = df["churns"] & (df["churn_at"] < df["as_of"] + pd.Timedelta(days=horizon_days))
+    df["churned"] = pd.array(within.to_numpy(), dtype="boolean")
+    df["churn_date"] = df["churn_at"].where(within)
+    df["noise"] = rng.normal(0, 1, len(df))
+    df["mrr"] = 100.0
+    df["segment"] = pd.Categorical(["SMB"] * len(df))
+    return df.drop(columns=["churn_at", "churns"]).sort_values(["account_id", "as_of"]).reset_index(drop=True)
