@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,6 +52,13 @@ def user_errors() -> Iterator[None]:
             raise
         err_console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
+
+
+class Engine(StrEnum):
+    """Where the feature expressions run (`features.engine`)."""
+
+    duckdb = "duckdb"
+    spark = "spark"
 
 
 def _settings(config: Path | None) -> Settings:
@@ -138,6 +146,10 @@ def features(
     out: Annotated[Path, typer.Option(help="Output Parquet file.")] = Path("work/features.parquet"),
     labels: Annotated[bool, typer.Option(help="Also write labels beside the features.")] = True,
     lenient: Annotated[bool, typer.Option(help="Quarantine bad rows instead of failing.")] = False,
+    engine: Annotated[
+        Engine | None,
+        typer.Option(help="Override features.engine. Spark writes --out as a folder partitioned by as_of."),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Point-in-time features for every account active at each as-of date (and their labels)."""
@@ -145,6 +157,10 @@ def features(
     from churnml.datasets import write_labels as _write_labels
 
     settings = _settings(config)
+    if engine is not None:
+        settings.features.engine = engine.value
+    if settings.features.engine == "spark":
+        from churnml.spark import write_features_spark as write_features
     t0 = time.perf_counter()
     with user_errors():
         dates = resolve_dates(as_of, every, start, end)

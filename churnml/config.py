@@ -37,7 +37,9 @@ class SimulateConfig(BaseModel):
 class FeaturesConfig(BaseModel):
     """Feature pipeline settings."""
 
-    engine: Literal["duckdb"] = "duckdb"
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="duckdb: one machine, in process. spark: Apache Spark (see docs/scaling.md)."
+    )
     every_days: int = Field(7, ge=1, description="Spacing of as-of dates for training snapshots.")
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int | None = None

@@ -32,7 +32,11 @@ class LoadedData:
 
 
 def connect(settings: Settings) -> ibis.BaseBackend:
-    """The backend connection for the configured engine."""
+    """The backend connection for the configured engine (Spark: `churnml.spark.spark_connection`)."""
+    if settings.features.engine == "spark":
+        from churnml.spark import spark_connection
+
+        return spark_connection()
     return duckdb_connection(settings.features.duckdb_memory_limit, settings.features.duckdb_threads)
 
 

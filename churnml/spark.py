@@ -97,7 +97,11 @@ def spark_session(
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    if master.startswith("local"):
+        # Spark warns at WARN level about routine things (e.g. every glob path); keep errors only.
+        session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def spark_connection(session: SparkSession | None = None, **session_kwargs: Any) -> BaseBackend:
