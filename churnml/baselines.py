@@ -106,7 +106,7 @@ class LogisticBaseline(ClassifierMixin, BaseEstimator):
         pre = ColumnTransformer(
             [
                 ("num", make_pipeline(*num_steps), numeric),
-                ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=20), self.categorical_features_),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), self.categorical_features_),
             ]
         )
         self.pipeline_ = Pipeline(

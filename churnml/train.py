@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ class TrainConfig(BaseModel):
         model: ChurnModel parameters (e.g. {"n_estimators": 400, "monotone_constraints": {...}}).
         baselines: which baselines to backtest ("logistic", "health_score").
         health_config: health-score configuration (default `DEFAULT_HEALTH_CONFIG`).
+        oracle_method: how the oracle treats months the horizon only partly covers (see `oracle_probability`).
         tune: Optuna trials (0 = no tuning), scored on the folds' calibration windows, never on evaluation.
         tune_timeout_s: stop tuning after this many seconds.
         shap_rows: rows sampled for the SHAP summary figure.
@@ -62,6 +63,7 @@ class TrainConfig(BaseModel):
     model: dict[str, Any] = Field(default_factory=dict)
     baselines: list[str] = Field(default_factory=lambda: ["logistic", "health_score"])
     health_config: dict[str, tuple[float, dict[str, int]]] | None = None
+    oracle_method: Literal["overlap", "prorate"] = "overlap"
     tune: int = Field(0, ge=0)
     tune_timeout_s: float | None = None
     shap_rows: int = Field(2000, ge=1)
@@ -216,6 +218,7 @@ def train(
     *,
     truth: pd.DataFrame | None = None,
     label: str = LABEL,
+    extra_models: Mapping[str, Callable[[], Any]] | None = None,
 ) -> TrainingResult:
     """Backtest, then fit the final model on all labelled rows.
 
@@ -225,6 +228,8 @@ def train(
         config: `TrainConfig` or a mapping validated into one.
         truth: simulator truth table (see `oracle.read_truth`); adds the oracle to the backtest.
         label: label column.
+        extra_models: more estimators backtested on the same folds, by name (e.g. "champion": the current
+            champion's configuration refitted per fold, so a challenger is judged against it on equal terms).
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
     labelled = frame[frame[label].notna()].reset_index(drop=True)
@@ -239,9 +244,10 @@ def train(
     if cfg.tune:
         params = tune_params(labelled, folds, params, cfg.tune, cfg.tune_timeout_s, cfg.seed)
 
-    p_oracle = oracle_probability(labelled, truth, cfg.horizon_days) if truth is not None else None
+    p_oracle = oracle_probability(labelled, truth, cfg.horizon_days, cfg.oracle_method) if truth is not None else None
     bt = run_backtest(
-        labelled, lambda: ChurnModel(**params), _baseline_factories(cfg, features), folds=folds,
+        labelled, lambda: ChurnModel(**params), {**_baseline_factories(cfg, features), **(extra_models or {})},
+        folds=folds,
         horizon_days=cfg.horizon_days, label=label, oracle=p_oracle, model_name=MODEL_NAME,
     )
     final_fold = final_layout(labelled["as_of"], cfg.horizon_days, **layout_kw)

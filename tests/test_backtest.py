@@ -15,7 +15,7 @@ from churnml.model import ChurnModel
 from tests.model_frames import make_fingerprint_frame, make_frame
 
 WEEKLY = pd.date_range("2023-01-07", periods=104, freq="7D")
-MEMORISE = {"n_estimators": 200, "learning_rate": 0.2, "num_leaves": 63, "min_child_samples": 2,
+MEMORISE = {"num_threads": 1, "n_estimators": 200, "learning_rate": 0.2, "num_leaves": 63, "min_child_samples": 2,
             "colsample_bytree": 1.0, "subsample": 1.0, "reg_lambda": 0.0, "max_bin": 1023,
             "early_stopping_rounds": None, "calibration": "none"}
 
@@ -100,7 +100,7 @@ def test_split_level_leak_is_excluded() -> None:
 def test_run_backtest_predictions_frame() -> None:
     df = make_frame(n_accounts=150, n_weeks=36, horizon_days=28, seed=4, with_truth=True)
     res = run_backtest(
-        df, lambda: ChurnModel(n_estimators=30, learning_rate=0.2, min_child_samples=20),
+        df, lambda: ChurnModel(num_threads=1, n_estimators=30, learning_rate=0.2, min_child_samples=20),
         {"logistic": LogisticBaseline}, horizon_days=28, n_folds=2, eval_days=14, valid_days=14,
         calib_days=14, oracle="p_true",
     )

@@ -11,7 +11,7 @@ import pytest
 from churnml.model import BASE_VALUE, ChurnModel
 from tests.model_frames import make_frame
 
-FAST = {"n_estimators": 60, "learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 20}
+FAST = {"num_threads": 1, "n_estimators": 60, "learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 20}
 
 
 @pytest.fixture(scope="module")
