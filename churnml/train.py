@@ -30,6 +30,7 @@ from churnml.oracle import oracle_probability
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "lightgbm"
+BASELINES = ("logistic", "health_score")
 
 
 class TrainConfig(BaseModel):
@@ -105,7 +106,8 @@ class TrainingResult:
                     "params": self.params,
                 },
                 "overall": _records(overall[overall["model"] != "oracle"]),
-                "baselines": _records(overall[~overall["model"].isin(["oracle", MODEL_NAME])]),
+                "baselines": _records(overall[overall["model"].isin(BASELINES)]),
+                "others": _records(overall[~overall["model"].isin(["oracle", MODEL_NAME, *BASELINES])]),
                 "oracle": _records(overall[overall["model"] == "oracle"]),
                 "per_fold": _records(self.metrics["per_fold"]),
                 "per_segment": _records(self.metrics["per_segment"]),

@@ -83,7 +83,8 @@ def test_churn_model_calibration_fixes_reweighted_booster() -> None:
     d = np.sort(df["as_of"].unique())
     tr, va = df[df["as_of"] <= d[14]], df[(df["as_of"] > d[16]) & (df["as_of"] <= d[18])]
     ca, te = df[(df["as_of"] > d[18]) & (df["as_of"] <= d[21])], df[df["as_of"] > d[21]]
-    kw = {"num_threads": 1, "n_estimators": 60, "learning_rate": 0.1, "num_leaves": 15, "lgbm_params": {"scale_pos_weight": 6.0}}
+    kw = {"num_threads": 1, "n_estimators": 60, "learning_rate": 0.1, "num_leaves": 15,
+          "lgbm_params": {"scale_pos_weight": 6.0}}
     fit = {"X_valid": va, "y_valid": va["churned"], "X_calib": ca, "y_calib": ca["churned"]}
     raw = ChurnModel(**kw, calibration="none").fit(tr, tr["churned"], **fit)
     cal = ChurnModel(**kw, calibration="auto").fit(tr, tr["churned"], **fit)

@@ -15,7 +15,8 @@ from churnml.oracle import oracle_auc, oracle_probability, read_truth
 from churnml.train import TrainConfig, TrainingResult, frame_digest, train
 from tests.model_frames import make_frame
 
-FAST_MODEL = {"num_threads": 1, "n_estimators": 150, "learning_rate": 0.1, "min_child_samples": 50, "early_stopping_rounds": 30}
+FAST_MODEL = {"num_threads": 1, "n_estimators": 150, "learning_rate": 0.1, "min_child_samples": 50,
+              "early_stopping_rounds": 30}
 LAYOUT = {"horizon_days": 28, "n_folds": 2, "eval_days": 21, "valid_days": 21, "calib_days": 21}
 
 
@@ -101,6 +102,17 @@ def test_tuning_runs_on_validation_windows(frame: pd.DataFrame) -> None:
     res = train(frame, cfg)
     assert {"num_leaves", "min_child_samples", "learning_rate"} <= set(res.params)
     assert set(res.metrics["overall"]["model"]) == {"lightgbm"}
+
+
+def test_extra_models_share_the_folds(frame: pd.DataFrame) -> None:
+    cfg = {**LAYOUT, "baselines": [], "figures": False, "model": FAST_MODEL}
+    res = train(frame, cfg, extra_models={"champion": lambda: ChurnModel(**{**FAST_MODEL, "num_leaves": 4})})
+    pred = res.backtest.predictions
+    assert set(pred["model"]) == {"lightgbm", "champion"}
+    keys = ["fold", "account_id", "as_of"]
+    lgbm, champ = pred[pred["model"] == "lightgbm"][keys], pred[pred["model"] == "champion"][keys]
+    pd.testing.assert_frame_equal(lgbm.reset_index(drop=True), champ.reset_index(drop=True))
+    assert json.loads(res.to_json())["others"][0]["model"] == "champion"
 
 
 def test_unknown_baseline_refused(frame: pd.DataFrame) -> None:
