@@ -1,0 +1,309 @@
+"""Weekly batch scoring: every active account at an as-of date, scored, explained and stored.
+
+`score_accounts` is pure (frames in, score table out); `run_scoring` is the job at the edge: it computes the
+features with the training definitions (`feature_set` + `to_frame`), loads the model the alias points to
+from the registry (pinned to that version for the whole run), reads the previous scores from the
+`ScoreStore`, writes the new ones (replacing the as-of date, atomically) and returns a portfolio summary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field, model_validator
+
+from churnml.explain import Explanation, explain_frame, score_change
+
+if TYPE_CHECKING:
+    from churnml.config import Settings
+    from churnml.score_store import ScoreStore
+
+BANDS: tuple[str, ...] = ("low", "medium", "high")
+
+
+class RiskBands(BaseModel):
+    """Risk band thresholds on the calibrated probability: low < medium ≤ p < high ≤ p."""
+
+    medium: float = Field(0.10, gt=0, lt=1, description="Probability from which an account is medium risk.")
+    high: float = Field(0.25, gt=0, lt=1, description="Probability from which an account is high risk.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RiskBands:
+        if not self.medium < self.high:
+            raise ValueError(f"risk bands must satisfy medium < high, got {self.medium} and {self.high}")
+        return self
+
+    def assign(self, probability: Any) -> np.ndarray:
+        """Band name per probability."""
+        p = np.asarray(probability, dtype=float)
+        return np.where(p >= self.high, "high", np.where(p >= self.medium, "medium", "low")).astype(object)
+
+
+class ScoringConfig(BaseModel):
+    """Settings of `churnml score` (the `scoring:` section of the config)."""
+
+    alias: str = Field("champion", description="Registry alias of the model to score with.")
+    bands: RiskBands = RiskBands()
+    top_reasons: int = Field(3, ge=1, le=20, description="Risk drivers and protective factors kept per account.")
+    min_contribution: float = Field(0.01, ge=0, description="Smallest |log-odds| contribution that is a reason.")
+    movers: int = Field(10, ge=0, description="Biggest movers listed in the summary.")
+
+
+# --------------------------------------------------------------------------- the score table (pure)
+
+
+def _reasons_json(reasons: Any) -> str:
+    return json.dumps([r.to_dict() for r in reasons], ensure_ascii=False)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def score_accounts(
+    model: Any,
+    features: pd.DataFrame,
+    *,
+    model_name: str,
+    model_version: str | int,
+    accounts: pd.DataFrame | None = None,
+    previous: pd.DataFrame | None = None,
+    bands: RiskBands | None = None,
+    top_n: int = 3,
+    min_contribution: float = 0.01,
+    scored_at: dt.datetime | None = None,
+) -> pd.DataFrame:
+    """The score table for one as-of date (columns of `churnml.score_store.COLUMNS`, one row per account).
+
+    Args:
+        model: fitted `ChurnModel`.
+        features: feature frame for a single as-of date (`to_frame(feature_set(...))`).
+        model_name / model_version: recorded on every row; a different version than the previous scoring's is
+            named in the change text.
+        accounts: `account_id` with optional `segment` and `csm_id` (for filtering); `segment` falls back to
+            the feature of that name.
+        previous: each account's previous stored scoring (`ScoreStore.previous`); change columns are null for
+            accounts not in it.
+        bands: risk band thresholds.
+        top_n / min_contribution: see `churnml.explain.explain_frame`.
+
+    Raises:
+        ValueError: the frame holds several as-of dates, or none.
+    """
+    dates = pd.to_datetime(features["as_of"]).dt.date.unique()
+    if len(dates) != 1:
+        raise ValueError(f"score one as-of date at a time; the frame holds {len(dates)}")
+    as_of = dates[0]
+    bands = bands or RiskBands()
+    explained = explain_frame(model, features, top_n=top_n, min_contribution=min_contribution)
+    ids = features["account_id"].astype(str).to_numpy()
+    prob = np.array([e.probability for e in explained])
+    mrr = features["mrr"].to_numpy(dtype=float) if "mrr" in features.columns else np.full(len(ids), np.nan)
+    out = pd.DataFrame({
+        "account_id": ids,
+        "as_of": pd.Timestamp(as_of),
+        "churn_probability": prob,
+        "risk_band": bands.assign(prob),
+        "mrr": mrr,
+        "mrr_at_risk": prob * mrr,
+    })
+    version = str(model_version)
+    change = _changes(explained, previous, model_name, version)
+    out = pd.concat([out, change], axis=1)
+    out["risk_drivers"] = [_reasons_json(e.drivers) for e in explained]
+    out["protective_factors"] = [_reasons_json(e.protective) for e in explained]
+    out["theme_contributions"] = [json.dumps(e.themes) for e in explained]
+    out["raw_score"] = [e.raw_score for e in explained]
+    out["base_value"] = [e.base_value for e in explained]
+    out["model_name"] = model_name
+    out["model_version"] = version
+    seg = _lookup(accounts, "segment", ids)
+    if seg is None and "segment" in features.columns:
+        seg = [_text(v) for v in features["segment"].astype(object)]
+    out["segment"] = seg if seg is not None else None
+    csm = _lookup(accounts, "csm_id", ids)
+    out["csm_id"] = csm if csm is not None else None
+    out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    return out
+
+
+def _lookup(accounts: pd.DataFrame | None, column: str, ids: np.ndarray) -> list[str | None] | None:
+    if accounts is None or column not in accounts.columns:
+        return None
+    by_id = dict(zip(accounts["account_id"].astype(str), accounts[column].astype(object), strict=True))
+    return [_text(by_id.get(i)) for i in ids]
+
+
+def _changes(explained: list[Explanation], previous: pd.DataFrame | None, model_name: str,
+             version: str) -> pd.DataFrame:
+    """Change since each account's previous scoring, in probability points, split by theme."""
+    n = len(explained)
+    cols: dict[str, list[Any]] = {
+        "change_points": [None] * n, "previous_as_of": [None] * n, "previous_probability": [None] * n,
+        "change_by_theme": [None] * n, "change_text": [None] * n,
+    }
+    if previous is not None and len(previous):
+        prev = {str(r["account_id"]): r for r in previous.to_dict("records")}
+        label = f"{model_name} v{version}"
+        for i, e in enumerate(explained):
+            p = prev.get(e.account_id)
+            if p is None:
+                continue
+            ch = score_change(
+                float(p["churn_probability"]), json.loads(p["theme_contributions"]), float(p["base_value"]),
+                e.probability, e.themes, e.base_value,
+                previous_model=f"{p['model_name']} v{p['model_version']}", current_model=label,
+            )
+            cols["change_points"][i] = ch.points
+            cols["previous_as_of"][i] = pd.Timestamp(p["as_of"])
+            cols["previous_probability"][i] = float(p["churn_probability"])
+            cols["change_by_theme"][i] = json.dumps(ch.parts)
+            cols["change_text"][i] = ch.text()
+    out = pd.DataFrame(cols)
+    out["change_points"] = out["change_points"].astype("float64")
+    out["previous_probability"] = out["previous_probability"].astype("float64")
+    out["previous_as_of"] = pd.to_datetime(out["previous_as_of"])
+    return out
+
+
+# --------------------------------------------------------------------------- portfolio summary (pure)
+
+
+@dataclass(frozen=True)
+class PortfolioSummary:
+    """What a CS leader reads after a scoring run.
+
+    Attributes:
+        by_band: band, accounts, mrr, mrr_at_risk (low, medium, high).
+        by_segment: segment, accounts, high_risk, mrr, mrr_at_risk, largest MRR at risk first.
+        movers: accounts whose risk changed most since their previous scoring (absolute points).
+    """
+
+    as_of: dt.date
+    accounts: int
+    model: str
+    mrr: float
+    mrr_at_risk: float
+    by_band: pd.DataFrame
+    by_segment: pd.DataFrame
+    movers: pd.DataFrame
+    rescored: int
+
+
+def summarise(scores: pd.DataFrame, movers: int = 10) -> PortfolioSummary:
+    """Accounts scored, by risk band, MRR at risk by segment, and the biggest movers."""
+    s = scores.copy()
+    s["segment"] = s["segment"].fillna("(none)")
+    by_band = (
+        s.groupby("risk_band")
+        .agg(accounts=("account_id", "size"), mrr=("mrr", "sum"), mrr_at_risk=("mrr_at_risk", "sum"))
+        .reindex(list(BANDS), fill_value=0).rename_axis("band").reset_index()
+    )
+    by_band["accounts"] = by_band["accounts"].astype(int)
+    by_segment = (
+        s.assign(high_risk=s["risk_band"].eq("high"))
+        .groupby("segment").agg(accounts=("account_id", "size"), high_risk=("high_risk", "sum"), mrr=("mrr", "sum"),
+                                mrr_at_risk=("mrr_at_risk", "sum"))
+        .sort_values("mrr_at_risk", ascending=False).reset_index()
+    )
+    moved = s[s["change_points"].notna()]
+    top = moved.reindex(moved["change_points"].abs().sort_values(ascending=False, kind="stable").index).head(movers)
+    first = scores.iloc[0] if len(scores) else None
+    return PortfolioSummary(
+        as_of=pd.Timestamp(first["as_of"]).date() if first is not None else dt.date.min,
+        accounts=len(scores),
+        model=f"{first['model_name']} v{first['model_version']}" if first is not None else "",
+        mrr=float(s["mrr"].sum()),
+        mrr_at_risk=float(s["mrr_at_risk"].sum()),
+        by_band=by_band,
+        by_segment=by_segment,
+        movers=top[["account_id", "segment", "csm_id", "churn_probability", "change_points", "change_text"]]
+        .reset_index(drop=True),
+        rescored=len(moved),
+    )
+
+
+def top_reasons(row: Mapping[str, Any], kind: str = "risk_drivers") -> list[dict[str, Any]]:
+    """The stored reasons of one score row (`risk_drivers` or `protective_factors`) as dicts."""
+    return json.loads(row[kind]) if row.get(kind) else []
+
+
+# --------------------------------------------------------------------------- the job (I/O at the edge)
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """The result of `run_scoring`."""
+
+    scores: pd.DataFrame
+    summary: PortfolioSummary
+    store: Path
+    model_uri: str
+
+
+def run_scoring(
+    settings: Settings,
+    as_of: dt.date,
+    *,
+    alias: str | None = None,
+    data: Path | None = None,
+    config: ScoringConfig | None = None,
+    store: ScoreStore | None = None,
+) -> ScoringRun:
+    """Score every account active at `as_of` with the model behind `alias` and store the scores.
+
+    Args:
+        settings: churnml settings (work_dir, data, labels, registry name).
+        as_of: the scoring date (features use data strictly before it).
+        alias: registry alias (default `config.alias`, i.e. champion).
+        data: input folder or .duckdb file (default `settings.data.dir`).
+        config: scoring settings (default: `settings.scoring` if present, else defaults).
+        store: where scores go (default `<work_dir>/scores.duckdb`).
+
+    Raises:
+        ValueError: no model has the alias, or no account is active at `as_of`.
+    """
+    from churnml.datasets import load_data
+    from churnml.features import feature_set, to_frame
+    from churnml.pyfunc import load_churn_model
+    from churnml.registry import ModelRegistry
+    from churnml.score_store import ScoreStore
+
+    cfg = config or getattr(settings, "scoring", None) or ScoringConfig()
+    alias = alias or cfg.alias
+    name = settings.registry.name
+    registry = ModelRegistry.from_work_dir(settings.work_dir, name=name)
+    version = registry.aliases().get(alias)
+    if version is None:
+        raise ValueError(
+            f"no version of model {name!r} has the alias {alias!r}: train and promote one first "
+            "(see `churnml models list`)"
+        )
+    uri = f"models:/{name}/{version}"  # pinned: the alias may move while this run is going
+    model = load_churn_model(uri)
+
+    loaded = load_data(settings, data)
+    features = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
+    if features.empty:
+        raise ValueError(f"no account is active at {as_of}: nothing to score")
+    acc = loaded.tables["accounts"]
+    accounts = acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns]).to_pandas()
+
+    store = store or ScoreStore.from_work_dir(settings.work_dir)
+    scores = score_accounts(
+        model, features, model_name=name, model_version=version, accounts=accounts,
+        previous=store.previous(as_of), bands=cfg.bands, top_n=cfg.top_reasons,
+        min_contribution=cfg.min_contribution,
+    )
+    store.write(scores)
+    return ScoringRun(scores, summarise(scores, cfg.movers), store.path, uri)
