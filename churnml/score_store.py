@@ -165,10 +165,10 @@ class ScoreStore:
             raise FileNotFoundError(f"no scores stored in {self.path} yet")
         with self._connect(read_only=True) as con:
             if as_of is None:
-                table = con.execute(f"SELECT * FROM {TABLE} ORDER BY as_of, account_id").to_arrow_table()
+                table = con.sql(f"SELECT * FROM {TABLE} ORDER BY as_of, account_id").to_arrow_table()
             else:
-                table = con.execute(
-                    f"SELECT * FROM {TABLE} WHERE as_of = ? ORDER BY account_id", [as_of]
+                table = con.sql(
+                    f"SELECT * FROM {TABLE} WHERE as_of = ? ORDER BY account_id", params=[as_of]
                 ).to_arrow_table()
         pq.write_table(table, out)
         return table.num_rows

@@ -1,0 +1,116 @@
+"""`churnml score`: score every active account at an as-of date, store the scores, print the portfolio summary.
+
+Thin: parse, call `churnml.score.run_scoring`, print with rich. Registered by `churnml.cli` as
+`app.command("score")(score_command)`. Expected failures (no champion yet, bad date, bad data) are one red line
+and exit code 1; CHURNML_DEBUG=1 shows the traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from churnml.score import PortfolioSummary, ScoringRun
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    import pydantic
+    from mlflow.exceptions import MlflowException
+
+    from churnml.registry import RegistryError
+    from churnml.sources import SourceError
+    from churnml.validate import DataValidationError
+
+    try:
+        yield
+    except (DataValidationError, SourceError, RegistryError, MlflowException, FileNotFoundError, ValueError,
+            pydantic.ValidationError) as exc:
+        if os.environ.get("CHURNML_DEBUG"):
+            raise
+        message = exc.message if isinstance(exc, MlflowException) else str(exc)
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _money(x: float) -> str:
+    return f"${x:,.0f}"
+
+
+def summary_tables(summary: PortfolioSummary) -> list[Table]:
+    """The portfolio summary as rich tables: bands, segments, biggest movers."""
+    bands = Table(title=f"Risk bands — {summary.accounts:,} accounts scored {summary.as_of} ({summary.model})",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    for col, justify in (("band", "left"), ("accounts", "right"), ("MRR", "right"), ("MRR at risk", "right")):
+        bands.add_column(col, justify=justify, no_wrap=True)
+    colour = {"high": "red", "medium": "yellow", "low": "green"}
+    for r in summary.by_band.itertuples():
+        bands.add_row(f"[{colour.get(r.band, 'white')}]{r.band}[/]", f"{r.accounts:,}", _money(r.mrr),
+                      _money(r.mrr_at_risk))
+    bands.add_row("[bold]total[/]", f"{summary.accounts:,}", _money(summary.mrr), _money(summary.mrr_at_risk))
+
+    segments = Table(title="MRR at risk by segment", title_justify="left", box=box.SIMPLE_HEAD)
+    for col, justify in (("segment", "left"), ("accounts", "right"), ("high risk", "right"), ("MRR at risk", "right")):
+        segments.add_column(col, justify=justify, no_wrap=True)
+    for r in summary.by_segment.itertuples():
+        segments.add_row(str(r.segment), f"{r.accounts:,}", f"{int(r.high_risk):,}", _money(r.mrr_at_risk))
+
+    tables = [bands, segments]
+    if len(summary.movers):
+        movers = Table(title=f"Biggest movers (of {summary.rescored:,} accounts scored before)",
+                       title_justify="left", box=box.SIMPLE_HEAD)
+        for col, justify in (("account", "left"), ("risk", "right"), ("why it moved", "left")):
+            movers.add_column(col, justify=justify)
+        for r in summary.movers.itertuples():
+            movers.add_row(str(r.account_id), f"{r.churn_probability:.0%}", str(r.change_text))
+        tables.append(movers)
+    return tables
+
+
+def print_run(run: ScoringRun) -> None:
+    for table in summary_tables(run.summary):
+        console.print(table)
+    console.print(f"scores written to {run.store} (model {run.model_uri})", highlight=False)
+
+
+def score_command(
+    as_of: Annotated[str, typer.Option("--as-of", help="Scoring date (YYYY-MM-DD); data before it is used.")],
+    alias: Annotated[str | None, typer.Option(help="Registry alias of the model (default: champion).")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Input folder or .duckdb file (default: data.dir).")]
+    = None,
+    export: Annotated[Path | None, typer.Option(help="Also write this as-of date's scores to a Parquet file.")]
+    = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
+    = None,
+) -> None:
+    """Score every active account at an as-of date with explanations; store and summarise the scores."""
+    from churnml.config import load_settings
+    from churnml.score import run_scoring
+
+    try:
+        date = dt.date.fromisoformat(as_of)
+    except ValueError:
+        raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+    with _user_errors():
+        settings = load_settings(config)
+        with console.status(f"scoring accounts active at {date}", spinner="dots"):
+            run = run_scoring(settings, date, alias=alias, data=data)
+        if export is not None:
+            from churnml.score_store import ScoreStore
+
+            n = ScoreStore(run.store).export_parquet(export, as_of=date)
+            console.print(f"{n:,} rows exported to {export}", highlight=False)
+    print_run(run)
