@@ -98,7 +98,10 @@ def compare(duck_out: str, spark_out: str) -> tuple[int, int]:
             bad += int((~np.isclose(x.to_numpy(float), y.to_numpy(float), rtol=0, atol=1e-9, equal_nan=True)).sum())
     la = pd.read_parquet(Path(duck_out) / "labels.parquet")
     lb = pd.read_parquet(Path(spark_out) / "labels.parquet")
-    labels_bad = int((la.astype(str) != lb.astype(str)).any(axis=1).sum()) if la.shape == lb.shape else -1
+    if la.shape != lb.shape:
+        return bad, -1
+    differs = pd.concat([(la[c] != lb[c]) & ~(la[c].isna() & lb[c].isna()) for c in la.columns], axis=1)
+    labels_bad = int(differs.fillna(True).any(axis=1).sum())
     return bad, labels_bad
 
 

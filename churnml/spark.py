@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 DEFAULT_MASTER = "local[2]"
 
 # Local-mode settings: a handful of shuffle partitions (the default 200 costs ~1 s of task overhead per
-# stage on small data), UTC, no UI, and timestamps without time zone read as they are written.
+# stage on small data), UTC everywhere, no UI.
 LOCAL_CONF: dict[str, str] = {
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "4",
@@ -41,6 +41,10 @@ LOCAL_CONF: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.adaptive.enabled": "true",
+    # The feature blocks joined onto the spine are small (a row per account and as-of date): hash/broadcast
+    # joins. With sort-merge joins ten sorters share one task and 5k accounts × 26 dates ran out of memory.
+    "spark.sql.join.preferSortMergeJoin": "false",
+    "spark.sql.autoBroadcastJoinThreshold": "200MB",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
