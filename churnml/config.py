@@ -56,6 +56,17 @@ class LabelsConfig(BaseModel):
     )
 
 
+class RegistryConfig(BaseModel):
+    """Model registry: name and the promotion rule (challenger must beat champion by these margins)."""
+
+    name: str = "churn-risk"
+    margin_auc: float = Field(0.005, ge=0, description="ROC-AUC points a challenger must gain.")
+    margin_revenue: float = Field(
+        0.0, ge=0, description="Share of churned MRR captured in the top 10% a challenger must gain."
+    )
+    experiment: str = "churnml"
+
+
 class Settings(BaseSettings):
     """All of churnml's configuration."""
 
@@ -66,7 +77,8 @@ class Settings(BaseSettings):
     simulate: SimulateConfig = SimulateConfig()
     features: FeaturesConfig = FeaturesConfig()
     labels: LabelsConfig = LabelsConfig()
-    # Other sections (models, scoring, serving, crm) are owned by their modules; unknown keys are refused.
+    registry: RegistryConfig = RegistryConfig()
+    # Validated into `churnml.train.TrainConfig` by the training job (unknown keys are refused there).
     models: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("work_dir")
