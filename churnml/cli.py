@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.cli_models import models_app
+from churnml.cli_score import score_command
 from churnml.config import Settings, load_settings
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(models_app)
+app.command(name="score")(score_command)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -209,6 +211,41 @@ def labels_cmd(
         lab = write_labels(loaded.tables, fs, settings, out)
     console.print(churn_rate_table(churn_rate_by_date(lab)))
     console.print(f"labels written to {out}")
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    tune: Annotated[int | None, typer.Option(min=0, help="Optuna trials on the backtest (0 = none).")] = None,
+    report_json: Annotated[Path | None, typer.Option("--report-json", help="Write backtest metrics as JSON.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train LightGBM on weekly snapshots, backtest it against baselines, log to MLflow, register, promote."""
+    from churnml.train_job import train_and_register
+
+    settings = _settings(config)
+    t0 = time.perf_counter()
+    with user_errors(), _status("building snapshots, backtesting and training (a few minutes)…"):
+        outcome = train_and_register(settings, data, tune=tune, report_json=report_json)
+    console.print(backtest_table(outcome.result.metrics["overall"]))
+    verdict = "[green]promoted to champion[/]" if outcome.decision.promote else "[yellow]stays challenger[/]"
+    console.print(f"registered {settings.registry.name} v{outcome.version}: {verdict} — {outcome.decision.reason}")
+    console.print(f"MLflow run {outcome.run.run_id}; {outcome.labelled_rows:,} labelled rows of {outcome.rows:,}; "
+                  f"{time.perf_counter() - t0:.0f}s")
+
+
+def backtest_table(overall: Any) -> Table:
+    """Backtest metrics per model (out-of-time evaluation folds) as a rich table."""
+    cols = [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("brier", "Brier"),
+            ("ece", "ECE"), ("lift_top10", "lift@10%"), ("recall_top10", "recall@10%"),
+            ("churned_mrr_share_top10", "churned MRR@10%")]
+    table = Table(title="Backtest (out-of-time folds)", title_justify="left")
+    table.add_column("model")
+    for _, label in cols:
+        table.add_column(label, justify="right")
+    for row in overall.to_dict(orient="records"):
+        table.add_row(str(row["model"]), *[f"{row[k]:.3f}" if k in row else "—" for k, _ in cols])
+    return table
 
 
 def churn_rate_table(rates: Any) -> Table:

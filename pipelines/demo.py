@@ -1,7 +1,8 @@
 """`make demo`: the main job end to end on embedded defaults.
 
-simulate → validate → features → labels, printing a readable summary at each step. Later steps
-(train → score → explain) join as they land. Run: `python -m pipelines.demo [--config FILE]`.
+simulate → validate → features → labels → train (backtest vs baselines and the simulator's oracle) →
+log to MLflow → register → promote, printing a readable summary at each step.
+Run: `python -m pipelines.demo [--config FILE]`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from churnml.cli import churn_rate_table
+from churnml.cli import backtest_table, churn_rate_table
 from churnml.config import Settings, load_settings
 from churnml.datasets import churn_rate_by_date, load_data, training_dates, write_features, write_labels
 from churnml.features import feature_set
@@ -96,6 +97,19 @@ def summary(labels: pd.DataFrame, n_features: int, themes: dict[str, int]) -> No
     console.print(t)
 
 
+def train_step(settings: Settings) -> None:
+    from churnml.train_job import train_and_register
+
+    with console.status("backtesting LightGBM against baselines and training the final model…"):
+        outcome = train_and_register(settings, report_json=settings.work_dir / "backtest.json")
+    console.print(backtest_table(outcome.result.metrics["overall"]))
+    verdict = "promoted to champion" if outcome.decision.promote else "stays challenger"
+    console.print(f"{settings.registry.name} v{outcome.version}: {verdict} — {outcome.decision.reason}")
+    console.print(
+        f"see the run and its plots: .venv/bin/mlflow ui --backend-store-uri sqlite:///{settings.work_dir}/mlflow.db"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     config = Path(argv[argv.index("--config") + 1]) if "--config" in argv else None
@@ -107,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     labels, n_features, themes = features_step(settings)
     console.print(Rule("summary"))
     summary(labels, n_features, themes)
+    console.print(Rule("3 · train → backtest → MLflow → registry"))
+    train_step(settings)
     console.print(f"[green]demo finished in {time.perf_counter() - t0:.0f}s[/]")
     return 0
 
