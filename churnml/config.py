@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -67,6 +68,34 @@ class RegistryConfig(BaseModel):
     experiment: str = "churnml"
 
 
+class RiskBands(BaseModel):
+    """Risk band thresholds on the calibrated probability: low < medium ≤ p < high ≤ p."""
+
+    medium: float = Field(0.10, gt=0, lt=1, description="Probability from which an account is medium risk.")
+    high: float = Field(0.25, gt=0, lt=1, description="Probability from which an account is high risk.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RiskBands:
+        if not self.medium < self.high:
+            raise ValueError(f"risk bands must satisfy medium < high, got {self.medium} and {self.high}")
+        return self
+
+    def assign(self, probability: Any) -> np.ndarray:
+        """Band name per probability."""
+        p = np.asarray(probability, dtype=float)
+        return np.where(p >= self.high, "high", np.where(p >= self.medium, "medium", "low")).astype(object)
+
+
+class ScoringConfig(BaseModel):
+    """Settings of `churnml score` (the `scoring:` section of the config)."""
+
+    alias: str = Field("champion", description="Registry alias of the model to score with.")
+    bands: RiskBands = RiskBands()
+    top_reasons: int = Field(3, ge=1, le=20, description="Risk drivers and protective factors kept per account.")
+    min_contribution: float = Field(0.01, ge=0, description="Smallest |log-odds| contribution that is a reason.")
+    movers: int = Field(10, ge=0, description="Biggest movers listed in the summary.")
+
+
 class Settings(BaseSettings):
     """All of churnml's configuration."""
 
@@ -78,6 +107,7 @@ class Settings(BaseSettings):
     features: FeaturesConfig = FeaturesConfig()
     labels: LabelsConfig = LabelsConfig()
     registry: RegistryConfig = RegistryConfig()
+    scoring: ScoringConfig = ScoringConfig()
     # Validated into `churnml.train.TrainConfig` by the training job (unknown keys are refused there).
     models: dict[str, Any] = Field(default_factory=dict)
 

@@ -1,7 +1,7 @@
 """`make demo`: the main job end to end on embedded defaults.
 
 simulate → validate → features → labels → train (backtest vs baselines and the simulator's oracle) →
-log to MLflow → register → promote, printing a readable summary at each step.
+log to MLflow → register → promote → score and explain every account, printing a readable summary at each step.
 Run: `python -m pipelines.demo [--config FILE]`.
 """
 
@@ -110,6 +110,27 @@ def train_step(settings: Settings) -> None:
     )
 
 
+def score_step(settings: Settings) -> None:
+    """Score every active account at the end of the data and print the 10 most at risk, with their reasons."""
+    from churnml.datasets import load_data as _load
+    from churnml.labels import observed_until
+    from churnml.score import run_scoring, top_reasons
+
+    as_of = observed_until(_load(settings).tables)
+    with console.status(f"scoring and explaining every active account at {as_of}…"):
+        run = run_scoring(settings, as_of)
+    scores = run.scores.sort_values("churn_probability", ascending=False).head(10)
+    t = Table(title=f"Top 10 accounts at risk on {as_of} (model {run.model_uri})", title_justify="left")
+    for col, just in (("account", "left"), ("risk", "right"), ("MRR at risk", "right"), ("why", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for row in scores.to_dict(orient="records"):
+        reasons = "\n".join(f"• {r['sentence']}" for r in top_reasons(row)[:3])
+        t.add_row(str(row["account_id"]), f"{row['churn_probability']:.0%} ({row['risk_band']})",
+                  f"${row['mrr_at_risk']:,.0f}", reasons)
+    console.print(t)
+    console.print(f"{len(run.scores):,} accounts scored; stored in {run.store}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     config = Path(argv[argv.index("--config") + 1]) if "--config" in argv else None
@@ -123,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     summary(labels, n_features, themes)
     console.print(Rule("3 · train → backtest → MLflow → registry"))
     train_step(settings)
+    console.print(Rule("4 · score → explain"))
+    score_step(settings)
     console.print(f"[green]demo finished in {time.perf_counter() - t0:.0f}s[/]")
     return 0
 
