@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import pydantic
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from churnml.cli_errors import user_errors
 from churnml.cli_models import models_app
 from churnml.cli_score import score_command
 from churnml.config import Settings, load_settings
@@ -35,25 +33,9 @@ app = typer.Typer(
 app.add_typer(models_app)
 app.command(name="score")(score_command)
 console = Console()
-err_console = Console(stderr=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Input folder or .duckdb file (default: data.dir).")]
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn expected failures into a one-line (or short multi-line) message and exit code 1."""
-    from churnml.sources import SourceError
-    from churnml.validate import DataValidationError
-
-    try:
-        yield
-    except (DataValidationError, SourceError, FileNotFoundError, ValueError, pydantic.ValidationError) as exc:
-        if os.environ.get("CHURNML_DEBUG"):
-            raise
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from None
 
 
 class Engine(StrEnum):

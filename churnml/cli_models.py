@@ -7,9 +7,6 @@ Mounted by `churnml.cli` as `app.add_typer(models_app)`.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +14,8 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+from churnml.cli_errors import user_errors
 
 if TYPE_CHECKING:
     from churnml.registry import ModelRegistry
@@ -29,28 +28,10 @@ models_app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-err_console = Console(stderr=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
 NameOpt = Annotated[str, typer.Option("--name", envvar="CHURNML_REGISTERED_MODEL", help="Registered model name.")]
 _HEADLINE = ("roc_auc", "churned_mrr_share_top10")
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    import pydantic
-    from mlflow.exceptions import MlflowException
-
-    from churnml.registry import RegistryError
-
-    try:
-        yield
-    except (RegistryError, MlflowException, FileNotFoundError, ValueError, pydantic.ValidationError) as exc:
-        if os.environ.get("CHURNML_DEBUG"):
-            raise
-        message = exc.message if isinstance(exc, MlflowException) else str(exc)
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-        raise typer.Exit(1) from None
 
 
 def _registry(config: Path | None, name: str) -> ModelRegistry:
@@ -68,7 +49,7 @@ def _fmt(value: float | None) -> str:
 @models_app.command("list")
 def list_cmd(config: ConfigOpt = None, name: NameOpt = "churn-risk") -> None:
     """Registered versions with their aliases and backtest metrics."""
-    with _user_errors():
+    with user_errors():
         registry = _registry(config, name)
         versions = registry.list_versions()
     if not versions:
@@ -97,7 +78,7 @@ def promote(
     name: NameOpt = "churn-risk",
 ) -> None:
     """Make VERSION the champion now (manual override, recorded in the history)."""
-    with _user_errors():
+    with user_errors():
         registry = _registry(config, name)
         previous = registry.champion()
         registry.promote(version, reason)
@@ -112,7 +93,7 @@ def rollback(
     name: NameOpt = "churn-risk",
 ) -> None:
     """Make the previous champion (by the history) champion again."""
-    with _user_errors():
+    with user_errors():
         registry = _registry(config, name)
         previous = registry.champion()
         target = registry.rollback(reason)
@@ -122,7 +103,7 @@ def rollback(
 @models_app.command()
 def history(config: ConfigOpt = None, name: NameOpt = "churn-risk") -> None:
     """The append-only history: registrations, promotions, declined promotions and rollbacks."""
-    with _user_errors():
+    with user_errors():
         entries = _registry(config, name).history()
     if not entries:
         console.print(f"no history for {name!r} yet")

@@ -8,9 +8,6 @@ and exit code 1; CHURNML_DEBUG=1 shows the traceback.
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,31 +16,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from churnml.cli_errors import user_errors
+
 if TYPE_CHECKING:
     from churnml.score import PortfolioSummary, ScoringRun
 
 console = Console()
-err_console = Console(stderr=True)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    import pydantic
-    from mlflow.exceptions import MlflowException
-
-    from churnml.registry import RegistryError
-    from churnml.sources import SourceError
-    from churnml.validate import DataValidationError
-
-    try:
-        yield
-    except (DataValidationError, SourceError, RegistryError, MlflowException, FileNotFoundError, ValueError,
-            pydantic.ValidationError) as exc:
-        if os.environ.get("CHURNML_DEBUG"):
-            raise
-        message = exc.message if isinstance(exc, MlflowException) else str(exc)
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-        raise typer.Exit(1) from None
 
 
 def _money(x: float) -> str:
@@ -104,7 +82,7 @@ def score_command(
         date = dt.date.fromisoformat(as_of)
     except ValueError:
         raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
-    with _user_errors():
+    with user_errors():
         settings = load_settings(config)
         with console.status(f"scoring accounts active at {date}", spinner="dots"):
             run = run_scoring(settings, date, alias=alias, data=data)

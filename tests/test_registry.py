@@ -229,13 +229,13 @@ def test_cli(store: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: P
     from rich.console import Console
     from typer.testing import CliRunner
 
-    from churnml import cli_models
+    from churnml import cli_errors, cli_models
     from churnml.cli_models import models_app
 
     monkeypatch.delenv(ENV_TRACKING_URI, raising=False)
     monkeypatch.setenv("CHURNML_WORK_DIR", str(store["work"]))
     monkeypatch.setattr(cli_models, "console", Console(width=250))  # no wrapping inside table cells
-    monkeypatch.setattr(cli_models, "err_console", Console(width=250, stderr=True))
+    monkeypatch.setattr(cli_errors, "err_console", Console(width=250, stderr=True))
     reg = _registry(store, "churn-cli")
     v1 = reg.register(store["run"].run_id)
     reg.register(store["run"].run_id, m(0.8, 0.4))

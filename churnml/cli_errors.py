@@ -1,0 +1,37 @@
+"""One handler for the errors a CLI user can fix, shared by every `churnml` command.
+
+Bad input data, bad dates, missing files, unknown model versions: printed as one clear message with exit
+code 1 — never a stack trace. Set CHURNML_DEBUG=1 to see the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from rich.console import Console
+
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected failures into a short message on stderr and exit code 1."""
+    import pydantic
+    from mlflow.exceptions import MlflowException
+
+    from churnml.registry import RegistryError
+    from churnml.sources import SourceError
+    from churnml.validate import DataValidationError
+
+    try:
+        yield
+    except (DataValidationError, SourceError, RegistryError, MlflowException, FileNotFoundError, ValueError,
+            pydantic.ValidationError) as exc:
+        if os.environ.get("CHURNML_DEBUG"):
+            raise
+        message = exc.message if isinstance(exc, MlflowException) else str(exc)
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        raise typer.Exit(1) from None
