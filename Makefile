@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check churnml pipelines serving tests benchmarks
 
 test: $(STAMP) lint
+	./.ci/system-deps.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
