@@ -480,6 +480,15 @@ FAMILIES: tuple[tuple[str, ...], ...] = (
     ("nps_latest", "nps_change", "nps_category", "nps_previous"),
 )
 
+#: Units that can phrase the very same sentence (e.g. no activity at all reads the same from either feature).
+#: Equal sentences are merged into one reason; once an account has its top reasons, only units sharing a
+#: group with them are still phrased, so each group must list every such unit (a test checks this on
+#: simulated data, edge rows included).
+SHARED_SENTENCES: tuple[tuple[str, ...], ...] = (
+    ("active_days_90d", "days_since_last_event"),
+    ("effort_mean_90d", "reopen_rate_90d"),  # both: "No tickets closed in the last 90 days"
+)
+
 
 @dataclass
 class _Unit:
@@ -498,6 +507,8 @@ class _Plan:
     themes: list[str]
     unit_matrix: np.ndarray = field(repr=False)
     theme_matrix: np.ndarray = field(repr=False)
+    #: Per unit, the id of its shared-sentence group (its own index when it shares with no other unit).
+    groups: list[int] = field(default_factory=list, repr=False)
 
 
 def _plan(model: Any, specs: Mapping[str, FeatureSpec] | None) -> _Plan:
@@ -523,7 +534,9 @@ def _plan(model: Any, specs: Mapping[str, FeatureSpec] | None) -> _Plan:
     theme_matrix = np.zeros((len(names), len(themes)))
     for j, n in enumerate(names):
         theme_matrix[j, themes.index(by_name[n].theme)] = 1.0
-    return _Plan(names, units, themes, unit_matrix, theme_matrix)
+    group_of = {m: len(units) + g for g, grp in enumerate(SHARED_SENTENCES) for m in grp}
+    groups = [min((group_of[m] for m in u.members if m in group_of), default=k) for k, u in enumerate(units)]
+    return _Plan(names, units, themes, unit_matrix, theme_matrix, groups)
 
 
 def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -549,18 +562,27 @@ def _group_sums(contrib: np.ndarray, groups: np.ndarray) -> np.ndarray:
 
 def _candidates(order: Any, contrib: np.ndarray, sign: int, plan: _Plan, row: _Row, top_n: int,
                 min_contribution: float) -> dict[str, list[Any]]:
-    """Sentence -> [unit index, contribution] for the strongest units of one sign, equal sentences summed."""
+    """Sentence -> [unit index, contribution] for the strongest units of one sign, equal sentences summed.
+
+    Once `top_n` sentences are found, a weaker unit can only add to one of them, which needs a shared-sentence
+    group with it: other units are not phrased at all (phrasing is most of the per-account cost).
+    """
     found: dict[str, list[Any]] = {}
+    open_groups: set[int] = set()
     for k in order:
         c = contrib[k]
         if sign * c <= min_contribution:
             break
+        full = len(found) >= top_n
+        if full and plan.groups[k] not in open_groups:
+            continue
         sentence = phrase(plan.units[k].spec, row)
         if sentence in found:
             found[sentence][1] += c
             found[sentence].append(k)
-        elif len(found) < top_n:
+        elif not full:
             found[sentence] = [k, c]
+            open_groups.add(plan.groups[k])
     return found
 
 

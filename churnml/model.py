@@ -57,7 +57,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         features: feature columns (default: inferred at fit, see `infer_features`).
         categorical_features: categorical columns (default: inferred from dtype).
         exclude: columns never used as features, beyond keys and labels.
-        n_estimators: maximum boosting rounds.
+        n_estimators: maximum boosting rounds. Explaining costs time in proportion to the trees: 500 at a
+            learning rate of 0.1 rank as well as 1,000 at 0.05 (ROC-AUC 0.8389 vs 0.8387 on a time-later
+            slice of the simulator) and explain 2.2× faster (`benchmarks/scoring.py`).
         learning_rate / num_leaves / min_child_samples / subsample / colsample_bytree / reg_lambda /
             max_bin: LightGBM parameters (`max_bin` kept low: histograms of 63 bins lose little signal
             and make a million rows cheap).
@@ -74,8 +76,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         features: Sequence[str] | None = None,
         categorical_features: Sequence[str] | None = None,
         exclude: Sequence[str] = (),
-        n_estimators: int = 1000,
-        learning_rate: float = 0.05,
+        n_estimators: int = 500,
+        learning_rate: float = 0.1,
         num_leaves: int = 15,
         min_child_samples: int = 300,
         subsample: float = 0.8,

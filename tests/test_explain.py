@@ -265,3 +265,57 @@ def test_score_change_between_two_real_scorings(world: World) -> None:
         for t, part in ch.parts.items():
             d = y.themes[t] - x.themes[t]
             assert part * d >= -1e-12
+
+
+# --------------------------------------------------------------------------- phrasing only what can matter
+
+
+def _edge_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame plus one row with every feature missing and one with every number zero."""
+    missing = frame.iloc[[0]].copy()
+    zeros = frame.iloc[[0]].copy()
+    for c in frame.columns:
+        if c in ("account_id", "as_of"):
+            continue
+        missing[c] = None if not pd.api.types.is_numeric_dtype(frame[c]) else np.nan
+        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]):
+            zeros[c] = 0
+    return pd.concat([frame, missing.astype(frame.dtypes.to_dict()), zeros], ignore_index=True)
+
+
+def test_units_phrasing_the_same_sentence_share_a_group(world: World) -> None:
+    from churnml import explain as ex
+
+    plan = ex._plan(world.model, None)
+    frame = _edge_rows(world.frame.drop(columns=["churned", "churn_date"], errors="ignore"))
+    cols = ex._columns(frame)
+    clashes: set[tuple[str, str]] = set()
+    for i in range(len(frame)):
+        row = ex._Row(cols, i)
+        seen: dict[str, int] = {}
+        for k, unit in enumerate(plan.units):
+            sentence = ex.phrase(unit.spec, row)
+            j = seen.setdefault(sentence, k)
+            if j != k and plan.groups[j] != plan.groups[k]:
+                clashes.add((plan.units[j].spec.name, unit.spec.name))
+    assert not clashes, f"units phrase equal sentences but share no SHARED_SENTENCES group: {sorted(clashes)}"
+    # and the declared group is real: an idle account reads the same from either feature
+    assert sentence_for("active_days_90d", {"active_days_90d": 0}) == sentence_for(
+        "days_since_last_event", {"days_since_last_event": None}
+    )
+
+
+def test_skipping_unphrasable_units_changes_no_explanation(world: World, explained: list[Explanation],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from churnml import explain as ex
+
+    plan_of = ex._plan
+
+    def phrase_everything(model, specs):  # one group for all: every unit above the threshold is phrased
+        plan = plan_of(model, specs)
+        plan.groups = [0] * len(plan.units)
+        return plan
+
+    monkeypatch.setattr(ex, "_plan", phrase_everything)
+    brute = explain_frame(world.model, world.frame, top_n=4)
+    assert brute == explained
