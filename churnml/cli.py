@@ -19,8 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.cli_errors import user_errors
+from churnml.cli_import import import_command
 from churnml.cli_models import models_app
 from churnml.cli_score import score_command
+from churnml.cli_snapshot import train_snapshot_command
 from churnml.config import Settings, load_settings
 
 app = typer.Typer(
@@ -32,6 +34,8 @@ app = typer.Typer(
 )
 app.add_typer(models_app)
 app.command(name="score")(score_command)
+app.command(name="import")(import_command)
+app.command(name="train-snapshot")(train_snapshot_command)
 console = Console()
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
