@@ -22,6 +22,7 @@ from churnml.cli_errors import user_errors
 from churnml.cli_import import import_command
 from churnml.cli_models import models_app
 from churnml.cli_score import score_command
+from churnml.cli_serve import apikey_app, serve_command
 from churnml.cli_snapshot import train_snapshot_command
 from churnml.config import Settings, load_settings
 
@@ -34,6 +35,8 @@ app = typer.Typer(
 )
 app.add_typer(models_app)
 app.command(name="score")(score_command)
+app.command(name="serve")(serve_command)
+app.add_typer(apikey_app)
 app.command(name="import")(import_command)
 app.command(name="train-snapshot")(train_snapshot_command)
 console = Console()

@@ -96,6 +96,31 @@ class ScoringConfig(BaseModel):
     movers: int = Field(10, ge=0, description="Biggest movers listed in the summary.")
 
 
+class ApiKey(BaseModel):
+    """One API key of `churnml serve`, stored only as a salted hash (`churnml apikey hash` makes one)."""
+
+    name: str = Field(..., min_length=1, description="Who holds the key (shown in logs, never the key).")
+    hash: str = Field(..., pattern=r"^scrypt\$", description="scrypt$n$r$p$salt$digest, from `churnml apikey hash`.")
+    role: Literal["read", "score"] = Field(
+        "read", description="read: GET routes and the web page; score: also POST /v1/score."
+    )
+
+
+class ServingConfig(BaseModel):
+    """Settings of `churnml serve` (the `serving:` section): the API and the CSM web page."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    alias: str = Field("champion", description="Registry alias of the model served; followed when it moves.")
+    reload_seconds: float = Field(30.0, ge=0, description="How often the alias is checked (0: never).")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Larger request bodies get 413.")
+    max_accounts: int = Field(1000, ge=1, description="Most accounts one POST /v1/score may carry.")
+    api_keys: list[ApiKey] = Field(default_factory=list, description="Salted key hashes (env: JSON list).")
+    allow_anonymous: bool = Field(False, description="Serve without keys when none are configured (dev only).")
+    cookie_secure: bool = Field(False, description="Mark the web page's session cookie Secure (behind HTTPS).")
+    session_hours: float = Field(12.0, gt=0, description="Web page sessions expire after this long.")
+
+
 class Settings(BaseSettings):
     """All of churnml's configuration."""
 
@@ -108,6 +133,7 @@ class Settings(BaseSettings):
     labels: LabelsConfig = LabelsConfig()
     registry: RegistryConfig = RegistryConfig()
     scoring: ScoringConfig = ScoringConfig()
+    serving: ServingConfig = ServingConfig()
     # Validated into `churnml.train.TrainConfig` by the training job (unknown keys are refused there).
     models: dict[str, Any] = Field(default_factory=dict)
 

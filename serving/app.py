@@ -1,0 +1,95 @@
+"""The app factory: `create_app(settings)` wires the routers, middlewares, error handlers and the model holder.
+
+The model is loaded in the lifespan (not at import): the app starts even when no model can be loaded yet,
+answers /readyz and POST /v1/score with 503 saying why, and picks the model up when the alias appears (the
+background check). Authentication is required whenever keys are configured; with none, the app refuses to
+be built unless `serving.allow_anonymous` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from churnml.config import Settings
+from serving import errors
+from serving.auth import KeyChecker
+from serving.limits import BodyLimitMiddleware
+from serving.metrics import Metrics, MetricsMiddleware
+from serving.model_holder import ModelHolder
+from serving.routers import api, health, web
+from serving.state import ServiceState, Sessions
+from serving.store import StoreReader
+
+logger = logging.getLogger("churnml.serving")
+
+
+class ServingConfigError(ValueError):
+    """The serving configuration cannot be served safely (e.g. no API keys and anonymous access not allowed)."""
+
+
+def create_app(settings: Settings, *, holder: ModelHolder | None = None,
+               loader: Callable[[str], Any] | None = None) -> FastAPI:
+    """A FastAPI app serving `settings.serving.alias` of `settings.registry.name` and the scores in `work_dir`.
+
+    Args:
+        settings: churnml settings (the `serving`, `scoring`, `registry` sections and `work_dir` are used).
+        holder: a ready-made model holder (tests); default one following the configured alias.
+        loader: model loader passed to the default holder (tests inject failures).
+
+    Raises:
+        ServingConfigError: no API keys configured and `serving.allow_anonymous` is false.
+    """
+    cfg = settings.serving
+    if not cfg.api_keys and not cfg.allow_anonymous:
+        raise ServingConfigError(
+            "no API keys configured: add one under serving.api_keys (`churnml apikey new` prints a key and its "
+            "hash) or set serving.allow_anonymous: true for local development"
+        )
+    holder = holder or ModelHolder(settings.work_dir, settings.registry.name, cfg.alias, loader=loader)
+    state = ServiceState(settings=settings, holder=holder, store=StoreReader.from_work_dir(settings.work_dir),
+                         keys=KeyChecker(cfg.api_keys), metrics=Metrics(), sessions=Sessions(cfg.session_hours))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not cfg.api_keys:
+            logger.warning("serving WITHOUT authentication (serving.allow_anonymous is set)")
+        if holder.current is None:
+            await run_in_threadpool(holder.refresh)
+        holder.start(cfg.reload_seconds)
+        try:
+            yield
+        finally:
+            holder.stop()
+
+    app = FastAPI(
+        title="churnml",
+        version="1",
+        summary="Churn-risk scores with reasons in a CSM's words",
+        description="Every /v1 route needs an API key in the X-API-Key header. See docs/serving.md.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(api.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+
+    @app.exception_handler(web.LoginRequired)
+    async def _login(request: Request, exc: web.LoginRequired) -> RedirectResponse:
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}", status_code=303)
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    return app

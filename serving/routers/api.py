@@ -1,0 +1,96 @@
+"""/v1 routes: the at-risk list and account detail (from the score store), online scoring, the model served."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response
+
+from serving.deps import Reader, Scorer, State
+from serving.schemas import (
+    AccountDetail,
+    AccountPage,
+    Band,
+    ErrorBody,
+    ModelInfo,
+    ModelRef,
+    ScoreRequest,
+    ScoreResponse,
+    SortKey,
+    ValidationErrorBody,
+)
+from serving.scoring import score_payload
+from serving.store import Filters
+from serving.views import account_row, account_score, history_point
+
+_AUTH = {401: {"model": ErrorBody, "description": "Missing or invalid API key"}}
+_ERRORS = {**_AUTH, 422: {"model": ValidationErrorBody, "description": "Invalid request (the field is named)"},
+           503: {"model": ErrorBody, "description": "Score store busy, or no model loaded"}}
+
+router = APIRouter(prefix="/v1", tags=["v1"], responses=_ERRORS)
+
+
+@router.get("/accounts", response_model=AccountPage, summary="Latest scores, filtered, sorted and paged")
+def list_accounts(
+    state: State,
+    _: Reader,
+    band: Band | None = None,
+    segment: Annotated[str | None, Query(max_length=128)] = None,
+    csm: Annotated[str | None, Query(max_length=128, description="CSM id")] = None,
+    sort: SortKey = "risk",
+    order: Literal["desc", "asc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> AccountPage:
+    """Accounts of the latest scoring. `sort=change` orders by the change since the previous scoring."""
+    page = state.store.page(Filters(band, segment, csm), sort, order == "desc", limit, offset)
+    return AccountPage(as_of=page.as_of, total=page.total, limit=limit, offset=offset,
+                       items=[account_row(r) for r in page.rows])
+
+
+@router.get("/accounts/{account_id}", response_model=AccountDetail,
+            responses={404: {"model": ErrorBody, "description": "No scores for this account"}},
+            summary="Latest score, reasons and score history of one account")
+def get_account(state: State, _: Reader,
+                account_id: Annotated[str, Path(min_length=1, max_length=128)]) -> AccountDetail:
+    rows = state.store.history(account_id)
+    if not rows:
+        raise HTTPException(404, f"no scores stored for account {account_id!r}")
+    latest = account_score(rows[-1])
+    return AccountDetail(**latest.model_dump(), history=[history_point(r) for r in rows])
+
+
+@router.post("/score", response_model=ScoreResponse,
+             responses={403: {"model": ErrorBody, "description": "Read-only API key"},
+                        413: {"model": ErrorBody, "description": "Payload too large"}},
+             summary="Score and explain accounts from their features")
+def score(state: State, _: Scorer, request: ScoreRequest, response: Response) -> ScoreResponse:
+    """Same model artifact and explanation code as batch scoring (`churnml.score.score_accounts`)."""
+    served = state.holder.current  # read once: a swap during this request does not change the model used
+    if served is None:
+        err = state.holder.last_error
+        raise HTTPException(503, "no model loaded yet" + (f": {err.message}" if err else ""),
+                            headers={"Retry-After": "30"})
+    limit = state.settings.serving.max_accounts
+    if len(request.accounts) > limit:
+        raise HTTPException(413, f"too many accounts in one request: {len(request.accounts):,} (at most {limit:,})")
+    table = score_payload(request.accounts, served.model, model_name=served.name, model_version=served.version,
+                          config=state.settings.scoring)
+    state.metrics.scored.inc(len(table))
+    response.headers["X-Model-Version"] = f"{served.name}/{served.version}"
+    return ScoreResponse(model=ModelRef(name=served.name, version=str(served.version)),
+                         accounts=[account_score(r) for r in table.to_dict("records")])
+
+
+@router.get("/model", response_model=ModelInfo, summary="The model being served")
+def model_info(state: State, _: Reader) -> ModelInfo:
+    served, err = state.holder.current, state.holder.last_error
+    info = ModelInfo(name=state.holder.name, alias=state.holder.alias, ready=served is not None,
+                     last_error=err.message if err else None, last_error_at=err.at if err else None)
+    if served is not None:
+        info = info.model_copy(update={
+            "version": str(served.version), "uri": served.uri, "run_id": served.run_id,
+            "loaded_at": served.loaded_at, "trained_from": served.trained_from, "trained_to": served.trained_to,
+            "metrics": served.metrics,
+        })
+    return info

@@ -1,0 +1,205 @@
+"""Request and response models of the API (the OpenAPI schema is generated from these).
+
+The scoring payload is typed by the feature registry (`churnml.features.FEATURES`): one optional field per
+feature, a finite number for numeric features and a string for categorical ones, unknown names refused.
+Which features are *required* depends on the model being served, so that check happens per request
+(`serving.scoring`), still as a 422 naming the field. `null` means "not recorded" (the model treats it as
+missing, exactly as in batch scoring).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
+
+from churnml.features import FEATURES
+
+Band = Literal["low", "medium", "high"]
+FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+SortKey = Literal["risk", "mrr_at_risk", "change", "mrr", "account_id"]
+
+
+def _feature_field(spec: Any) -> tuple[Any, Any]:
+    typ = StrictStr if spec.kind == "categorical" else FiniteNumber
+    unit = f" ({spec.unit})" if spec.unit else ""
+    return (typ | None, Field(None, description=f"{spec.description}{unit}. Theme: {spec.theme}."))
+
+
+#: One field per registry feature; extra keys are refused (a misspelt feature must not be silently missing).
+FeatureValues: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "FeatureValues",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Feature values of one account, named as in the feature registry (null: not recorded).",
+    **{spec.name: _feature_field(spec) for spec in FEATURES},
+)
+
+
+class AccountFeatures(BaseModel):
+    """One account to score."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str = Field(..., min_length=1, max_length=128)
+    as_of: dt.date | None = Field(None, description="Date the features describe (default: today, UTC).")
+    segment: str | None = Field(None, max_length=128)
+    csm_id: str | None = Field(None, max_length=128)
+    features: FeatureValues  # type: ignore[valid-type]
+    attributes: dict[str, FiniteNumber | StrictStr | None] = Field(
+        default_factory=dict, description="Extra account attributes the model was trained on (not in the registry)."
+    )
+
+
+class ScoreRequest(BaseModel):
+    """Accounts to score and explain with the served model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accounts: list[AccountFeatures] = Field(..., min_length=1)
+
+
+class Reason(BaseModel):
+    """A reason in a CSM's words; `contribution` is log-odds (> 0 raises risk, < 0 lowers it)."""
+
+    feature: str
+    theme: str
+    contribution: float
+    sentence: str
+    features: list[str] = Field(default_factory=list)
+
+
+class ThemeReasons(BaseModel):
+    """The reasons of one theme (usage, support, sentiment, ...)."""
+
+    theme: str
+    drivers: list[Reason]
+    protective: list[Reason]
+
+
+class ModelRef(BaseModel):
+    """Which model answered."""
+
+    name: str
+    version: str
+
+
+class AccountScore(BaseModel):
+    """One account's score with its reasons: the same shape for stored scores and POST /v1/score."""
+
+    account_id: str
+    as_of: dt.date
+    churn_probability: float
+    risk_band: Band
+    mrr: float | None
+    mrr_at_risk: float | None
+    change_points: float | None = Field(None, description="Change since the previous scoring, probability points.")
+    previous_as_of: dt.date | None = None
+    previous_probability: float | None = None
+    change_text: str | None = None
+    change_by_theme: dict[str, float] | None = None
+    risk_drivers: list[Reason]
+    protective_factors: list[Reason]
+    reasons_by_theme: list[ThemeReasons]
+    theme_contributions: dict[str, float]
+    raw_score: float
+    base_value: float
+    model: ModelRef
+    segment: str | None = None
+    csm_id: str | None = None
+    scored_at: dt.datetime | None = None
+
+
+class HistoryPoint(BaseModel):
+    """One past scoring of an account."""
+
+    as_of: dt.date
+    churn_probability: float
+    risk_band: Band
+    change_points: float | None
+    model_version: str
+    theme_contributions: dict[str, float]
+
+
+class AccountDetail(AccountScore):
+    """Latest score, its reasons and the account's score history (oldest first)."""
+
+    history: list[HistoryPoint]
+
+
+class AccountRow(BaseModel):
+    """One row of the at-risk list."""
+
+    account_id: str
+    as_of: dt.date
+    churn_probability: float
+    risk_band: Band
+    mrr: float | None
+    mrr_at_risk: float | None
+    change_points: float | None
+    segment: str | None
+    csm_id: str | None
+    top_reason: str | None = Field(None, description="The largest risk driver, in words.")
+
+
+class AccountPage(BaseModel):
+    """A page of the latest scores."""
+
+    as_of: dt.date | None = Field(None, description="The scoring date listed (the latest stored).")
+    total: int
+    limit: int
+    offset: int
+    items: list[AccountRow]
+
+
+class ScoreResponse(BaseModel):
+    """Scores for the posted accounts, in the posted order."""
+
+    model: ModelRef
+    accounts: list[AccountScore]
+
+
+class ModelInfo(BaseModel):
+    """The model being served, and any failed attempt to load a newer one."""
+
+    name: str
+    alias: str
+    ready: bool
+    version: str | None = None
+    uri: str | None = None
+    run_id: str | None = None
+    loaded_at: dt.datetime | None = None
+    trained_from: str | None = Field(None, description="First as-of date of the training snapshots.")
+    trained_to: str | None = Field(None, description="Last as-of date of the training snapshots.")
+    metrics: dict[str, float] = Field(default_factory=dict, description="Backtest headline metrics.")
+    last_error: str | None = Field(None, description="Why the latest load attempt failed (old model kept).")
+    last_error_at: dt.datetime | None = None
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    model: str | None = None
+    detail: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error: one clear sentence, never a stack trace."""
+
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(BaseModel):
+    """422: what was wrong and where (`loc` names the field)."""
+
+    detail: str
+    errors: list[FieldError]

@@ -1,0 +1,112 @@
+"""Read-only queries on the score store (`churnml.score_store`) for the API and the web page.
+
+Each call opens a short read-only DuckDB connection (the batch job may write between requests) and uses
+bound parameters; sort keys and directions come from a fixed list, never from the request text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from churnml.score_store import TABLE, ScoreStore
+
+#: Public sort key -> column. "change" is the change since the previous scoring (this week's move).
+SORTS: dict[str, str] = {
+    "risk": "churn_probability",
+    "mrr_at_risk": "mrr_at_risk",
+    "change": "change_points",
+    "mrr": "mrr",
+    "account_id": "account_id",
+}
+
+
+class StoreUnavailable(RuntimeError):
+    """The score store cannot be read right now (e.g. the batch job holds the file)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    band: str | None = None
+    segment: str | None = None
+    csm: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    as_of: dt.date | None
+    total: int
+    rows: list[dict[str, Any]]
+
+
+class StoreReader:
+    """Queries on `<work_dir>/scores.duckdb`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def from_work_dir(cls, work_dir: Path) -> StoreReader:
+        return cls(ScoreStore.from_work_dir(work_dir).path)
+
+    def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        try:
+            con = duckdb.connect(str(self.path), read_only=True)
+        except duckdb.Error as exc:
+            raise StoreUnavailable(f"the score store cannot be opened: {type(exc).__name__}") from exc
+        try:
+            exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                                 [TABLE]).fetchone()
+            if not exists or not exists[0]:
+                return []
+            cur = con.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        finally:
+            con.close()
+
+    def latest_as_of(self) -> dt.date | None:
+        rows = self._query(f"SELECT max(as_of) AS d FROM {TABLE}", [])
+        return rows[0]["d"] if rows else None
+
+    def page(self, filters: Filters, sort: str = "risk", descending: bool = True, limit: int = 50,
+             offset: int = 0) -> Page:
+        """The latest scoring's accounts, filtered, sorted (nulls last, then account id) and paged."""
+        as_of = self.latest_as_of()
+        if as_of is None:
+            return Page(None, 0, [])
+        where, params = ["as_of = ?"], [as_of]
+        for col, value in (("risk_band", filters.band), ("segment", filters.segment), ("csm_id", filters.csm)):
+            if value:
+                where.append(f"{col} = ?")
+                params.append(value)
+        cond = " AND ".join(where)
+        total = self._query(f"SELECT count(*) AS n FROM {TABLE} WHERE {cond}", params)[0]["n"]
+        col = SORTS[sort]
+        direction = "DESC" if descending else "ASC"
+        rows = self._query(
+            f"SELECT * FROM {TABLE} WHERE {cond} ORDER BY {col} {direction} NULLS LAST, account_id "
+            "LIMIT ? OFFSET ?", [*params, limit, offset],
+        )
+        return Page(as_of, int(total), rows)
+
+    def history(self, account_id: str) -> list[dict[str, Any]]:
+        """Every stored scoring of one account, oldest first (empty if unknown)."""
+        return self._query(f"SELECT * FROM {TABLE} WHERE account_id = ? ORDER BY as_of", [account_id])
+
+    def facets(self) -> dict[str, list[str]]:
+        """Segments and CSMs in the latest scoring (for the page's filters)."""
+        as_of = self.latest_as_of()
+        if as_of is None:
+            return {"segment": [], "csm": []}
+        seg = self._query(f"SELECT DISTINCT segment AS v FROM {TABLE} WHERE as_of = ? AND segment IS NOT NULL "
+                          "ORDER BY 1", [as_of])
+        csm = self._query(f"SELECT DISTINCT csm_id AS v FROM {TABLE} WHERE as_of = ? AND csm_id IS NOT NULL "
+                          "ORDER BY 1", [as_of])
+        return {"segment": [r["v"] for r in seg], "csm": [r["v"] for r in csm]}

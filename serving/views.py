@@ -1,0 +1,106 @@
+"""Score-table rows (stored or just computed) as API response models. Pure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from churnml.explain import THEMES
+from serving.schemas import AccountRow, AccountScore, HistoryPoint, ModelRef, Reason, ThemeReasons
+
+
+def _opt(v: Any) -> Any:
+    """None for NaN/NaT/None; plain Python values otherwise."""
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is pd.NaT:
+        return None
+    return v
+
+
+def _date(v: Any) -> dt.date | None:
+    v = _opt(v)
+    if v is None:
+        return None
+    return pd.Timestamp(v).date()
+
+
+def _json(v: Any, default: Any) -> Any:
+    v = _opt(v)
+    return json.loads(v) if isinstance(v, str) and v else default
+
+
+def group_by_theme(drivers: Iterable[Reason], protective: Iterable[Reason]) -> list[ThemeReasons]:
+    """Reasons grouped by theme, in the registry's theme order (themes without reasons left out)."""
+    d, p = list(drivers), list(protective)
+    themes = [*THEMES, *sorted({r.theme for r in (*d, *p)} - set(THEMES))]
+    out = []
+    for theme in themes:
+        td = [r for r in d if r.theme == theme]
+        tp = [r for r in p if r.theme == theme]
+        if td or tp:
+            out.append(ThemeReasons(theme=theme, drivers=td, protective=tp))
+    return out
+
+
+def account_score(row: Mapping[str, Any]) -> AccountScore:
+    """One score-table row as an `AccountScore`."""
+    drivers = [Reason(**r) for r in _json(row["risk_drivers"], [])]
+    protective = [Reason(**r) for r in _json(row["protective_factors"], [])]
+    return AccountScore(
+        account_id=str(row["account_id"]),
+        as_of=_date(row["as_of"]),
+        churn_probability=float(row["churn_probability"]),
+        risk_band=row["risk_band"],
+        mrr=_opt(row.get("mrr")),
+        mrr_at_risk=_opt(row.get("mrr_at_risk")),
+        change_points=_opt(row.get("change_points")),
+        previous_as_of=_date(row.get("previous_as_of")),
+        previous_probability=_opt(row.get("previous_probability")),
+        change_text=_opt(row.get("change_text")),
+        change_by_theme=_json(row.get("change_by_theme"), None),
+        risk_drivers=drivers,
+        protective_factors=protective,
+        reasons_by_theme=group_by_theme(drivers, protective),
+        theme_contributions=_json(row["theme_contributions"], {}),
+        raw_score=float(row["raw_score"]),
+        base_value=float(row["base_value"]),
+        model=ModelRef(name=str(row["model_name"]), version=str(row["model_version"])),
+        segment=_opt(row.get("segment")),
+        csm_id=_opt(row.get("csm_id")),
+        scored_at=_opt(row.get("scored_at")),
+    )
+
+
+def history_point(row: Mapping[str, Any]) -> HistoryPoint:
+    return HistoryPoint(
+        as_of=_date(row["as_of"]),
+        churn_probability=float(row["churn_probability"]),
+        risk_band=row["risk_band"],
+        change_points=_opt(row.get("change_points")),
+        model_version=str(row["model_version"]),
+        theme_contributions=_json(row["theme_contributions"], {}),
+    )
+
+
+def account_row(row: Mapping[str, Any]) -> AccountRow:
+    drivers = _json(row.get("risk_drivers"), [])
+    return AccountRow(
+        account_id=str(row["account_id"]),
+        as_of=_date(row["as_of"]),
+        churn_probability=float(row["churn_probability"]),
+        risk_band=row["risk_band"],
+        mrr=_opt(row.get("mrr")),
+        mrr_at_risk=_opt(row.get("mrr_at_risk")),
+        change_points=_opt(row.get("change_points")),
+        segment=_opt(row.get("segment")),
+        csm_id=_opt(row.get("csm_id")),
+        top_reason=drivers[0]["sentence"] if drivers else None,
+    )
