@@ -15,6 +15,9 @@ import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from churnml.crm.mapping import CrmConfig
+from churnml.drift import DriftConfig
+
 
 class DataConfig(BaseModel):
     """Where the input tables are and how strictly they are validated."""
@@ -121,6 +124,14 @@ class ServingConfig(BaseModel):
     session_hours: float = Field(12.0, gt=0, description="Web page sessions expire after this long.")
 
 
+class RetrainConfig(BaseModel):
+    """The weekly job (`churnml retrain`, the `retrain:` section): drift thresholds and where scores go."""
+
+    drift: DriftConfig = DriftConfig()
+    push: bool = Field(True, description="Push the week's scores to crm.target at the end of the job.")
+    drift_weeks: int = Field(8, ge=1, description="Last weeks of the training window used as drift reference.")
+
+
 class Settings(BaseSettings):
     """All of churnml's configuration."""
 
@@ -136,6 +147,8 @@ class Settings(BaseSettings):
     serving: ServingConfig = ServingConfig()
     # Validated into `churnml.train.TrainConfig` by the training job (unknown keys are refused there).
     models: dict[str, Any] = Field(default_factory=dict)
+    crm: CrmConfig = CrmConfig()
+    retrain: RetrainConfig = RetrainConfig()
 
     @field_validator("work_dir")
     @classmethod

@@ -1,0 +1,188 @@
+"""The push ledger: every planned batch and record of every push, in the score store's DuckDB file.
+
+Two tables beside `scores` (whose columns are never changed here):
+
+- `push_batches` (batch_id, as_of, target, seq, status planned|sent|acked|failed, attempts, error, times): a
+  batch is recorded *before* it is sent and its id is the request's idempotency key.
+- `push_records` keyed by (as_of, target, account_id, payload_hash), status pending|acked|rejected, the CRM's
+  error for rejections and the JSON payload sent.
+
+Planning writes a push's batches and records in one transaction, so a crash leaves either the whole plan or
+none of it. Each call opens and closes its own connection (DuckDB allows one writing process at a time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from churnml.crm.payload import Batch, Record
+
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS push_batches (
+        batch_id VARCHAR PRIMARY KEY, as_of DATE NOT NULL, target VARCHAR NOT NULL, seq INTEGER NOT NULL,
+        status VARCHAR NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, records INTEGER NOT NULL,
+        error VARCHAR, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS push_records (
+        as_of DATE NOT NULL, target VARCHAR NOT NULL, account_id VARCHAR NOT NULL, payload_hash VARCHAR NOT NULL,
+        batch_id VARCHAR NOT NULL, status VARCHAR NOT NULL, error VARCHAR, payload VARCHAR NOT NULL,
+        updated_at TIMESTAMP NOT NULL, PRIMARY KEY (as_of, target, account_id, payload_hash))""",
+)
+UNFINISHED = ("planned", "sent", "failed")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class PlannedBatch:
+    """A batch read back from the ledger, ready to (re)send."""
+
+    batch: Batch
+    status: str
+    attempts: int
+
+
+class PushLedger:
+    """Push bookkeeping in a DuckDB file (normally `<work_dir>/scores.duckdb`)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path))
+        try:
+            for ddl in _DDL:
+                con.execute(ddl)
+            yield con
+        finally:
+            con.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def last_acked(self, target: str, before_or_on: dt.date) -> dict[str, str]:
+        """Each account's latest acknowledged payload hash for `target` (as-of dates up to `before_or_on`)."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT account_id, payload_hash FROM push_records WHERE target = ? AND status = 'acked' "
+                "AND as_of <= ? QUALIFY row_number() OVER (PARTITION BY account_id "
+                "ORDER BY as_of DESC, updated_at DESC) = 1", [target, before_or_on]).fetchall()
+        return {a: h for a, h in rows}
+
+    def known_keys(self, as_of: dt.date, target: str) -> set[tuple[str, str]]:
+        """(account_id, payload_hash) already in the ledger for this push, whatever their status."""
+        with self._connect() as con:
+            rows = con.execute("SELECT account_id, payload_hash FROM push_records WHERE as_of = ? AND target = ?",
+                               [as_of, target]).fetchall()
+        return {(a, h) for a, h in rows}
+
+    def unfinished(self, as_of: dt.date, target: str) -> list[PlannedBatch]:
+        """Batches planned but not acknowledged (planned, sent or failed), in order, with their pending records."""
+        with self._connect() as con:
+            batches = con.execute(
+                "SELECT batch_id, seq, status, attempts FROM push_batches WHERE as_of = ? AND target = ? "
+                "AND status IN ('planned', 'sent', 'failed') ORDER BY seq", [as_of, target]).fetchall()
+            out = []
+            for batch_id, seq, status, attempts in batches:
+                recs = con.execute(
+                    "SELECT account_id, payload_hash, payload FROM push_records WHERE batch_id = ? "
+                    "AND status = 'pending' ORDER BY account_id", [batch_id]).fetchall()
+                records = [Record(a, json.loads(p), h) for a, h, p in recs]
+                out.append(PlannedBatch(Batch(batch_id, seq, records), status, attempts))
+        return out
+
+    def next_seq(self, as_of: dt.date, target: str) -> int:
+        with self._connect() as con:
+            row = con.execute("SELECT coalesce(max(seq) + 1, 0) FROM push_batches WHERE as_of = ? AND target = ?",
+                              [as_of, target]).fetchone()
+        return int(row[0]) if row else 0
+
+    def records(self, as_of: dt.date | None = None, target: str | None = None) -> pd.DataFrame:
+        """Ledger records (optionally of one as-of date and target), for reports and tests."""
+        where, params = [], []
+        if as_of is not None:
+            where.append("as_of = ?")
+            params.append(as_of)
+        if target is not None:
+            where.append("target = ?")
+            params.append(target)
+        sql = "SELECT * FROM push_records" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._connect() as con:
+            return con.execute(sql + " ORDER BY as_of, target, account_id", params).df()
+
+    def batches(self, as_of: dt.date | None = None, target: str | None = None) -> pd.DataFrame:
+        """Ledger batches, in order."""
+        where, params = [], []
+        if as_of is not None:
+            where.append("as_of = ?")
+            params.append(as_of)
+        if target is not None:
+            where.append("target = ?")
+            params.append(target)
+        sql = "SELECT * FROM push_batches" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._connect() as con:
+            return con.execute(sql + " ORDER BY as_of, target, seq", params).df()
+
+    # ------------------------------------------------------------------ writing
+
+    def plan(self, as_of: dt.date, target: str, batches: Sequence[Batch]) -> None:
+        """Record batches and their records as planned/pending, all or nothing."""
+        now = _now()
+        with self._connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for b in batches:
+                    con.execute("INSERT INTO push_batches VALUES (?, ?, ?, ?, 'planned', 0, ?, NULL, ?, ?)",
+                                [b.batch_id, as_of, target, b.seq, len(b.records), now, now])
+                    con.executemany(
+                        "INSERT INTO push_records VALUES (?, ?, ?, ?, ?, 'pending', NULL, ?, ?)",
+                        [[as_of, target, r.account_id, r.payload_hash, b.batch_id,
+                          json.dumps(r.properties, sort_keys=True, default=str), now] for r in b.records])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def mark_sent(self, batch_id: str) -> None:
+        """The batch is about to be sent (once more): status sent, attempts + 1."""
+        with self._connect() as con:
+            con.execute("UPDATE push_batches SET status = 'sent', attempts = attempts + 1, updated_at = ? "
+                        "WHERE batch_id = ?", [_now(), batch_id])
+
+    def mark_failed(self, batch_id: str, error: str) -> None:
+        """Retries ran out: the batch stays to be resumed by the next push."""
+        with self._connect() as con:
+            con.execute("UPDATE push_batches SET status = 'failed', error = ?, updated_at = ? WHERE batch_id = ?",
+                        [error[:2000], _now(), batch_id])
+
+    def settle(self, batch_id: str, acked: Sequence[str], rejected: Mapping[str, str]) -> None:
+        """The CRM answered: its acknowledged and rejected records, and the batch acked — in one transaction."""
+        now = _now()
+        with self._connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                if acked:
+                    con.executemany(
+                        "UPDATE push_records SET status = 'acked', updated_at = ? WHERE batch_id = ? "
+                        "AND account_id = ?", [[now, batch_id, a] for a in acked])
+                if rejected:
+                    con.executemany(
+                        "UPDATE push_records SET status = 'rejected', error = ?, updated_at = ? WHERE batch_id = ? "
+                        "AND account_id = ?", [[e[:2000], now, batch_id, a] for a, e in rejected.items()])
+                summary = f"{len(rejected)} rejected" if rejected else None
+                con.execute("UPDATE push_batches SET status = 'acked', error = ?, updated_at = ? WHERE batch_id = ?",
+                            [summary, now, batch_id])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
