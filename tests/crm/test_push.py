@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churnml.crm.ledger import PushLedger
-from churnml.crm.mapping import CrmConfig, FilesConfig, HubSpotConfig, RetryConfig, SalesforceConfig, WebhookConfig
+from churnml.crm.mapping import CrmConfig, FilesConfig, HubSpotConfig, RetryConfig, WebhookConfig
 from churnml.crm.push import push_scores
 from churnml.crm.targets.base import PushError
 from churnml.score_store import ScoreStore
