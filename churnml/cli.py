@@ -22,6 +22,7 @@ from churnml.cli_errors import user_errors
 from churnml.cli_import import import_command
 from churnml.cli_models import models_app
 from churnml.cli_push import push_command
+from churnml.cli_report import report_command
 from churnml.cli_retrain import retrain_command
 from churnml.cli_score import score_command
 from churnml.cli_serve import apikey_app, serve_command
@@ -37,12 +38,13 @@ app = typer.Typer(
 )
 app.add_typer(models_app)
 app.command(name="score")(score_command)
-app.command(name="push")(push_command)
-app.command(name="retrain")(retrain_command)
 app.command(name="serve")(serve_command)
 app.add_typer(apikey_app)
 app.command(name="import")(import_command)
 app.command(name="train-snapshot")(train_snapshot_command)
+app.command(name="push")(push_command)
+app.command(name="retrain")(retrain_command)
+app.command(name="report")(report_command)
 console = Console()
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
