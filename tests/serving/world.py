@@ -44,6 +44,8 @@ def build_serving_world(root: Path) -> ServingWorld:
             {"name": "scorer", "role": "score", "hash": hash_key(SCORE_KEY)},
         ],
         reload_seconds=0,
+        max_body_bytes=200_000,
+        max_accounts=50,
     )
     settings = Settings(work_dir=work, data=DataConfig(dir=world.data), serving=serving)
     for d in world.dates[-2:]:
