@@ -122,7 +122,7 @@ def import_data(
         kept = kept_columns(tm, source_cols)
         report.tables[name] = TableImport(
             table=name,
-            origin=tm.source or "sql: " + " ".join((tm.sql or "").split()),
+            origin=src.origins.get(tm.source, tm.source) if tm.source else "sql: " + " ".join((tm.sql or "").split()),
             rows_read=read,
             rows_filtered=read - int(mapped[name].count().execute()) if tm.where else 0,
             rows_written=0,
