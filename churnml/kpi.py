@@ -74,7 +74,7 @@ def coverage_blocks(subscriptions: pd.DataFrame, grace_days: int = 0) -> pd.Data
         "start": _dates(subscriptions["start_date"]),
         "end": _dates(subscriptions["end_date"]).fillna(pd.Timestamp.max.normalize()),
     }).sort_values(["account_id", "start", "end"], kind="stable")
-    prev_end = s.groupby("account_id")["end"].transform(lambda e: e.cummax().shift())
+    prev_end = s.groupby("account_id")["end"].cummax().groupby(s["account_id"]).shift()
     gap = (s["start"] - prev_end).dt.days
     s["block"] = (prev_end.isna() | (gap > grace_days + 1)).astype(int).groupby(s["account_id"]).cumsum()
     b = s.groupby(["account_id", "block"]).agg(block_start=("start", "min"), block_end=("end", "max")).reset_index()
@@ -284,12 +284,14 @@ def experience_monthly(
     groups = sorted(set(sv["_group"]) | (set(tk["_group"]) if tk is not None else set())) or [_ALL]
     if by is not None and accounts is not None:
         groups = sorted(set(groups) | set(_groups(accounts, by, accounts["account_id"])))
+    by_cell = {k: g for k, g in sv.groupby(["_group", "month"])}
+    tk_cell = {k: g for k, g in tk.groupby(["_group", "month"])} if tk is not None else {}
+    empty_t = tk.iloc[:0] if tk is not None else None
     rows = []
     for grp in groups:
         for m in months:
-            g = sv[(sv["_group"] == grp) & (sv["month"] == m)]
-            t = tk[(tk["_group"] == grp) & (tk["month"] == m)] if tk is not None else None
-            rows.append({"_group": grp, "month": m, **_experience(g, t)})
+            g = by_cell.get((grp, m), sv.iloc[:0])
+            rows.append({"_group": grp, "month": m, **_experience(g, tk_cell.get((grp, m), empty_t))})
     out = pd.DataFrame(rows, columns=["_group", "month", *EXPERIENCE_COLUMNS])
     return _finish(out, by)
 
