@@ -97,6 +97,7 @@ class _Steps:
     """Runs each step as a nested MLflow run, timing it and remembering which step is running."""
 
     def __init__(self) -> None:
+        self.experiment_id: str | None = None
         self.current = "start"
         self.seconds: dict[str, float] = {}
 
@@ -106,7 +107,7 @@ class _Steps:
 
         self.current = name
         t0 = time.perf_counter()
-        with mlflow.start_run(run_name=name, nested=True):
+        with mlflow.start_run(run_name=name, nested=True, experiment_id=self.experiment_id):
             yield
             self.seconds[name] = round(time.perf_counter() - t0, 2)
             mlflow.log_metric("seconds", self.seconds[name])
@@ -176,7 +177,7 @@ def _run_locked(settings: Settings, as_of: dt.date | None, data: Path | None, pu
     try:
         with mlflow.start_run(experiment_id=experiment.experiment_id if experiment else None,
                               run_name=f"weekly {week}") as parent:
-            out.run_id = parent.info.run_id
+            out.run_id, steps.experiment_id = parent.info.run_id, parent.info.experiment_id
             mlflow.set_tags({"churnml.job": "weekly", "churnml.week": week, "churnml.as_of": as_of.isoformat()})
             with steps("validate"):
                 mlflow.log_metrics({f"rows_{k}": float(v) for k, v in _row_counts(loaded).items()})
@@ -236,12 +237,10 @@ def _restore_champion(registry: Any, version: int, week: str, exc: BaseException
 
 
 def _row_counts(loaded: Any) -> dict[str, int]:
+    """Rows accepted and rejected per table, from the validation report."""
     out = {}
-    for name, table in loaded.tables.items():
-        try:
-            out[name] = int(table.count().execute())
-        except Exception:
-            continue
+    for name, t in loaded.report.tables.items():
+        out[f"{name}_ok"], out[f"{name}_rejected"] = int(t.rows_ok), int(t.rows_rejected)
     return out
 
 
