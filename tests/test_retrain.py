@@ -157,3 +157,20 @@ def test_failure_after_promotion_puts_the_champion_back(job: Job, monkeypatch: p
     # forced onto the new version, then put back on the previous champion
     assert [(e.event, e.version) for e in reg.history()][-2:] == [("promote", new), ("promote", champion)]
     pd.testing.assert_frame_equal(store.read(), before)
+
+
+def test_pipeline_entry_point_with_a_local_webhook(job: Job, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m pipelines.weekly_retrain --local-webhook` (what `make demo` runs): week 2 after the failures."""
+    from pipelines.weekly_retrain import main
+
+    code = main(["--config", str(job.config), "--as-of", WEEK2.isoformat(), "--local-webhook"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    s = job.settings
+    scores = ScoreStore.from_work_dir(s.work_dir).read(WEEK2)
+    assert f"{len(scores):,} accounts received in" in out and "(0 repeated batches dropped)" in out
+    text = (s.work_dir / "jobs" / "2025-W04" / "summary.md").read_text()
+    assert "## Biggest risk movers" in text and ("risk up" in text or "risk down" in text)  # movers since week 1
+    assert json.loads((s.work_dir / "jobs" / "2025-W04" / "state.json").read_text())["status"] == "succeeded"
+    assert main(["--config", str(job.config), "--as-of", "2025-01-21", "--no-push"]) == 0  # same week: done
+    assert "already done" in capsys.readouterr().out
