@@ -146,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     train_step(settings)
     console.print(Rule("4 · score → explain"))
     score_step(settings)
+    console.print(Rule("5 · weekly job (retrain → promote if better → score → drift → push to a local webhook)"))
+    from pipelines.weekly_retrain import run as weekly_job
+
+    if weekly_job(settings, force=True, local_webhook=True) != 0:
+        return 1
     console.print(f"[green]demo finished in {time.perf_counter() - t0:.0f}s[/]")
     return 0
 
