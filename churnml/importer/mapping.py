@@ -195,8 +195,8 @@ class Mapping(BaseModel):
             if tm.keep and not spec.allow_extra:
                 raise ValueError(f"{name}: keep is only for tables with attributes (accounts)")
             for col, cm in tm.columns.items():
-                if col in spec.column_names and cm.type is not None and cm.type != spec.column(col).kind:
-                    raise ValueError(f"{name}.{col}: the contract types it {spec.column(col).kind}, not {cm.type}")
+                if col in spec.column_names and cm.type is not None:
+                    raise ValueError(f"{name}.{col}: the contract types it {spec.column(col).kind}; leave out type")
         return self
 
     def targets(self) -> dict[str, TableMap]:

@@ -46,13 +46,18 @@ def _prepare_out(out: Path) -> None:
             raise SourceError(f"output folder {out} is not empty and holds no earlier import; choose another --out")
         for name in [*TABLES, SNAPSHOT_TABLE]:
             (out / f"{name}.parquet").unlink(missing_ok=True)
+        (out / REPORT_FILE).unlink()  # rewritten when this import succeeds; never left describing lost files
         shutil.rmtree(out / REJECTS_DIR, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _conversion_counts(src: Source, tm: TableMap) -> dict[str, dict[str, int]]:
-    """One aggregate pass over the mapped rows counting what each converted column's steps did."""
-    wanted = {col: stats_sql(cm) for col, cm in tm.columns.items() if converted(cm)}
+def _conversion_counts(src: Source, tm: TableMap, cast_extras: bool) -> dict[str, dict[str, int]]:
+    """One aggregate pass over the mapped rows counting what each converted (or typed) column's steps did."""
+    wanted = {
+        col: stats_sql(cm, cm.type, cast=cast_extras)
+        for col, cm in tm.columns.items()
+        if converted(cm) or (cast_extras and cm.type is not None)
+    }
     if not wanted:
         return {}
     exprs = [f"{sql} AS \"{col}|{key}\"" for col, stats in wanted.items() for key, sql in stats.items()]
@@ -117,7 +122,7 @@ def import_data(
         view = f"_churnml_import_{name}"
         src.con.raw_sql(f"CREATE OR REPLACE VIEW {ident(view)} AS {sql}")
         mapped[name] = src.con.table(view)
-        counts = _conversion_counts(src, tm)
+        counts = _conversion_counts(src, tm, cast_extras=m.shape == "event_log")
         read = _count(src, base_sql(tm))
         kept = kept_columns(tm, source_cols)
         report.tables[name] = TableImport(

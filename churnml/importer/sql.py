@@ -155,8 +155,12 @@ def converted(cm: ColumnMap) -> bool:
     return bool(cm.null_if or cm.map is not None or cm.format)
 
 
-def stats_sql(cm: ColumnMap) -> dict[str, str]:
-    """Aggregates counting what a conversion did: values read as missing, mapped, unmapped, parsed, unparsed."""
+def stats_sql(cm: ColumnMap, kind: ColumnKind | None = None, cast: bool = False) -> dict[str, str]:
+    """Aggregates counting what a conversion did: values read as missing, mapped, unmapped, parsed, unparsed.
+
+    With `cast` (an attribute typed by the mapping, not by the contract) it also counts values that could not
+    be read as `kind` and became missing: attributes are optional, so such a value is nulled, not rejected.
+    """
     x = _base(cm)
     out: dict[str, str] = {"non_null": f"count({x})"}
     if cm.null_if:
@@ -172,6 +176,11 @@ def stats_sql(cm: ColumnMap) -> dict[str, str]:
         parsed = f"try_strptime({_text(x)}, {literal(cm.format)})"
         out["parsed"] = f"count({parsed})"
         out["unparsed"] = f"count(*) FILTER (WHERE {x} IS NOT NULL AND {parsed} IS NULL)"
+    if cast and kind is not None:
+        final = column_sql(cm, kind)
+        out[f"not_{kind}_set_missing"] = (
+            f"count(*) FILTER (WHERE {final} IS NOT NULL AND TRY_CAST({final} AS {_SQL_TYPE[kind]}) IS NULL)"
+        )
     return out
 
 

@@ -92,6 +92,17 @@ def test_bad_rows_are_quarantined_and_counted_when_lenient(tmp_path: Path) -> No
     assert report.total_rejected == sum(len(pd.read_parquet(p)) for p in (out / "rejects").glob("*.parquet"))
 
 
+def test_unreadable_attribute_is_missing_and_counted(tmp_path: Path) -> None:
+    tables = company_export()
+    tables["crm_accounts"]["Employees"] = ["12", "lots", "40"]
+    out = tmp_path / "out"
+    report = import_data(_source("csv", tmp_path, tables), MAPPING, out, now=NOW.to_pydatetime())
+    employees = {c.target: c for c in report.tables["accounts"].columns}["employees"]
+    assert employees.counts == {"non_null": 3, "not_int_set_missing": 1}
+    got = pd.read_parquet(out / "accounts.parquet")["employees"]
+    assert got.isna().tolist() == [False, True, False] and got.iloc[2] == 40
+
+
 def test_mapping_errors_name_what_is_wrong(tmp_path: Path) -> None:
     src = _source("csv", tmp_path)
     m = load_mapping(MAPPING)
