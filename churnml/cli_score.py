@@ -73,6 +73,9 @@ def score_command(
     = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
     = None,
+    engine: Annotated[str | None, typer.Option(
+        help="Override features.engine: duckdb, or spark (features and scoring on Spark, Parquet by as_of in "
+        "<work_dir>/scores_spark/ as well as the score store).")] = None,
 ) -> None:
     """Score every active account at an as-of date with explanations; store and summarise the scores."""
     from churnml.config import load_settings
@@ -84,6 +87,10 @@ def score_command(
         raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
     with user_errors():
         settings = load_settings(config)
+        if engine is not None:
+            if engine not in ("duckdb", "spark"):
+                raise typer.BadParameter(f"{engine!r} is not an engine (duckdb or spark)", param_hint="--engine")
+            settings.features.engine = engine
         with console.status(f"scoring accounts active at {date}", spinner="dots"):
             run = run_scoring(settings, date, alias=alias, data=data)
         if export is not None:

@@ -265,17 +265,46 @@ def run_scoring(
     model = load_churn_model(uri)
 
     loaded = load_data(settings, data)
-    features = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
-    if features.empty:
-        raise ValueError(f"no account is active at {as_of}: nothing to score")
-    acc = loaded.tables["accounts"]
-    accounts = acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns]).to_pandas()
-
     store = store or ScoreStore.from_work_dir(settings.work_dir)
-    scores = score_accounts(
-        model, features, model_name=name, model_version=version, accounts=accounts,
-        previous=store.previous(as_of), bands=cfg.bands, top_n=cfg.top_reasons,
-        min_contribution=cfg.min_contribution,
-    )
+    acc = loaded.tables["accounts"]
+    acc = acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns])
+    if loaded.tables.con.name == "pyspark":
+        scores = _score_with_spark(settings, loaded.tables, as_of, model, name, version, acc, store, cfg)
+    else:
+        features = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
+        if features.empty:
+            raise ValueError(f"no account is active at {as_of}: nothing to score")
+        scores = score_accounts(
+            model, features, model_name=name, model_version=version, accounts=acc.to_pandas(),
+            previous=store.previous(as_of), bands=cfg.bands, top_n=cfg.top_reasons,
+            min_contribution=cfg.min_contribution,
+        )
     store.write(scores)
     return ScoringRun(scores, summarise(scores, cfg.movers), store.path, uri)
+
+
+def _score_with_spark(settings: Settings, tables: Any, as_of: dt.date, model: Any, name: str, version: int,
+                      accounts: Any, store: Any, cfg: ScoringConfig) -> pd.DataFrame:
+    """`features.engine: spark`: features and scoring run on Spark (`churnml.spark_score`). The score table is
+    written by the executors as Parquet partitioned by as_of to `<work_dir>/scores_spark/`, then read back
+    for the embedded score store, which the API, report and CRM push read."""
+    from churnml.features import feature_set
+    from churnml.score_store import COLUMNS
+    from churnml.spark_score import previous_on_spark, score_on_spark, spark_frame, write_scores_spark
+
+    con = tables.con
+    fs = feature_set(tables, [as_of], settings.labels)
+    scored = score_on_spark(
+        spark_frame(con, fs.table), model, fs.specs, model_name=name, model_version=version,
+        previous=previous_on_spark(con._session, store.previous(as_of)), accounts=spark_frame(con, accounts),
+        bands=cfg.bands, top_n=cfg.top_reasons, min_contribution=cfg.min_contribution,
+    )
+    out = Path(settings.work_dir) / "scores_spark"
+    write_scores_spark(scored, out)
+    part = out / f"as_of={as_of.isoformat()}"
+    if not part.exists():
+        raise ValueError(f"no account is active at {as_of}: nothing to score")
+    scores = pd.read_parquet(part)
+    scores["as_of"] = pd.Timestamp(as_of)
+    scores["previous_as_of"] = pd.to_datetime(scores["previous_as_of"])
+    return scores[list(COLUMNS)].sort_values("account_id", kind="stable").reset_index(drop=True)

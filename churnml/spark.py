@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,11 @@ def spark_session(
         raise SparkUnavailable("Spark needs a Java 17+ runtime: install one (e.g. openjdk-17-jre) or set JAVA_HOME")
     master = master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER
     settings = {**LOCAL_CONF, **extra} if master.startswith("local") else {"spark.sql.session.timeZone": "UTC", **extra}
+    if master.startswith("local"):
+        # Python workers (mapInPandas scoring) must be this interpreter, with churnml and its libraries, not
+        # whatever `python3` is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        settings.setdefault("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)
