@@ -99,17 +99,21 @@ def retention_curves(
     first["cohort"] = first["signup"].dt.to_period("M").dt.to_timestamp()
     if since is not None:
         first = first[first["cohort"] >= pd.Timestamp(since)]
+    b = blocks.merge(first, on="account_id")
+    size = first.groupby("cohort").size()
+    last_signup = first.groupby("cohort")["signup"].max()
     rows = []
-    for cohort, members in first.groupby("cohort"):
-        b = blocks[blocks["account_id"].isin(members["account_id"])].merge(members, on="account_id")
-        for k in range(max_months + 1):
-            b["day"] = b["signup"] + pd.DateOffset(months=k)
-            if (b["day"] >= cutoff).any():
-                break
-            covered = (b["block_start"] <= b["day"]) & (b["block_end"].isna() | (b["block_end"] >= b["day"]))
-            retained = b.loc[covered, "account_id"].nunique()
-            rows.append((cohort, k, len(members), retained, retained / len(members)))
-    return pd.DataFrame(rows, columns=["cohort", "months", "accounts", "retained", "retention"])
+    for k in range(max_months + 1):
+        judged = last_signup[last_signup + pd.DateOffset(months=k) < cutoff].index  # every member can be judged
+        if judged.empty:
+            break
+        day = b["signup"] + pd.DateOffset(months=k)
+        open_then = b["block_end"].isna() | (b["block_end"] >= day)
+        covered = b["cohort"].isin(judged) & (b["block_start"] <= day) & open_then
+        kept = b.loc[covered].groupby("cohort")["account_id"].nunique().reindex(judged, fill_value=0)
+        rows += [(c, k, int(size[c]), int(kept[c]), kept[c] / size[c]) for c in judged]
+    out = pd.DataFrame(rows, columns=["cohort", "months", "accounts", "retained", "retention"])
+    return out.sort_values(["cohort", "months"]).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- model health

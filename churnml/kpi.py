@@ -27,7 +27,6 @@ figures by segment or by CSM; `summarise_period` pools months the way the monthl
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -184,33 +183,28 @@ def revenue_monthly(
         raise ValueError("no months to report")
     last = months[-1]
     edges = [*list(months), dt.date(last.year + last.month // 12, last.month % 12 + 1, 1)]
-    st = account_states(subscriptions, edges, grace_days)
-    st["_group"] = _groups(accounts, by, st["account_id"])
+    st = account_states(subscriptions, edges, grace_days)  # account-major, one row per edge
+    m = len(edges)
+    ids = st["account_id"].to_numpy()[::m]
+    act, mrr = st["active"].to_numpy().reshape(-1, m), st["mrr"].to_numpy().reshape(-1, m)
+    s, e, r0, r1 = act[:, :-1], act[:, 1:], mrr[:, :-1], mrr[:, 1:]
+    before = st["was_customer"].to_numpy().reshape(-1, m)[:, :-1]
+    kept, diff = s & e, r1 - r0
+    new, back = e & ~s & ~before, e & ~s & before
+    cells = {
+        "customers_start": s, "new": new, "reactivated": back, "churned": s & ~e, "customers_end": e,
+        "mrr_start": np.where(s, r0, 0.0), "new_mrr": np.where(new, r1, 0.0),
+        "reactivation_mrr": np.where(back, r1, 0.0), "expansion_mrr": np.where(kept, np.clip(diff, 0, None), 0.0),
+        "contraction_mrr": np.where(kept, np.clip(-diff, 0, None), 0.0), "churned_mrr": np.where(s & ~e, r0, 0.0),
+        "mrr_end": np.where(e, r1, 0.0),
+    }
+    groups = _groups(accounts, by, pd.Series(ids)).to_numpy()
+    month_ts = [pd.Timestamp(x) for x in edges[:-1]]
     rows = []
-    for m0, m1 in itertools.pairwise(edges):
-        a = st[st["day"] == pd.Timestamp(m0)].set_index("account_id")
-        b = st[st["day"] == pd.Timestamp(m1)].set_index("account_id")
-        f = pd.DataFrame({
-            "_group": a["_group"], "s": a["active"], "e": b["active"], "mrr0": a["mrr"], "mrr1": b["mrr"],
-            "before": a["was_customer"],
-        })
-        kept = f["s"] & f["e"]
-        diff = f["mrr1"] - f["mrr0"]
-        f = f.assign(
-            customers_start=f["s"], churned=f["s"] & ~f["e"], customers_end=f["e"],
-            new=f["e"] & ~f["s"] & ~f["before"], reactivated=f["e"] & ~f["s"] & f["before"],
-        )
-        f["mrr_start"] = f["mrr0"].where(f["s"], 0.0)
-        f["churned_mrr"] = f["mrr0"].where(f["churned"], 0.0)
-        f["expansion_mrr"] = diff.clip(lower=0).where(kept, 0.0)
-        f["contraction_mrr"] = (-diff).clip(lower=0).where(kept, 0.0)
-        f["new_mrr"] = f["mrr1"].where(f["new"], 0.0)
-        f["reactivation_mrr"] = f["mrr1"].where(f["reactivated"], 0.0)
-        f["mrr_end"] = f["mrr1"].where(f["e"], 0.0)
-        g = f.groupby("_group")[list(REVENUE_SUMS)].sum().reset_index()
-        g.insert(1, "month", pd.Timestamp(m0))
-        rows.append(g)
-    out = pd.concat(rows, ignore_index=True)
+    for col in REVENUE_SUMS:
+        g = pd.DataFrame(cells[col].astype(float), columns=month_ts).groupby(groups).sum()
+        rows.append(g.stack().rename(col))
+    out = pd.concat(rows, axis=1).rename_axis(["_group", "month"]).reset_index()
     counts = ["customers_start", "new", "reactivated", "churned", "customers_end"]
     out[counts] = out[counts].astype("int64")
     return _finish(revenue_rates(out, gross_margin), by)
@@ -250,15 +244,24 @@ EXPERIENCE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _experience(g: pd.DataFrame, t: pd.DataFrame | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for kind, fn in (("nps", nps), ("csat", csat), ("ces", ces)):
-        s = g.loc[g["kind"] == kind, "score"]
-        out[kind], out[f"{kind}_responses"] = fn(s), int(s.notna().sum())
-    eff = t["effort_score"] if t is not None and "effort_score" in t.columns else pd.Series(dtype=float)
-    out["ticket_ces"], out["ticket_ces_responses"] = ces(eff), int(eff.notna().sum())
-    out["responding_accounts"] = int(g["account_id"].nunique())
-    return out
+def _experience(sv: pd.DataFrame, tk: pd.DataFrame | None, keys: list[str]) -> pd.DataFrame:
+    """Experience columns per `keys` cell, vectorised (the same formulas as `nps`, `csat`, `ces`)."""
+    score, kind = sv["score"].astype(float), sv["kind"].astype(str)
+    cells = sv[keys].copy()
+    parts = []
+    for name, k, value in (("nps", "nps", (score >= 9).astype(float) - (score <= 6).astype(float)),
+                           ("csat", "csat", (score >= 4).astype(float)), ("ces", "ces", score)):
+        sel = (kind == k) & score.notna()
+        g = value[sel].groupby([cells.loc[sel, c] for c in keys])
+        parts.append(pd.DataFrame({name: g.mean() * (100.0 if name == "nps" else 1.0),
+                                   f"{name}_responses": g.size()}))
+    parts.append(sv.groupby(keys)["account_id"].nunique().rename("responding_accounts").to_frame())
+    if tk is not None:
+        eff = tk["effort_score"].astype(float)
+        sel = eff.notna()
+        g = eff[sel].groupby([tk.loc[sel, c] for c in keys])
+        parts.append(pd.DataFrame({"ticket_ces": g.mean(), "ticket_ces_responses": g.size()}))
+    return pd.concat(parts, axis=1)
 
 
 def experience_monthly(
@@ -277,22 +280,23 @@ def experience_monthly(
     months = sorted(pd.Timestamp(m) for m in months)
     sv = surveys if surveys is not None else pd.DataFrame(columns=["account_id", "ts", "kind", "score"])
     sv = sv.assign(month=month_of(sv["ts"]), _group=_groups(accounts, by, sv["account_id"]))
+    sv = sv[sv["month"].isin(months)]
     tk = None
     if tickets is not None and "effort_score" in tickets.columns:
         when = tickets["closed_at"].fillna(tickets["opened_at"]) if "closed_at" in tickets else tickets["opened_at"]
         tk = tickets.assign(month=month_of(when), _group=_groups(accounts, by, tickets["account_id"]))
+        tk = tk[tk["month"].isin(months)]
     groups = sorted(set(sv["_group"]) | (set(tk["_group"]) if tk is not None else set())) or [_ALL]
     if by is not None and accounts is not None:
         groups = sorted(set(groups) | set(_groups(accounts, by, accounts["account_id"])))
-    by_cell = {k: g for k, g in sv.groupby(["_group", "month"])}
-    tk_cell = {k: g for k, g in tk.groupby(["_group", "month"])} if tk is not None else {}
-    empty_t = tk.iloc[:0] if tk is not None else None
-    rows = []
-    for grp in groups:
-        for m in months:
-            g = by_cell.get((grp, m), sv.iloc[:0])
-            rows.append({"_group": grp, "month": m, **_experience(g, tk_cell.get((grp, m), empty_t))})
-    out = pd.DataFrame(rows, columns=["_group", "month", *EXPERIENCE_COLUMNS])
+    grid = pd.MultiIndex.from_product([groups, months], names=["_group", "month"])
+    out = _experience(sv, tk, ["_group", "month"]).reindex(grid)
+    for c in EXPERIENCE_COLUMNS:
+        if c not in out.columns:
+            out[c] = np.nan
+    counts = [c for c in EXPERIENCE_COLUMNS if c.endswith("_responses") or c == "responding_accounts"]
+    out[counts] = out[counts].fillna(0).astype("int64")
+    out = out.reset_index()[["_group", "month", *EXPERIENCE_COLUMNS]]
     return _finish(out, by)
 
 
@@ -351,8 +355,9 @@ def summarise_period(
         months = set(pd.to_datetime(revenue["month"]))
         sv = surveys[month_of(surveys["ts"]).isin(months)]
         sv = sv.assign(_group=_groups(accounts, by, sv["account_id"]))
-        exp = [{"_group": grp, **_experience(g, None)} for grp, g in sv.groupby("_group")]
-        e = pd.DataFrame(exp).drop(columns=["ticket_ces", "ticket_ces_responses", "responding_accounts"])
+        e = _experience(sv, None, ["_group"]).drop(columns="responding_accounts").reset_index()
+        for c in ("nps", "csat", "ces"):
+            e[f"{c}_responses"] = e[f"{c}_responses"].fillna(0).astype("int64")
         if by:
             out = out.merge(e.rename(columns={"_group": by}), on=by, how="left")
         else:
