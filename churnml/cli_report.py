@@ -25,7 +25,8 @@ def report_command(
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("work/report.html"),
     months: Annotated[int, typer.Option(min=1, max=60, help="Complete months reported before --as-of.")] = 12,
     costs: Annotated[Path | None, typer.Option(help="Acquisition costs (CSV/Parquet: account_id, cost — or "
-                                               "month[, segment], cost) for LTV:CAC.")] = None,
+                                               "month[, segment], cost) for LTV:CAC; default: an acquisition_costs "
+                                               "table in the data folder, if any.")] = None,
     gross_margin: Annotated[float, typer.Option(min=0.0, max=1.0, help="Gross margin used in LTV.")] = 1.0,
     data: Annotated[Path | None, typer.Option("--data", help="Input folder or .duckdb file (default: data.dir).")]
     = None,

@@ -354,6 +354,17 @@ def read_costs(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
 
+COSTS_TABLE = "acquisition_costs"
+
+
+def find_costs(source: Path) -> Path | None:
+    """The optional `acquisition_costs` table (.parquet or .csv) beside the contract tables in a data folder."""
+    if not source.is_dir():
+        return None
+    found = [source / f"{COSTS_TABLE}{ext}" for ext in (".parquet", ".csv")]
+    return next((p for p in found if p.exists()), None)
+
+
 def decile_dates(first: dt.date, as_of: dt.date, horizon_days: int, grace_days: int, every_days: int = 28,
                  count: int = 12) -> list[dt.date]:
     """Up to `count` as-of dates, `every_days` apart, whose outcome is known by `as_of` (latest first kept)."""
@@ -375,13 +386,17 @@ def build_report(
     months: int = 12,
     gross_margin: float = 1.0,
 ) -> KpiReport:
-    """Open and validate the data, read past scorings, and compute the report for `as_of`."""
+    """Open and validate the data, read past scorings, and compute the report for `as_of`.
+
+    Acquisition costs come from `costs`, else from an `acquisition_costs` table in the data folder, if any.
+    """
     from churnml.datasets import load_data
     from churnml.features import FEATURES, build_training_frame
     from churnml.score_store import ScoreStore
 
     loaded = load_data(settings, data)
     t = loaded.tables
+    costs = costs if costs is not None else find_costs(Path(data) if data is not None else settings.data.dir)
     frames = {name: t[name].to_pandas() for name in ("accounts", "subscriptions", "surveys", "tickets", "csm_enps")
               if name in t}
     cfg = settings.labels
@@ -411,5 +426,5 @@ def write_report(report: KpiReport, out: Path) -> Path:
     return out
 
 
-__all__ = ["KpiReport", "build_report", "compute_report", "decile_dates", "read_costs", "render_html",
+__all__ = ["KpiReport", "build_report", "compute_report", "decile_dates", "find_costs", "read_costs", "render_html",
            "write_report"]

@@ -143,3 +143,14 @@ def test_cli_report_with_costs(built: Built, tmp_path: Path) -> None:
     missing = runner.invoke(app, ["report", "--as-of", str(built.as_of), "--out", str(out), "-c", str(cfg),
                                   "--costs", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 1 and "Traceback" not in missing.output
+
+
+def test_costs_table_beside_the_data(tmp_path: Path) -> None:
+    from churnml.report import find_costs, read_costs
+
+    assert find_costs(tmp_path) is None and find_costs(tmp_path / "db.duckdb") is None
+    pd.DataFrame({"month": ["2024-01-01"], "segment": ["SMB"], "cost": [5.0]}).to_csv(
+        tmp_path / "acquisition_costs.csv", index=False)
+    found = find_costs(tmp_path)
+    assert found == tmp_path / "acquisition_costs.csv" and list(read_costs(found).columns) == ["month", "segment",
+                                                                                               "cost"]
