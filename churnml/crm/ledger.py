@@ -8,7 +8,8 @@ Two tables beside `scores` (whose columns are never changed here):
   error for rejections and the JSON payload sent.
 
 Planning writes a push's batches and records in one transaction, so a crash leaves either the whole plan or
-none of it. Each call opens and closes its own connection (DuckDB allows one writing process at a time).
+none of it. Each call opens and closes its own connection (DuckDB allows one writing process at a time),
+unless inside `session()`, which a push holds while it sends its batches.
 """
 
 from __future__ import annotations
@@ -56,14 +57,35 @@ class PushLedger:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._session: duckdb.DuckDBPyConnection | None = None
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(self.path))
+        for ddl in _DDL:
+            con.execute(ddl)
+        return con
+
+    @contextmanager
+    def session(self) -> Iterator[PushLedger]:
+        """Keep one connection open for many calls (a push's batches); the file is held meanwhile."""
+        if self._session is not None:
+            yield self
+            return
+        self._session = self._open()
+        try:
+            yield self
+        finally:
+            self._session.close()
+            self._session = None
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path))
+        if self._session is not None:
+            yield self._session
+            return
+        con = self._open()
         try:
-            for ddl in _DDL:
-                con.execute(ddl)
             yield con
         finally:
             con.close()
@@ -144,10 +166,15 @@ class PushLedger:
                 for b in batches:
                     con.execute("INSERT INTO push_batches VALUES (?, ?, ?, ?, 'planned', 0, ?, NULL, ?, ?)",
                                 [b.batch_id, as_of, target, b.seq, len(b.records), now, now])
-                    con.executemany(
-                        "INSERT INTO push_records VALUES (?, ?, ?, ?, ?, 'pending', NULL, ?, ?)",
-                        [[as_of, target, r.account_id, r.payload_hash, b.batch_id,
-                          json.dumps(r.properties, sort_keys=True, default=str), now] for r in b.records])
+                planned = pd.DataFrame(
+                    [(r.account_id, r.payload_hash, b.batch_id, json.dumps(r.properties, sort_keys=True, default=str))
+                     for b in batches for r in b.records],
+                    columns=["account_id", "payload_hash", "batch_id", "payload"])
+                if len(planned):
+                    con.register("planned", planned)
+                    con.execute("INSERT INTO push_records SELECT ?, ?, account_id, payload_hash, batch_id, 'pending', "
+                                "NULL, payload, ? FROM planned", [as_of, target, now])
+                    con.unregister("planned")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -171,14 +198,15 @@ class PushLedger:
         with self._connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                if acked:
-                    con.executemany(
-                        "UPDATE push_records SET status = 'acked', updated_at = ? WHERE batch_id = ? "
-                        "AND account_id = ?", [[now, batch_id, a] for a in acked])
-                if rejected:
-                    con.executemany(
-                        "UPDATE push_records SET status = 'rejected', error = ?, updated_at = ? WHERE batch_id = ? "
-                        "AND account_id = ?", [[e[:2000], now, batch_id, a] for a, e in rejected.items()])
+                outcome = pd.DataFrame(
+                    [(a, "acked", None) for a in acked] + [(a, "rejected", e[:2000]) for a, e in rejected.items()],
+                    columns=["account_id", "status", "error"]).astype({"error": "object"})
+                if len(outcome):
+                    con.register("outcome", outcome)
+                    con.execute("UPDATE push_records SET status = o.status, error = o.error, updated_at = ? "
+                                "FROM outcome o WHERE push_records.batch_id = ? "
+                                "AND push_records.account_id = o.account_id", [now, batch_id])
+                    con.unregister("outcome")
                 summary = f"{len(rejected)} rejected" if rejected else None
                 con.execute("UPDATE push_batches SET status = 'acked', error = ?, updated_at = ? WHERE batch_id = ?",
                             [summary, now, batch_id])

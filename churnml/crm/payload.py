@@ -37,42 +37,54 @@ class Batch:
     records: list[Record] = field(default_factory=list)
 
 
-def _clean(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat() if value == value.normalize() else value.isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return _clean(value.item())
-    return value
+def _none(values: list[Any]) -> list[Any]:
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT else v for v in values]
 
 
 def _sentences(reasons_json: Any) -> list[str]:
-    if not reasons_json or (isinstance(reasons_json, float) and math.isnan(reasons_json)):
+    if not isinstance(reasons_json, str) or not reasons_json:
         return []
     return [str(r.get("sentence", "")) for r in json.loads(reasons_json)]
 
 
-def field_values(row: Mapping[str, Any], decimals: int = 4) -> dict[str, Any]:
-    """Every mappable score field of one stored score row (`churnml.score_store.COLUMNS`), JSON-ready."""
-    reasons = _sentences(row.get("risk_drivers"))
-    prob = _clean(row.get("churn_probability"))
-    out: dict[str, Any] = {k: _clean(row.get(k)) for k in (
-        "account_id", "as_of", "risk_band", "model_version", "segment", "csm_id", "scored_at")}
-    out["account_id"] = str(out["account_id"])
-    out["churn_probability"] = None if prob is None else round(float(prob), decimals)
-    out["churn_percent"] = None if prob is None else round(100 * float(prob), max(decimals - 2, 0))
-    for k in ("mrr", "mrr_at_risk", "change_points"):
-        v = _clean(row.get(k))
-        out[k] = None if v is None else round(float(v), 2)
-    out["top_reasons"] = "; ".join(reasons)
-    for i in range(3):
-        out[f"top_reason_{i + 1}"] = reasons[i] if i < len(reasons) else None
-    out["protective_factors"] = "; ".join(_sentences(row.get("protective_factors")))
+def _dates(col: pd.Series) -> list[Any]:
+    ts = pd.to_datetime(col)
+    day = ts.dt.normalize()
+    return [None if pd.isna(t) else (t.date().isoformat() if t == d else t.isoformat()) for t, d in zip(ts, day,
+                                                                                                         strict=True)]
+
+
+def field_columns(scores: pd.DataFrame, wanted: Iterable[str], decimals: int = 4) -> dict[str, list[Any]]:
+    """Mappable score fields (`mapping.SOURCE_FIELDS`) of stored score rows, column by column, JSON-ready.
+
+    Probabilities are rounded to `decimals`, money and points to cents; `top_reasons` joins the risk drivers'
+    sentences with "; ", `top_reason_<k>` is the k-th one; dates are ISO strings; missing values are None.
+    """
+    out: dict[str, list[Any]] = {}
+    reasons: list[list[str]] | None = None
+    for f in dict.fromkeys(wanted):
+        if f == "account_id":
+            out[f] = scores["account_id"].astype(str).tolist()
+        elif f in ("as_of", "scored_at"):
+            out[f] = _dates(scores[f])
+        elif f == "churn_probability":
+            out[f] = _none(scores[f].astype(float).round(decimals).tolist())
+        elif f == "churn_percent":
+            out[f] = _none((100 * scores["churn_probability"].astype(float)).round(max(decimals - 2, 0)).tolist())
+        elif f in ("mrr", "mrr_at_risk", "change_points"):
+            out[f] = _none(scores[f].astype(float).round(2).tolist())
+        elif f == "top_reasons" or f.startswith("top_reason_"):
+            if reasons is None:
+                reasons = [_sentences(x) for x in scores["risk_drivers"]]
+            if f == "top_reasons":
+                out[f] = ["; ".join(r) for r in reasons]
+            else:
+                k = int(f.rsplit("_", 1)[1]) - 1
+                out[f] = [r[k] if k < len(r) else None for r in reasons]
+        elif f == "protective_factors":
+            out[f] = ["; ".join(_sentences(x)) for x in scores[f]]
+        else:
+            out[f] = _none([None if v is None else str(v) for v in scores[f].astype(object)])
     return out
 
 
@@ -86,11 +98,12 @@ def payload_hash(properties: Mapping[str, Any], volatile: Iterable[str] = ()) ->
 def build_records(scores: pd.DataFrame, fields: Mapping[str, str], decimals: int = 4) -> list[Record]:
     """One record per score row: `fields` maps CRM property -> score field."""
     volatile = [prop for prop, src in fields.items() if src in VOLATILE_FIELDS]
+    cols = field_columns(scores, ["account_id", *fields.values()], decimals)
+    props = list(fields.items())
     out = []
-    for row in scores.to_dict(orient="records"):
-        values = field_values(row, decimals)
-        props = {prop: values[src] for prop, src in fields.items()}
-        out.append(Record(values["account_id"], props, payload_hash(props, volatile)))
+    for i, account in enumerate(cols["account_id"]):
+        p = {prop: cols[src][i] for prop, src in props}
+        out.append(Record(account, p, payload_hash(p, volatile)))
     return out
 
 

@@ -155,28 +155,37 @@ def push_scores(
     todo = [p.batch for p in resumed] + new
     client = httpx.Client(timeout=cfg.retry.timeout_s) if name not in ("csv", "parquet") else None
     try:
-        for i, batch in enumerate(todo):
-            if not batch.records:
-                ledger.settle(batch.batch_id, [], {})
-                continue
-            ledger.mark_sent(batch.batch_id)
-            try:
-                result, retries = send_with_retries(tgt, client, batch, as_of, cfg.retry, sleep)
-            except RetryableError as exc:
-                ledger.mark_failed(batch.batch_id, str(exc))
-                raise PushError(f"{name}: batch {batch.seq} still failing after {cfg.retry.attempts} tries "
-                                f"({exc}); {report.acked} records acknowledged, re-run to resume") from exc
-            except PushError as exc:
-                ledger.mark_failed(batch.batch_id, str(exc))
-                raise
-            ledger.settle(batch.batch_id, result.acked, result.rejected)
-            report.batches += 1
-            report.retries += retries
-            report.acked += len(result.acked)
-            report.rejected.update(result.rejected)
-            if progress:
-                progress(i + 1, len(todo))
+        with ledger.session():
+            _send_all(todo, tgt, client, ledger, as_of, cfg, report, sleep, progress)
     finally:
         if client is not None:
             client.close()
     return report
+
+
+def _send_all(todo: list[Batch], tgt: Target, client: httpx.Client | None, ledger: PushLedger, as_of: dt.date,
+              cfg: CrmConfig, report: PushReport, sleep: Callable[[float], None],
+              progress: Callable[[int, int], None] | None) -> None:
+    """Mark sent → send with retries → settle, batch after batch (see the module docstring)."""
+    name = report.target
+    for i, batch in enumerate(todo):
+        if not batch.records:
+            ledger.settle(batch.batch_id, [], {})
+            continue
+        ledger.mark_sent(batch.batch_id)
+        try:
+            result, retries = send_with_retries(tgt, client, batch, as_of, cfg.retry, sleep)
+        except RetryableError as exc:
+            ledger.mark_failed(batch.batch_id, str(exc))
+            raise PushError(f"{name}: batch {batch.seq} still failing after {cfg.retry.attempts} tries "
+                            f"({exc}); {report.acked} records acknowledged, re-run to resume") from exc
+        except PushError as exc:
+            ledger.mark_failed(batch.batch_id, str(exc))
+            raise
+        ledger.settle(batch.batch_id, result.acked, result.rejected)
+        report.batches += 1
+        report.retries += retries
+        report.acked += len(result.acked)
+        report.rejected.update(result.rejected)
+        if progress:
+            progress(i + 1, len(todo))
