@@ -7,6 +7,7 @@ configuration that cannot be served (no keys and anonymous access not allowed) i
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,6 +30,10 @@ def serve_command(
     config: ConfigOpt = None,
 ) -> None:
     """Serve the API (/v1, /metrics, /healthz, /readyz, /docs) and the CSM web page (/) with uvicorn."""
+    # One OpenMP thread per prediction, set before LightGBM loads: a single account gains nothing from threads
+    # and, with concurrent requests on few cores, OpenMP's spin-waiting threads multiplied latency by ~30.
+    # Concurrency comes from uvicorn's thread pool instead. An explicit OMP_NUM_THREADS is respected.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
     from churnml.config import load_settings

@@ -22,7 +22,7 @@ from serving.schemas import AccountFeatures
 
 
 class MissingFeatures(ValueError):
-    """The payload lacks features the served model needs; `errors` are 422 entries naming each field."""
+    """The payload lacks features the served model needs (or types them wrongly); 422 entries naming each field."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__(f"{len(errors)} feature(s) missing")
@@ -35,20 +35,24 @@ def required_features(model: Any) -> list[str]:
 
 
 def check_required(accounts: Sequence[AccountFeatures], model: Any) -> None:
-    """Raise `MissingFeatures` naming `accounts.<i>.features.<name>` for every absent feature.
+    """Raise `MissingFeatures` naming `accounts.<i>.features.<name>` for every absent (or mistyped) feature.
 
     A feature sent as null is present (not recorded); only an absent key is an error, so a client cannot
     silently drop a feature the model uses.
     """
     needed = required_features(model)
+    cats = set(model.categorical_features_)
     errors = []
     for i, acc in enumerate(accounts):
         given = acc.features.model_fields_set | set(acc.attributes)
         for name in needed:
+            where = "features" if name in type(acc.features).model_fields else "attributes"
             if name not in given:
-                where = "features" if name in type(acc.features).model_fields else "attributes"
                 errors.append({"loc": ["body", "accounts", i, where, name], "type": "missing",
                                "msg": f"Field required by the served model: {name}"})
+            elif name not in cats and isinstance(acc.attributes.get(name), str):
+                errors.append({"loc": ["body", "accounts", i, where, name], "type": "float_type",
+                               "msg": f"Input should be a number: the served model reads {name} as numeric"})
     if errors:
         raise MissingFeatures(errors)
 
@@ -78,19 +82,43 @@ def payload_frame(accounts: Sequence[AccountFeatures], model: Any, today: dt.dat
     return pd.DataFrame(cols)
 
 
+def payload_matrix(frame: pd.DataFrame, model: Any) -> np.ndarray:
+    """The booster's input for a `payload_frame`: what `ChurnModel._matrix` returns, without per-column pandas.
+
+    Numeric features as float64 (NaN when missing); categoricals as the index of the value's string in the
+    model's learned levels, NaN when missing or unseen — `ChurnModel.prepare`'s contract. Single-account
+    requests spent most of their time in pandas overhead there; `tests/serving/test_scoring.py` checks this
+    equals `ChurnModel._matrix` exactly on every row of a simulated world and on edge values.
+    """
+    cats = set(model.categorical_features_)
+    out = np.empty((len(frame), len(model.feature_names_)), dtype="float64")
+    for j, name in enumerate(model.feature_names_):
+        values = frame[name].to_numpy()
+        if name in cats:
+            index = {level: k for k, level in enumerate(model.categories_[name])}
+            out[:, j] = [np.nan if v is None or (isinstance(v, float) and np.isnan(v)) else
+                         index.get(str(v), np.nan) for v in values]
+        else:
+            out[:, j] = values.astype("float64")
+    return out
+
+
 class PreparedOnce:
-    """The served `ChurnModel`, preparing each frame once instead of three times.
+    """The served `ChurnModel` with its input matrix computed once, by `payload_matrix`.
 
     `churnml.pyfunc.score_frame` calls `predict_raw`, `predict_proba` (which calls `predict_raw` again) and
-    `contributions` on the same frame, and each runs `ChurnModel.prepare` — per-column pandas work that
-    dominated single-account latency. This wrapper runs the model's own methods (numbers unchanged) with
-    its `_matrix` memoised for that frame object. One wrapper per request: it is not shared between threads.
+    `contributions` on the same frame, and each ran `ChurnModel.prepare` — per-column pandas work that was
+    most of a single-account request. This wrapper runs the model's own methods (the booster, calibrator and
+    SHAP are untouched) with `_matrix` answered from the precomputed matrix for that frame object, and by the
+    model itself for any other frame. One wrapper per request: it is not shared between threads.
     """
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, frame: pd.DataFrame | None = None) -> None:
         self._model = model
         self._cls = type(model)
-        self._last: tuple[pd.DataFrame, np.ndarray] | None = None
+        self._last: tuple[pd.DataFrame, np.ndarray] | None = (
+            None if frame is None else (frame, payload_matrix(frame, model))
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
@@ -133,15 +161,19 @@ def score_payload(
     })
     if ids["segment"].isna().all():
         ids = ids.drop(columns="segment")  # score_accounts then falls back to the `segment` feature
+    common = dict(model_name=model_name, model_version=model_version, bands=config.bands,
+                  top_n=config.top_reasons, min_contribution=config.min_contribution)
+    if frame["as_of"].nunique() == 1:  # the usual case: no regrouping
+        return score_accounts(PreparedOnce(model, frame), frame, accounts=ids, **common)
     frame["_pos"] = np.arange(len(frame))
     parts = []
     for _, group in frame.groupby("as_of", sort=False):  # score_accounts takes one as-of date at a time
+        part = group.drop(columns="_pos").reset_index(drop=True)
         scored = score_accounts(
-            PreparedOnce(model), group.drop(columns="_pos").reset_index(drop=True), model_name=model_name,
-            model_version=model_version, accounts=ids.iloc[group["_pos"].to_numpy()].reset_index(drop=True),
-            bands=config.bands, top_n=config.top_reasons, min_contribution=config.min_contribution,
+            PreparedOnce(model, part), part,
+            accounts=ids.iloc[group["_pos"].to_numpy()].reset_index(drop=True), **common,
         )
         scored["_pos"] = group["_pos"].to_numpy()
         parts.append(scored)
-    out = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
     return out.sort_values("_pos", kind="stable").drop(columns="_pos").reset_index(drop=True)
