@@ -143,7 +143,7 @@ def push_scores(
     tgt = target_obj or make_target(cfg, name)
     ledger = PushLedger(store_path)
     report = PushReport(name, as_of, scored=len(records), dry_run=dry_run)
-    resumed = [] if dry_run and not Path(store_path).exists() else ledger.unfinished(as_of, name)
+    resumed = ledger.unfinished(as_of, name)
     new, report.unchanged = plan_push(ledger, records, tgt, as_of, full)
     report.resumed_batches = len(resumed)
     report.planned = sum(len(b.records) for b in new) + sum(len(p.batch.records) for p in resumed)
