@@ -366,7 +366,7 @@ def find_costs(source: Path) -> Path | None:
 
 
 def decile_dates(first: dt.date, as_of: dt.date, horizon_days: int, grace_days: int, every_days: int = 28,
-                 count: int = 12) -> list[dt.date]:
+                 count: int = 8) -> list[dt.date]:
     """Up to `count` as-of dates, `every_days` apart, whose outcome is known by `as_of` (latest first kept)."""
     last = as_of - dt.timedelta(days=horizon_days + grace_days)
     out = []

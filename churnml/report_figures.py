@@ -127,6 +127,7 @@ def experience_vs_outcomes_figure(segments: pd.DataFrame, by: str = "segment") -
         ax.annotate(str(getattr(r, by)), (r.nps, 100 * r.nrr), fontsize=8, ha="center", va="bottom",
                     xytext=(0, 6), textcoords="offset points")
     ax.axhline(100, color="0.8", linewidth=1)
+    ax.margins(0.2)  # room for the bubbles and their labels
     ax.set(xlabel="NPS over the period", ylabel="NRR (monthly, %)", title="Experience next to outcomes")
     fig.tight_layout()
     return fig
