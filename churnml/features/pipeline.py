@@ -24,7 +24,6 @@ from churnml.features.sentiment import sentiment_features
 from churnml.features.support import support_features
 from churnml.features.team import team_features
 from churnml.features.usage import usage_features
-from churnml.labels import labels_expr, observed_until
 from churnml.population import population
 from churnml.sources import Tables
 
@@ -139,6 +138,10 @@ def build_training_frame(
 
     Rows whose horizon has not passed at `until` (default: the end of the data) have `churned` null.
     """
+    # Imported here: churnml.labels builds on churnml.features.calendar, so a top-level import would make
+    # `import churnml.labels` (before churnml.features) circular.
+    from churnml.labels import labels_expr, observed_until
+
     cfg = labels or LabelsConfig()
     fs = feature_set(tables, as_of, cfg)
     until = until if until is not None else observed_until(tables)
