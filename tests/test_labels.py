@@ -113,3 +113,12 @@ def test_labels_are_all_or_nothing_per_as_of_date() -> None:
     per_date = out.groupby("as_of")["churned"].apply(lambda s: s.isna().mean())
     assert set(per_date.unique()) <= {0.0, 1.0}
     assert (per_date == 0.0).any() and (per_date == 1.0).any()
+
+
+def test_labels_module_imports_on_its_own() -> None:
+    """`import churnml.labels` first, in a fresh interpreter, must not hit a circular import."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import churnml.labels"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
