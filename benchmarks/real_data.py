@@ -42,9 +42,10 @@ CASES = (
     Case("bigml_telecom 80/20", "bigml_telecom", "bigml_telecom_80_20.yaml", "split", "0.907",
          "train on 80, score 20"),
     Case("oulad", "oulad", "oulad.yaml", "cv", "0.676 ± 0.004", "5-fold stratified CV"),
-    # Like for like with the reference: the static demographics only, without the enrolment facts.
-    Case("oulad, demographics only", "oulad", "oulad.yaml", "cv", "0.676 ± 0.004", "5-fold stratified CV",
-         exclude=("code_module", "code_presentation", "date_registration")),
+    # Like for like with the reference: demographics plus module and presentation, without the registration day
+    # (a plain LightGBM on exactly these columns gives the README's 0.676; on the demographics alone, 0.647).
+    Case("oulad, without registration day", "oulad", "oulad.yaml", "cv", "0.676 ± 0.004", "5-fold stratified CV",
+         exclude=("date_registration",)),
 )
 
 
@@ -111,8 +112,10 @@ tuning on the evaluation folds: one set of snapshot defaults (`churnml.snapshot.
 
 Leakage: oulad's `date_unregistration` is set only for students who withdrew (it is the label) and is not
 imported; `final_result` is the label and `id_student` an identifier. The "oulad" row also uses the enrolment
-facts known on the day a student enrols (module, presentation, registration day); "demographics only" leaves
-them out (`SnapshotConfig.exclude`) to compare like for like with the reference. telco and bigml keep every
+facts known on the day a student enrols (module, presentation, registration day); "without registration day"
+leaves that one out (`SnapshotConfig.exclude`), the feature set on which a plain LightGBM reproduces the
+reference's 0.676 (on the eight demographic columns alone it gives 0.647, and so does churnml), to compare
+like for like. telco and bigml keep every
 attribute (none is written after the outcome). bigml has no customer id: the row number serves as one.
 """
     if not wanted:

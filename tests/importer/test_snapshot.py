@@ -131,3 +131,22 @@ def test_telco_slice_beats_070(tmp_path: Path) -> None:
     lr, _ = result.auc("logistic")
     assert lgb > 0.7 and lr > 0.7
     assert "customerID" not in result.model.feature_names_ and "Churn" not in result.model.feature_names_
+
+
+def test_csv_missing_marker_and_parquet_parts(tmp_path: Path) -> None:
+    """OULAD-style "?" for missing values (read option), and a table stored as a folder of Parquet parts."""
+    src = tmp_path / "src"
+    (src / "customers").mkdir(parents=True)
+    data = _synthetic(40)
+    data.iloc[:20].to_parquet(src / "customers" / "part-0.parquet", index=False)
+    data.iloc[20:].to_parquet(src / "customers" / "part-1.parquet", index=False)
+    report = import_data(src, MAPPING, tmp_path / "a")
+    assert report.tables["snapshot"].rows_written == 40
+    (tmp_path / "csv").mkdir()
+    text = data.astype(str)
+    text.loc[3, "Tenure"] = "?"
+    text.to_csv(tmp_path / "csv" / "customers.csv", index=False)
+    with_marker = MAPPING.model_copy(update={"read": MAPPING.read.model_copy(update={"csv_null": ["?"]})})
+    import_data(tmp_path / "csv", with_marker, tmp_path / "b")
+    tenure = load_snapshot(tmp_path / "b")["Tenure"]
+    assert tenure.dtype == "float64" and tenure.isna().tolist() == [i == 3 for i in range(40)]
