@@ -251,10 +251,25 @@ def _features(settings: Settings, loaded: Any, as_of: dt.date) -> tuple[pd.DataF
     dates = [d for d in training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days)
              if d < as_of]
     frame, fs = build_training_frame(loaded.tables, dates, settings.labels)
+    frame = mask_unobserved(frame, as_of, settings.labels.horizon_days + settings.labels.grace_days)
     current = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
     if current.empty:
         raise ValueError(f"no account is active at {as_of}: nothing to score")
     return frame, current, list(fs.names)
+
+
+def mask_unobserved(frame: pd.DataFrame, as_of: dt.date, days: int) -> pd.DataFrame:
+    """Null the labels whose horizon (plus grace) had not passed by the job's `as_of`.
+
+    Labels are computed from all the data; when the job runs for a past week (a backfill) outcomes after `as_of`
+    would leak into training. At the end of the data this changes nothing (those labels are already null).
+    """
+    out = frame.copy()
+    late = pd.to_datetime(out["as_of"]) + pd.Timedelta(days=days) > pd.Timestamp(as_of)
+    out.loc[late, "churned"] = pd.NA
+    if "churn_date" in out.columns:
+        out.loc[late, "churn_date"] = pd.NaT
+    return out
 
 
 def _train(settings: Settings, registry: Any, frame: pd.DataFrame, names: list[str], source: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from churnml.score_store import ScoreStore
 from churnml.tracking import ENV_TRACKING_URI
 from tests.crm.fake_crm import WEBHOOK_PATH, FakeCrm
 
-WEEK1, WEEK2 = dt.date(2025, 1, 13), dt.date(2025, 1, 20)
+WEEK1, WEEK2 = dt.date(2025, 2, 10), dt.date(2025, 2, 17)
 MODELS = {"n_folds": 2, "eval_days": 21, "valid_days": 21, "calib_days": 21, "baselines": [], "figures": False,
           "shap_rows": 100, "model": {"n_estimators": 30, "learning_rate": 0.15, "num_leaves": 7,
                                       "min_child_samples": 20, "num_threads": 1}}
@@ -64,7 +64,7 @@ def test_the_week_runs_end_to_end(job: Job) -> None:
     from mlflow import MlflowClient
 
     r, s = job.first, job.settings
-    assert r.status == "succeeded" and r.week == week_key(WEEK1) == "2025-W03"
+    assert r.status == "succeeded" and r.week == week_key(WEEK1) == "2025-W07"
     assert r.version == 1 and r.promoted and _registry(s).champion() == 1
     scores = ScoreStore.from_work_dir(s.work_dir).read(WEEK1)
     assert len(scores) == r.scored > 50 and (scores["model_version"] == "1").all()
@@ -73,14 +73,14 @@ def test_the_week_runs_end_to_end(job: Job) -> None:
     # one parent run, one nested run per step
     client = MlflowClient(f"sqlite:///{(s.work_dir / 'mlflow.db').resolve()}")
     parent = client.get_run(r.run_id)
-    assert parent.data.tags["churnml.week"] == "2025-W03" and parent.info.status == "FINISHED"
+    assert parent.data.tags["churnml.week"] == "2025-W07" and parent.info.status == "FINISHED"
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{r.run_id}'")
     assert {c.info.run_name for c in children} == {"validate", "features", "train", "drift", "promote", "score",
                                                     "push"}
     drift_run = next(c for c in children if c.info.run_name == "drift")
     assert "psi_score" in drift_run.data.metrics and "drift_breaches" in drift_run.data.metrics
     text = r.summary_path.read_text()
-    assert r.summary_path == s.work_dir / "jobs" / "2025-W03" / "summary.md"
+    assert r.summary_path == s.work_dir / "jobs" / "2025-W07" / "summary.md"
     for part in ("Challenger v1: **promoted to champion**", "## Drift", "Score distribution PSI",
                  "## Biggest risk movers", f"Target **webhook**: {r.scored:,} acknowledged", "| lightgbm |"):
         assert part in text
@@ -114,13 +114,13 @@ def test_training_failure_leaves_champion_and_scores(job: Job, monkeypatch: pyte
     res = CliRunner().invoke(app, ["retrain", "--as-of", WEEK2.isoformat(), "-c", str(job.config)])
     assert res.exit_code == 1
     # one message (rich may wrap it at the test terminal's 80 columns), no traceback, no second line
-    assert " ".join(res.output.split()) == "error: weekly job 2025-W04 failed at train: RuntimeError: injected " \
+    assert " ".join(res.output.split()) == "error: weekly job 2025-W08 failed at train: RuntimeError: injected " \
                                            "training failure"
     assert _registry(s).champion() == champion and _registry(s).aliases().get("champion") == champion
     pd.testing.assert_frame_equal(store.read(), before)
-    state = json.loads((s.work_dir / "jobs" / "2025-W04" / "state.json").read_text())
+    state = json.loads((s.work_dir / "jobs" / "2025-W08" / "state.json").read_text())
     assert state["status"] == "failed" and state["step"] == "train"
-    assert not (s.work_dir / "jobs" / "2025-W04" / "summary.md").exists()
+    assert not (s.work_dir / "jobs" / "2025-W08" / "summary.md").exists()
 
 
 def test_failure_after_promotion_puts_the_champion_back(job: Job, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,7 +148,7 @@ def test_failure_after_promotion_puts_the_champion_back(job: Job, monkeypatch: p
     monkeypatch.setattr("churnml.retrain._train", quick_train)
     monkeypatch.setattr("churnml.retrain._promote", force)
     monkeypatch.setattr("churnml.retrain._score", broken_scoring)
-    with pytest.raises(RetrainError, match=r"^weekly job 2025-W04 failed at score: OSError: disk full$"):
+    with pytest.raises(RetrainError, match=r"^weekly job 2025-W08 failed at score: OSError: disk full$"):
         run_weekly(s, as_of=WEEK2)
     reg = _registry(s)
     assert reg.champion() == champion and reg.challenger() is None
@@ -169,8 +169,20 @@ def test_pipeline_entry_point_with_a_local_webhook(job: Job, capsys: pytest.Capt
     s = job.settings
     scores = ScoreStore.from_work_dir(s.work_dir).read(WEEK2)
     assert f"{len(scores):,} accounts received in" in out and "(0 repeated batches dropped)" in out
-    text = (s.work_dir / "jobs" / "2025-W04" / "summary.md").read_text()
+    text = (s.work_dir / "jobs" / "2025-W08" / "summary.md").read_text()
     assert "## Biggest risk movers" in text and ("risk up" in text or "risk down" in text)  # movers since week 1
-    assert json.loads((s.work_dir / "jobs" / "2025-W04" / "state.json").read_text())["status"] == "succeeded"
-    assert main(["--config", str(job.config), "--as-of", "2025-01-21", "--no-push"]) == 0  # same week: done
+    assert json.loads((s.work_dir / "jobs" / "2025-W08" / "state.json").read_text())["status"] == "succeeded"
+    assert main(["--config", str(job.config), "--as-of", "2025-02-18", "--no-push"]) == 0  # same week: done
     assert "already done" in capsys.readouterr().out
+
+
+def test_backfill_weeks_do_not_train_on_outcomes_after_their_date() -> None:
+    from churnml.retrain import mask_unobserved
+
+    frame = pd.DataFrame({"as_of": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]),
+                          "churned": pd.array([True, False, True], dtype="boolean"),
+                          "churn_date": pd.to_datetime(["2025-02-10", None, "2025-04-01"])})
+    out = mask_unobserved(frame, dt.date(2025, 4, 20), days=74)  # rows after 2025-02-05 are still open on 04-20
+    assert out["churned"].tolist()[:2] == [True, False] and out["churned"].isna().tolist() == [False, False, True]
+    assert out["churn_date"].isna().tolist() == [False, True, True]
+    assert frame["churned"].notna().all()  # input untouched
