@@ -110,7 +110,8 @@ class PreparedOnce:
     `contributions` on the same frame, and each ran `ChurnModel.prepare` — per-column pandas work that was
     most of a single-account request. This wrapper runs the model's own methods (the booster, calibrator and
     SHAP are untouched) with `_matrix` answered from the precomputed matrix for that frame object, and by the
-    model itself for any other frame. One wrapper per request: it is not shared between threads.
+    model itself for any other frame; the raw margin, asked for twice, is computed once per frame. One wrapper
+    per request: it is not shared between threads.
     """
 
     def __init__(self, model: Any, frame: pd.DataFrame | None = None) -> None:
@@ -119,6 +120,7 @@ class PreparedOnce:
         self._last: tuple[pd.DataFrame, np.ndarray] | None = (
             None if frame is None else (frame, payload_matrix(frame, model))
         )
+        self._raw: tuple[pd.DataFrame, np.ndarray] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
@@ -129,7 +131,10 @@ class PreparedOnce:
         return self._last[1]
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
-        return self._cls.predict_raw(self, X)
+        # score_frame asks twice for the same frame (directly and through predict_proba): compute it once
+        if self._raw is None or self._raw[0] is not X:
+            self._raw = (X, self._cls.predict_raw(self, X))
+        return self._raw[1]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return self._cls.predict_proba(self, X)
