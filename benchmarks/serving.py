@@ -28,6 +28,9 @@ from typing import Any
 import numpy as np
 
 KEY = "bench-score-key-not-secret-0123456789"
+#: How often the server checks the alias. Each check is a registry query (~6 ms holding the GIL on the shared
+#: machine), so a very short interval shows in the tail; 2 s still catches the mid-run swap quickly.
+RELOAD_SECONDS = 2.0
 
 
 # --------------------------------------------------------------------------- the world (a real model)
@@ -70,7 +73,8 @@ def build(root: Path) -> tuple[Path, list[dict[str, Any]]]:
     config = root / "serve.yaml"
     config.write_text(json.dumps({
         "work_dir": str(work), "data": {"dir": str(data)},
-        "serving": {"reload_seconds": 0.5, "api_keys": [{"name": "bench", "role": "score", "hash": hash_key(KEY)}]},
+        "serving": {"reload_seconds": RELOAD_SECONDS,
+                    "api_keys": [{"name": "bench", "role": "score", "hash": hash_key(KEY)}]},
     }))
     names = {f.name for f in FEATURES}
     last = frame[frame["as_of"] == frame["as_of"].max()].drop(columns=["churned", "churn_date"]).head(200)
@@ -205,6 +209,9 @@ def main() -> int:
         from churnml.registry import ModelRegistry
 
         config, bodies = args.root / "serve.yaml", json.loads(bodies_file.read_text())
+        cfg = json.loads(config.read_text())
+        cfg["serving"]["reload_seconds"] = RELOAD_SECONDS
+        config.write_text(json.dumps(cfg))
         registry = ModelRegistry.from_work_dir(args.root / "work")
         if registry.champion() != 1:
             registry.promote(1, "benchmark: start from v1")
@@ -274,7 +281,8 @@ Model: LightGBM, {meta["trees"]} trees (early stopping), {meta["features"]} feat
   inflated by waiting for a core): {one["server_cpu_ms"]:.1f} ms at 1 client, {many["server_cpu_ms"]:.1f} ms
   at 32. Machine load average (1 min) when the 1-client run ended: {results["load1"]:.1f} on
   {os.cpu_count()} cores (other engineers' jobs share this machine).
-- Model swap during load: champion moved v1 → v2 halfway; answers by version
+- Model swap during load: champion moved v1 → v2 halfway (the server checks the alias every
+  {RELOAD_SECONDS:g} s); answers by version
   {", ".join(f"{k}: {v:,}" for k, v in sorted(swap["versions"].items()))};
   {"both versions answered" if swapped else "**the swap was not observed**"}, {swap["errors"]} failed requests;
   /v1/model afterwards: v{model_now.get("version")}.

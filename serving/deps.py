@@ -16,7 +16,8 @@ api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
                               description="An API key (`churnml apikey new`); its role decides what it may call.")
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
+    """The app's state (async: a sync dependency would cost every request a thread-pool hop)."""
     return request.app.state.service
 
 

@@ -64,7 +64,7 @@ def get_account(state: State, _: Reader,
              responses={403: {"model": ErrorBody, "description": "Read-only API key"},
                         413: {"model": ErrorBody, "description": "Payload too large"}},
              summary="Score and explain accounts from their features")
-def score(state: State, _: Scorer, request: ScoreRequest, response: Response) -> ScoreResponse:
+def score(state: State, _: Scorer, request: ScoreRequest) -> Response:
     """Same model artifact and explanation code as batch scoring (`churnml.score.score_accounts`)."""
     served = state.holder.current  # read once: a swap during this request does not change the model used
     if served is None:
@@ -77,9 +77,11 @@ def score(state: State, _: Scorer, request: ScoreRequest, response: Response) ->
     table = score_payload(request.accounts, served.model, model_name=served.name, model_version=served.version,
                           config=state.settings.scoring)
     state.metrics.scored.inc(len(table))
-    response.headers["X-Model-Version"] = f"{served.name}/{served.version}"
-    return ScoreResponse(model=ModelRef(name=served.name, version=str(served.version)),
+    body = ScoreResponse(model=ModelRef(name=served.name, version=str(served.version)),
                          accounts=[account_score(r) for r in table.to_dict("records")])
+    # already a validated ScoreResponse: serialise it once rather than have FastAPI validate it again
+    return Response(body.model_dump_json(), media_type="application/json",
+                    headers={"X-Model-Version": f"{served.name}/{served.version}"})
 
 
 @router.get("/model", response_model=ModelInfo, summary="The model being served")
