@@ -38,6 +38,8 @@ def train_snapshot_command(
     name: Annotated[str | None, typer.Option(help="Registered model name (default <registry.name>-snapshot).")]
     = None,
     seed: Annotated[int, typer.Option(help="Seed for splits and model.")] = 0,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Attribute not used as a feature "
+                                                      "(repeat the option for more).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
     = None,
 ) -> None:
@@ -48,7 +50,8 @@ def train_snapshot_command(
     t0 = time.perf_counter()
     with user_errors():
         settings = load_settings(config)
-        cfg = SnapshotConfig(evaluation=evaluation.value, folds=folds, test_size=test_size, seed=seed)
+        cfg = SnapshotConfig(evaluation=evaluation.value, folds=folds, test_size=test_size, seed=seed,
+                             exclude=list(exclude or []))
         with console.status("evaluating and training on the snapshot…", spinner="dots"):
             outcome = train_and_register_snapshot(settings, data, cfg, name=name)
     table = Table(title=f"Held-out metrics ({evaluation.value})", title_justify="left")

@@ -82,13 +82,14 @@ def test_synthetic_snapshot_imports_trains_registers(tmp_path: Path, monkeypatch
     monkeypatch.delenv(ENV_TRACKING_URI, raising=False)
     monkeypatch.setenv("CHURNML_WORK_DIR", str(tmp_path / "work"))
     monkeypatch.setenv("CHURNML_REGISTRY__NAME", "crm")
-    res = CliRunner().invoke(app, ["train-snapshot", "--data", str(tmp_path / "snap"), "--folds", "3"])
+    res = CliRunner().invoke(app, ["train-snapshot", "--data", str(tmp_path / "snap"), "--folds", "3",
+                                   "--exclude", "Region"])
     assert res.exit_code == 0, res.output
     assert "promoted to champion" in res.output and "crm-snapshot v1" in res.output
     registry = ModelRegistry.from_work_dir(tmp_path / "work", name="crm-snapshot")
     assert registry.aliases() == {"champion": 1}
     model = load_churn_model(registry.model_uri("champion"))
-    assert sorted(model.feature_names_) == ["Plan", "Region", "Tenure", "Tickets"]
+    assert sorted(model.feature_names_) == ["Plan", "Tenure", "Tickets"]
     p = model.predict_proba(frame)[:, 1]
     from churnml.metrics import roc_auc
 
