@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from churnml.cli_errors import user_errors
+from churnml.cli_errors import parse_date, user_errors
 from churnml.cli_import import import_command
 from churnml.cli_models import models_app
 from churnml.cli_push import push_command
@@ -74,12 +74,7 @@ def _kv_table(title: str, rows: dict[str, Any]) -> Table:
 
 
 def _date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=name) from None
+    return None if value is None else parse_date(value, name)
 
 
 @app.command()

@@ -6,6 +6,7 @@ code 1 — never a stack trace. Set CHURNML_DEBUG=1 to see the traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,3 +36,11 @@ def user_errors() -> Iterator[None]:
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
         err_console.print(f"[bold red]error:[/] {message}", highlight=False)
         raise typer.Exit(1) from None
+
+
+def parse_date(value: str, param: str = "--as-of") -> dt.date:
+    """An ISO date from a command-line option, or typer's usage error naming the option."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=param) from None

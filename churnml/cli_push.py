@@ -6,7 +6,6 @@ Thin: parse, call `churnml.crm.push.push_scores`, print with rich. Registered by
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -16,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from churnml.cli_errors import user_errors
+from churnml.cli_errors import parse_date, user_errors
 
 if TYPE_CHECKING:
     from churnml.crm.push import PushReport
@@ -64,10 +63,7 @@ def push_command(
     from churnml.crm.push import push_scores
     from churnml.score_store import ScoreStore
 
-    try:
-        date = dt.date.fromisoformat(as_of)
-    except ValueError:
-        raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+    date = parse_date(as_of)
     with user_errors():
         settings = load_settings(config)
         store = ScoreStore.from_work_dir(settings.work_dir).path

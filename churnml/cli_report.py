@@ -7,7 +7,6 @@ file) are one red line and exit code 1; CHURNML_DEBUG=1 shows the traceback.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from churnml.cli_errors import user_errors
+from churnml.cli_errors import parse_date, user_errors
 
 console = Console()
 
@@ -37,10 +36,7 @@ def report_command(
     from churnml.config import load_settings
     from churnml.report import build_report, write_report
 
-    try:
-        date = dt.date.fromisoformat(as_of)
-    except ValueError:
-        raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+    date = parse_date(as_of)
     with user_errors():
         settings = load_settings(config)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),

@@ -6,14 +6,13 @@ Thin: parse, call `churnml.retrain.run_weekly`, print. Registered by `churnml.cl
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from churnml.cli_errors import user_errors
+from churnml.cli_errors import parse_date, user_errors
 
 console = Console()
 
@@ -33,10 +32,7 @@ def retrain_command(
     from churnml.config import load_settings
     from churnml.retrain import run_weekly
 
-    try:
-        date = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+    date = parse_date(as_of) if as_of else None
     with user_errors():
         settings = load_settings(config)
         with console.status("weekly job: validate → features → train → drift → promote → score → push…"):

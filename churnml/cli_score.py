@@ -7,7 +7,6 @@ and exit code 1; CHURNML_DEBUG=1 shows the traceback.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,7 +15,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from churnml.cli_errors import user_errors
+from churnml.cli_errors import parse_date, user_errors
 
 if TYPE_CHECKING:
     from churnml.score import PortfolioSummary, ScoringRun
@@ -81,10 +80,7 @@ def score_command(
     from churnml.config import load_settings
     from churnml.score import run_scoring
 
-    try:
-        date = dt.date.fromisoformat(as_of)
-    except ValueError:
-        raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+    date = parse_date(as_of)
     with user_errors():
         settings = load_settings(config)
         if engine is not None:
