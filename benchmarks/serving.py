@@ -281,6 +281,10 @@ Model: LightGBM, {meta["trees"]} trees (early stopping), {meta["features"]} feat
   inflated by waiting for a core): {one["server_cpu_ms"]:.1f} ms at 1 client, {many["server_cpu_ms"]:.1f} ms
   at 32. Machine load average (1 min) when the 1-client run ended: {results["load1"]:.1f} on
   {os.cpu_count()} cores (other engineers' jobs share this machine).
+- Where the time goes (cProfile, CPU, in process): ~10–13 ms in `churnml.score.score_accounts` →
+  `churnml.explain.explain_frame` (pandas per-column work on a one-row frame; LightGBM + TreeSHAP ~1 ms),
+  ~3 ms HTTP, validation and JSON. Fixed in `serving/`: OpenMP spin (one thread per prediction), three
+  `ChurnModel.prepare` passes (input matrix built once), h11/asyncio (httptools/uvloop); see docs/serving.md.
 - Model swap during load: champion moved v1 → v2 halfway (the server checks the alias every
   {RELOAD_SECONDS:g} s); answers by version
   {", ".join(f"{k}: {v:,}" for k, v in sorted(swap["versions"].items()))};
