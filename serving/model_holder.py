@@ -89,9 +89,17 @@ class ModelHolder:
         return self._reg().aliases().get(self.alias)
 
     def _load(self, version: int) -> ServedModel:
+        import mlflow
+
         from churnml.pyfunc import load_churn_model
+        from churnml.tracking import tracking_uri
 
         uri = f"models:/{self.name}/{version}"  # pinned: the alias may move again while loading
+        # `models:/` URIs resolve through MLflow's process-wide registry URI: point it at this holder's store
+        # (what `churnml.tracking.configure` sets) so a load can never come from another store in the process
+        store = tracking_uri(self.work_dir)
+        mlflow.set_tracking_uri(store)
+        mlflow.set_registry_uri(store)
         model = (self._loader or load_churn_model)(uri)
         reg = self._reg()
         info = reg.get_version(version)
