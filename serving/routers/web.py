@@ -29,6 +29,21 @@ templates = Jinja2Templates(directory=str(FsPath(__file__).resolve().parents[1] 
 router = APIRouter(include_in_schema=False)
 
 
+#: Pages load only their own script and stylesheet; nothing may frame them (clickjacking on the login form).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    return templates.TemplateResponse(request, name, context, status_code=status_code, headers=SECURITY_HEADERS)
+
+
 class LoginRequired(Exception):
     def __init__(self, next_url: str) -> None:
         self.next_url = next_url
@@ -60,7 +75,7 @@ def _common(state: Any, who: Principal) -> dict[str, Any]:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
-    return templates.TemplateResponse(request, "login.html", {"next": _safe_next(next), "error": None})
+    return _page(request, "login.html", {"next": _safe_next(next), "error": None})
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -70,7 +85,7 @@ async def login(request: Request, state: State) -> Response:
     target = _safe_next((form.get("next") or ["/"])[0])
     who = await principal_for(state, key) if key else None
     if who is None or not state.keys.enabled:
-        return templates.TemplateResponse(request, "login.html", {"next": target, "error": "That key is not valid."},
+        return _page(request, "login.html", {"next": target, "error": "That key is not valid."},
                                           status_code=401)
     resp = RedirectResponse(target, status_code=303)
     cfg = state.settings.serving
@@ -104,7 +119,7 @@ def account_list(
         q = {**params, "sort": sort, **over}
         return "/?" + urllib.parse.urlencode({k: v for k, v in q.items() if v not in (None, "")})
 
-    return templates.TemplateResponse(request, "list.html", {
+    return _page(request, "list.html", {
         **_common(state, who), "rows": [account_row(r) for r in got.rows], "as_of": got.as_of, "total": got.total,
         "band": band, "segment": segment, "csm": csm, "sort": sort, "page": page,
         "pages": max(1, -(-got.total // PAGE_SIZE)), "facets": state.store.facets(), "url": url,
@@ -115,7 +130,7 @@ def account_list(
 def account_page(request: Request, state: State, who: Viewer, account_id: str) -> Response:
     rows = state.store.history(account_id)
     if not rows:
-        return templates.TemplateResponse(request, "missing.html", {**_common(state, who), "account_id": account_id},
+        return _page(request, "missing.html", {**_common(state, who), "account_id": account_id},
                                           status_code=404)
     latest = account_score(rows[-1])
     history = [history_point(r) for r in rows]
@@ -124,7 +139,7 @@ def account_page(request: Request, state: State, who: Viewer, account_id: str) -
     signals = [{"theme": t, "values": [h.theme_contributions.get(t, 0.0) for h in history]} for t in themes]
     for s in signals:
         s["svg"] = sparkline_svg(s["values"])
-    return templates.TemplateResponse(request, "account.html", {
+    return _page(request, "account.html", {
         **_common(state, who), "a": latest, "history": history,
         "drivers_svg": drivers_svg(latest.risk_drivers, latest.protective_factors),
         "history_svg": history_svg([(h.as_of, h.churn_probability) for h in history], (bands.medium, bands.high)),

@@ -42,7 +42,9 @@ def test_wrong_key_is_refused_and_right_key_sets_httponly_cookie(web: TestClient
     cookie = r.headers["set-cookie"]
     assert "churnml_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert READ_KEY not in cookie  # the key itself is never stored in the browser
-    assert web.get("/").status_code == 200
+    page = web.get("/")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
     web.post("/logout", follow_redirects=False)
     assert web.get("/", follow_redirects=False).status_code == 303
 
