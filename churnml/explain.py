@@ -544,10 +544,14 @@ def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for c in frame.columns:
         col = frame[c]
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        if col.dtype == np.float64:
+            out[c] = col.to_numpy()
+        elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
             out[c] = col.to_numpy(dtype="float64", na_value=np.nan)
         else:
-            out[c] = col.astype("object").where(col.notna(), None).to_numpy()
+            values = col.to_numpy(dtype=object, copy=True)  # may be a read-only view otherwise
+            values[pd.isna(values)] = None
+            out[c] = values
     return out
 
 
@@ -637,11 +641,16 @@ def explain_frame(
     """
     spec_map = {s.name: s for s in specs} if isinstance(specs, Sequence) else specs
     plan = _plan(model, spec_map)
-    scored = scores if scores is not None else score_frame(model, frame, explain=True)
-    contrib = scored[[f"{CONTRIB_PREFIX}{n}" for n in plan.names]].to_numpy(dtype="float64")
-    base = scored[BASE_VALUE].to_numpy(dtype="float64")
-    raw = scored[RAW_SCORE].to_numpy(dtype="float64")
-    prob = scored[PROBABILITY].to_numpy(dtype="float64")
+    if scores is None and hasattr(model, "score"):  # ChurnModel: straight from its arrays, no score frame
+        raw, prob, shap = model.score(frame, explain=True)
+        values = shap.to_numpy(dtype="float64")
+        contrib, base = values[:, [shap.columns.get_loc(n) for n in plan.names]], values[:, -1]
+    else:
+        scored = scores if scores is not None else score_frame(model, frame, explain=True)
+        contrib = scored[[f"{CONTRIB_PREFIX}{n}" for n in plan.names]].to_numpy(dtype="float64")
+        base = scored[BASE_VALUE].to_numpy(dtype="float64")
+        raw = scored[RAW_SCORE].to_numpy(dtype="float64")
+        prob = scored[PROBABILITY].to_numpy(dtype="float64")
     by_theme = _group_sums(contrib, plan.theme_matrix)
     by_unit = _group_sums(contrib, plan.unit_matrix)
     order = np.argsort(-by_unit, axis=1, kind="stable")

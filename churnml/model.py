@@ -7,6 +7,7 @@ artifact) scores identically in batch, in the API and in notebooks. Columns are 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -227,20 +228,23 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return pd.DataFrame(out, index=X.index)
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
-        """Prepared frame as a float matrix: categories as integer codes, missing as NaN."""
-        prepared = self.prepare(X)
-        cols = []
-        for f in self.feature_names_:
-            col = prepared[f]
-            if isinstance(col.dtype, pd.CategoricalDtype):
-                codes = col.cat.codes.to_numpy().astype("float64")
-                codes[codes < 0] = np.nan
-                cols.append(codes)
+        """`prepare(X)` as the booster's float matrix: categories as their index in the learned levels, missing
+        or unseen values as NaN. Built straight from the columns (no intermediate frame): for the one-account
+        requests of the API, pandas overhead per column was most of the scoring time."""
+        missing = [f for f in self.feature_names_ if f not in X.columns]
+        if missing:
+            raise KeyError(f"frame lacks {len(missing)} feature(s) the model was trained on: {missing}")
+        cats = set(self.categorical_features_)
+        out = np.empty((len(X), len(self.feature_names_)), dtype="float64")
+        for j, f in enumerate(self.feature_names_):
+            col = X[f]
+            if f in cats:
+                out[:, j] = _codes(col, self.categories_[f])
+            elif col.dtype == np.float64:
+                out[:, j] = col.to_numpy()
             else:
-                cols.append(col.to_numpy(dtype="float64"))
-        if not cols:
-            return np.empty((len(X), 0))
-        return np.column_stack(cols)
+                out[:, j] = pd.to_numeric(col, errors="raise").astype("float64").to_numpy()
+        return out
 
     # ------------------------------------------------------------------ outputs
 
@@ -262,10 +266,37 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         contrib = self.booster_.predict(self._matrix(X), pred_contrib=True, num_iteration=self.best_iteration_)
         return pd.DataFrame(contrib, columns=[*self.feature_names_, BASE_VALUE], index=X.index)
 
+    def score(self, X: pd.DataFrame, explain: bool = False) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
+        """Raw margin, calibrated probability and (with `explain`) `contributions`, from one input matrix.
+
+        What `predict_raw`, `predict_proba` and `contributions` give one by one, without preparing the frame
+        three times (scoring and the API want all three).
+        """
+        matrix = self._matrix(X)
+        raw = self.booster_.predict(matrix, raw_score=True, num_iteration=self.best_iteration_)
+        prob = self.calibrator_.transform(raw)
+        contrib = None
+        if explain:
+            values = self.booster_.predict(matrix, pred_contrib=True, num_iteration=self.best_iteration_)
+            contrib = pd.DataFrame(values, columns=[*self.feature_names_, BASE_VALUE], index=X.index)
+        return raw, prob, contrib
+
     def feature_importance(self, importance_type: str = "gain") -> pd.Series:
         """Booster importance per feature ("gain" or "split"), largest first."""
         values = self.booster_.feature_importance(importance_type=importance_type, iteration=self.best_iteration_)
         return pd.Series(values, index=self.feature_names_, name=importance_type).sort_values(ascending=False)
+
+
+def _codes(col: pd.Series, levels: list[str]) -> np.ndarray:
+    """Index of each value's string in `levels` as float, NaN when missing or not a learned level."""
+    if len(col) <= 32:  # a dict lookup per value beats building a Categorical for a handful of rows
+        index = {level: float(k) for k, level in enumerate(levels)}
+        return np.array([np.nan if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
+                         else index.get(str(v), np.nan) for v in col.to_numpy(dtype=object)], dtype="float64")
+    values = col.astype("object").where(col.notna(), None).map(lambda v: None if v is None else str(v))
+    codes = pd.Categorical(values, categories=levels).codes.astype("float64")
+    codes[codes < 0] = np.nan
+    return codes
 
 
 def _levels(series: pd.Series) -> list[str]:

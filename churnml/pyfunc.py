@@ -77,13 +77,15 @@ def score_frame(model: Any, frame: pd.DataFrame, *, explain: bool = False) -> pd
     `contrib__<feature>` per feature (log-odds) plus `base_value`; per row, contributions + base value sum
     to `raw_score`.
     """
-    raw = np.asarray(model.predict_raw(frame), dtype=float)
+    if hasattr(model, "score"):  # ChurnModel: one prepared matrix for all three
+        raw, prob, contrib = model.score(frame, explain=explain)
+    else:
+        raw, prob = model.predict_raw(frame), np.asarray(model.predict_proba(frame), dtype=float)[:, 1]
+        contrib = model.contributions(frame) if explain else None
     out = pd.DataFrame(
-        {PROBABILITY: np.asarray(model.predict_proba(frame), dtype=float)[:, 1], RAW_SCORE: raw},
-        index=frame.index,
+        {PROBABILITY: np.asarray(prob, dtype=float), RAW_SCORE: np.asarray(raw, dtype=float)}, index=frame.index,
     )
-    if explain:
-        contrib = model.contributions(frame)
+    if contrib is not None:
         renamed = {c: BASE_VALUE if c == _BASE_VALUE_IN else f"{CONTRIB_PREFIX}{c}" for c in contrib.columns}
         out = pd.concat([out, contrib.rename(columns=renamed).set_axis(out.index)], axis=1)
     return out

@@ -125,3 +125,35 @@ def test_monotone_tickets_never_lower_risk(parts: dict[str, pd.DataFrame]) -> No
     for extra in (1, 3, 10):
         more = m.predict_proba(X.assign(tickets_open_high_14d=X["tickets_open_high_14d"] + extra))[:, 1]
         assert (more >= base - 1e-12).all()
+
+
+def _matrix_from_prepare(model: ChurnModel, X: pd.DataFrame) -> np.ndarray:
+    """The reference: `prepare` (the documented view of a frame) turned into codes/floats column by column."""
+    prepared = model.prepare(X)
+    cols = []
+    for f in model.feature_names_:
+        col = prepared[f]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            codes = col.cat.codes.to_numpy().astype("float64")
+            codes[codes < 0] = np.nan
+            cols.append(codes)
+        else:
+            cols.append(col.to_numpy(dtype="float64"))
+    return np.column_stack(cols)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 32, 33, 500])  # both the per-value path (≤ 32 rows) and the vectorised one
+def test_matrix_equals_prepare(fitted: ChurnModel, parts: dict[str, pd.DataFrame], rows: int) -> None:
+    X = parts["calib"].head(rows).copy()
+    cat = fitted.categorical_features_[0]
+    values = X[cat].astype(object).to_numpy().copy()
+    values[0] = "never-seen-level"
+    if rows > 2:
+        values[1] = None
+        values[2] = pd.NA
+    X[cat] = values
+    np.testing.assert_array_equal(fitted._matrix(X), _matrix_from_prepare(fitted, X))
+    raw, prob, contrib = fitted.score(X, explain=True)
+    np.testing.assert_array_equal(raw, fitted.predict_raw(X))
+    np.testing.assert_array_equal(prob, fitted.predict_proba(X)[:, 1])
+    pd.testing.assert_frame_equal(contrib, fitted.contributions(X))
