@@ -82,67 +82,6 @@ def payload_frame(accounts: Sequence[AccountFeatures], model: Any, today: dt.dat
     return pd.DataFrame(cols)
 
 
-def payload_matrix(frame: pd.DataFrame, model: Any) -> np.ndarray:
-    """The booster's input for a `payload_frame`: what `ChurnModel._matrix` returns, without per-column pandas.
-
-    Numeric features as float64 (NaN when missing); categoricals as the index of the value's string in the
-    model's learned levels, NaN when missing or unseen — `ChurnModel.prepare`'s contract. Single-account
-    requests spent most of their time in pandas overhead there; `tests/serving/test_scoring.py` checks this
-    equals `ChurnModel._matrix` exactly on every row of a simulated world and on edge values.
-    """
-    cats = set(model.categorical_features_)
-    out = np.empty((len(frame), len(model.feature_names_)), dtype="float64")
-    for j, name in enumerate(model.feature_names_):
-        values = frame[name].to_numpy()
-        if name in cats:
-            index = {level: k for k, level in enumerate(model.categories_[name])}
-            out[:, j] = [np.nan if v is None or (isinstance(v, float) and np.isnan(v)) else
-                         index.get(str(v), np.nan) for v in values]
-        else:
-            out[:, j] = values.astype("float64")
-    return out
-
-
-class PreparedOnce:
-    """The served `ChurnModel` with its input matrix computed once, by `payload_matrix`.
-
-    `churnml.pyfunc.score_frame` calls `predict_raw`, `predict_proba` (which calls `predict_raw` again) and
-    `contributions` on the same frame, and each ran `ChurnModel.prepare` — per-column pandas work that was
-    most of a single-account request. This wrapper runs the model's own methods (the booster, calibrator and
-    SHAP are untouched) with `_matrix` answered from the precomputed matrix for that frame object, and by the
-    model itself for any other frame; the raw margin, asked for twice, is computed once per frame. One wrapper
-    per request: it is not shared between threads.
-    """
-
-    def __init__(self, model: Any, frame: pd.DataFrame | None = None) -> None:
-        self._model = model
-        self._cls = type(model)
-        self._last: tuple[pd.DataFrame, np.ndarray] | None = (
-            None if frame is None else (frame, payload_matrix(frame, model))
-        )
-        self._raw: tuple[pd.DataFrame, np.ndarray] | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
-
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
-        if self._last is None or self._last[0] is not X:
-            self._last = (X, self._cls._matrix(self._model, X))
-        return self._last[1]
-
-    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
-        # score_frame asks twice for the same frame (directly and through predict_proba): compute it once
-        if self._raw is None or self._raw[0] is not X:
-            self._raw = (X, self._cls.predict_raw(self, X))
-        return self._raw[1]
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self._cls.predict_proba(self, X)
-
-    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        return self._cls.contributions(self, X)
-
-
 def score_payload(
     accounts: Sequence[AccountFeatures],
     model: Any,
@@ -169,13 +108,13 @@ def score_payload(
     common = dict(model_name=model_name, model_version=model_version, bands=config.bands,
                   top_n=config.top_reasons, min_contribution=config.min_contribution)
     if frame["as_of"].nunique() == 1:  # the usual case: no regrouping
-        return score_accounts(PreparedOnce(model, frame), frame, accounts=ids, **common)
+        return score_accounts(model, frame, accounts=ids, **common)
     frame["_pos"] = np.arange(len(frame))
     parts = []
     for _, group in frame.groupby("as_of", sort=False):  # score_accounts takes one as-of date at a time
         part = group.drop(columns="_pos").reset_index(drop=True)
         scored = score_accounts(
-            PreparedOnce(model, part), part,
+            model, part,
             accounts=ids.iloc[group["_pos"].to_numpy()].reset_index(drop=True), **common,
         )
         scored["_pos"] = group["_pos"].to_numpy()

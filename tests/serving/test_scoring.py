@@ -1,4 +1,4 @@
-"""Online scoring internals: the payload's matrix equals the model's own `_matrix`, row for row and on edges."""
+"""Online scoring internals: a posted payload reaches the model exactly as the batch feature frame does."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from churnml.pyfunc import load_churn_model
 from churnml.tracking import configure
 from serving.schemas import ScoreRequest
-from serving.scoring import MissingFeatures, PreparedOnce, check_required, payload_frame, payload_matrix
+from serving.scoring import MissingFeatures, check_required, payload_frame
 from tests.serving.conftest import payload
 from tests.serving.world import ServingWorld
 
@@ -20,16 +20,14 @@ def model(serving_world: ServingWorld) -> object:
     return load_churn_model("models:/churn-risk/1")
 
 
-def test_payload_matrix_equals_model_matrix_on_every_row(serving_world: ServingWorld, model: object) -> None:
+def test_payload_reaches_the_model_as_the_batch_frame_does(serving_world: ServingWorld, model: object) -> None:
     frame = pd.read_parquet(serving_world.frame_path)
     accounts = ScoreRequest.model_validate(payload(frame)).accounts
     built = payload_frame(accounts, model)
-    ours = payload_matrix(built, model)
-    np.testing.assert_array_equal(ours, model._matrix(built))  # NaN positions equal too
-    np.testing.assert_array_equal(ours, model._matrix(frame))  # and equal to the batch feature frame's
+    np.testing.assert_array_equal(model._matrix(built), model._matrix(frame))  # NaN positions equal too
 
 
-def test_payload_matrix_edge_values(serving_world: ServingWorld, model: object) -> None:
+def test_payload_edge_values(serving_world: ServingWorld, model: object) -> None:
     frame = pd.read_parquet(serving_world.frame_path).head(4)
     body = payload(frame)
     cat = model.categorical_features_[0]
@@ -39,14 +37,10 @@ def test_payload_matrix_edge_values(serving_world: ServingWorld, model: object) 
     body["accounts"][2]["features"]["events_30d"] = 7  # an integer
     accounts = ScoreRequest.model_validate(body).accounts
     built = payload_frame(accounts, model)
-    ours = payload_matrix(built, model)
-    np.testing.assert_array_equal(ours, model._matrix(built))
+    ours = model._matrix(built)
     assert np.isnan(ours[0, model.feature_names_.index(cat)]) and np.isnan(ours[1]).all()
-    wrapped = PreparedOnce(model, built)
-    np.testing.assert_array_equal(wrapped.predict_raw(built), model.predict_raw(built))
-    np.testing.assert_array_equal(wrapped.contributions(built).to_numpy(), model.contributions(built).to_numpy())
-    other = pd.read_parquet(serving_world.frame_path).tail(3)  # any other frame: the model's own path
-    np.testing.assert_array_equal(wrapped.predict_proba(other), model.predict_proba(other))
+    events = model.feature_names_.index("events_30d")
+    assert ours[2, events] == 7.0
 
 
 def test_string_for_numeric_attribute_is_a_field_error(serving_world: ServingWorld, model: object) -> None:
