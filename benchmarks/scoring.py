@@ -20,6 +20,7 @@ import pandas as pd
 
 
 def _model_and_frame(data: Path) -> tuple[object, pd.DataFrame]:
+    from churnml.backtest import final_layout, fit_on_fold, fold_parts
     from churnml.config import Settings
     from churnml.datasets import load_data, training_dates
     from churnml.features import build_training_frame
@@ -32,13 +33,10 @@ def _model_and_frame(data: Path) -> tuple[object, pd.DataFrame]:
     loaded = load_data(Settings(work_dir=Path("work/bench/scoring")), data)
     frame, _ = build_training_frame(loaded.tables, training_dates(loaded.tables, 7, 90))
     lab = frame[frame["churned"].notna()]
-    dates = np.sort(lab["as_of"].unique())
-    train = lab[lab["as_of"] <= dates[-9]]
-    valid = lab[(lab["as_of"] > dates[-9]) & (lab["as_of"] <= dates[-5])]
-    calib = lab[lab["as_of"] > dates[-5]]
-    model = ChurnModel(min_child_samples=100).fit(
-        train, train["churned"], X_valid=valid, y_valid=valid["churned"], X_calib=calib, y_calib=calib["churned"]
-    )
+    # The production fit's layout (`churnml train`): train, then a gap of one horizon, then the early-stopping
+    # and calibration windows.
+    parts = fold_parts(lab, final_layout(lab["as_of"], 90))
+    model = fit_on_fold(ChurnModel(), parts, label="churned")
     return model, frame
 
 

@@ -43,6 +43,7 @@ def build(root: Path) -> tuple[Path, list[dict[str, Any]]]:
     """
     import pandas as pd
 
+    from churnml.backtest import final_layout, fit_on_fold, fold_parts
     from churnml.config import Settings
     from churnml.datasets import load_data, training_dates
     from churnml.features import FEATURES, build_training_frame
@@ -58,14 +59,11 @@ def build(root: Path) -> tuple[Path, list[dict[str, Any]]]:
     loaded = load_data(Settings(work_dir=work), data)
     frame, _ = build_training_frame(loaded.tables, training_dates(loaded.tables, 7, 90))
     lab = frame[frame["churned"].notna()]
-    dates = np.sort(lab["as_of"].unique())
-    train, valid = lab[lab["as_of"] <= dates[-9]], lab[(lab["as_of"] > dates[-9]) & (lab["as_of"] <= dates[-5])]
-    calib = lab[lab["as_of"] > dates[-5]]
+    parts = fold_parts(lab, final_layout(lab["as_of"], 90))  # the production fit's layout (`churnml train`)
     client = configure(work)
     registry = ModelRegistry.from_work_dir(work)
     for seed in (0, 1):
-        model = ChurnModel(min_child_samples=50, random_state=seed).fit(
-            train, train["churned"], X_valid=valid, y_valid=valid["churned"], X_calib=calib, y_calib=calib["churned"])
+        model = fit_on_fold(ChurnModel(random_state=seed), parts, label="churned")
         run = log_run(client, model, frame.head(10), metrics={"roc_auc": 0.8}, run_name=f"bench{seed}")
         version = registry.register(run.run_id)
         if seed == 0:
@@ -281,10 +279,10 @@ Model: LightGBM, {meta["trees"]} trees (early stopping), {meta["features"]} feat
   inflated by waiting for a core): {one["server_cpu_ms"]:.1f} ms at 1 client, {many["server_cpu_ms"]:.1f} ms
   at 32. Machine load average (1 min) when the 1-client run ended: {results["load1"]:.1f} on
   {os.cpu_count()} cores (other engineers' jobs share this machine).
-- Where the time goes (cProfile, CPU, in process): ~10–13 ms in `churnml.score.score_accounts` →
-  `churnml.explain.explain_frame` (pandas per-column work on a one-row frame; LightGBM + TreeSHAP ~1 ms),
-  ~3 ms HTTP, validation and JSON. Fixed in `serving/`: OpenMP spin (one thread per prediction), three
-  `ChurnModel.prepare` passes (input matrix built once), h11/asyncio (httptools/uvloop); see docs/serving.md.
+- Where the time goes (cProfile, CPU, in process): ~8 ms in `churnml.score.score_accounts` (of which
+  `ChurnModel.score` — one input matrix for margin, probability and TreeSHAP — ~4 ms, phrasing the reasons
+  <1 ms, building the score row ~3 ms), the rest HTTP, validation and JSON. Built in: one OpenMP thread per
+  prediction, httptools/uvloop, no per-column pandas on the scoring path; see docs/serving.md.
 - Model swap during load: champion moved v1 → v2 halfway (the server checks the alias every
   {RELOAD_SECONDS:g} s); answers by version
   {", ".join(f"{k}: {v:,}" for k, v in sorted(swap["versions"].items()))};
