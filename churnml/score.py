@@ -106,7 +106,26 @@ def score_accounts(
     csm = _lookup(accounts, "csm_id", ids)
     out["csm_id"] = csm if csm is not None else None
     out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    out["signals"] = key_signals(features)
     return out
+
+
+#: Signals a CSM follows week to week, kept with every scoring so their trend can be shown beside the risk
+#: (the score store keeps no feature table). Absent features are left out; missing values are null.
+KEY_SIGNALS = (
+    "active_users_30d", "events_30d", "seat_utilisation_30d", "tickets_open", "effort_mean_90d", "nps_latest",
+    "csat_mean_90d", "mrr", "days_to_renewal",
+)
+
+
+def key_signals(features: pd.DataFrame) -> list[str]:
+    """Per row, JSON {signal: value} of the `KEY_SIGNALS` present in the frame (null where missing)."""
+    present = [c for c in KEY_SIGNALS if c in features.columns]
+    cols = {c: features[c].to_numpy(dtype="float64", na_value=np.nan) for c in present}
+    return [
+        json.dumps({c: (None if math.isnan(v := float(cols[c][i])) else v) for c in present})
+        for i in range(len(features))
+    ]
 
 
 def _lookup(accounts: pd.DataFrame | None, column: str, ids: np.ndarray) -> list[str | None] | None:

@@ -4,8 +4,8 @@ Table `scores`, keyed by (account_id, as_of). Writing a run replaces that as-of 
 transaction: an interrupted or failing write leaves the previous scores exactly as they were, and re-running
 the same as-of date gives the same table (idempotent). History is kept: other as-of dates are never
 touched, so "why did the score move" can always read the previous scoring. Structured columns (reasons,
-theme contributions, the change breakdown) are JSON text. `export_parquet` hands the table (or one as-of
-date) to BI tools and the CRM sync.
+theme contributions, the change breakdown, the key signals' values) are JSON text. `export_parquet` hands
+the table (or one as-of date) to BI tools and the CRM sync.
 
 Each call opens and closes its own connection, so the file is not held between runs (DuckDB allows one
 writing process at a time).
@@ -47,7 +47,10 @@ COLUMNS: dict[str, str] = {
     "segment": "VARCHAR",
     "csm_id": "VARCHAR",
     "scored_at": "TIMESTAMP NOT NULL",
+    "signals": "VARCHAR",
 }
+#: Columns added after the first release: an older store gets them (empty) when it is next written.
+ADDED_COLUMNS = ("signals",)
 
 
 def _base_type(sql_type: str) -> str:
@@ -78,6 +81,8 @@ class ScoreStore:
             if not read_only:
                 cols = ", ".join(f'"{c}" {t}' for c, t in COLUMNS.items())
                 con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols}, PRIMARY KEY (account_id, as_of))")
+                for c in ADDED_COLUMNS:
+                    con.execute(f'ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS "{c}" {_base_type(COLUMNS[c])}')
             yield con
         finally:
             con.close()
@@ -100,10 +105,10 @@ class ScoreStore:
             ValueError: a column of the store is missing.
             duckdb.Error: the write failed (nothing was changed).
         """
-        missing = [c for c in COLUMNS if c not in scores.columns]
+        missing = [c for c in COLUMNS if c not in scores.columns and c not in ADDED_COLUMNS]
         if missing:
             raise ValueError(f"scores lack column(s) {missing}")
-        frame = scores[list(COLUMNS)]
+        frame = scores.reindex(columns=list(COLUMNS))  # a later-added column may be absent: null
         with self._connect() as con:
             con.register("incoming", frame)
             con.execute("BEGIN TRANSACTION")

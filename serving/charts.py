@@ -88,8 +88,11 @@ def history_svg(points: Sequence[tuple[dt.date, float]], bands: tuple[float, flo
     return "".join(parts)
 
 
-def sparkline_svg(values: Sequence[float], width: int = 160, height: int = 36) -> str:
-    """A small trend line of one signal (e.g. a theme's contribution to risk across scorings)."""
+def sparkline_svg(values: Sequence[float], width: int = 160, height: int = 36, neutral: bool = False) -> str:
+    """A small trend line of one signal: a theme's contribution to risk across scorings (red when it raises
+    risk), or with `neutral` a raw signal such as active users (one colour, no judgement). NaN values are
+    gaps' ends: they are left out of the line."""
+    values = [v for v in values if v == v]  # drop NaN (not recorded at that scoring)
     if not values:
         return ""
     lo, hi = min(min(values), 0.0), max(max(values), 0.0)
@@ -100,7 +103,7 @@ def sparkline_svg(values: Sequence[float], width: int = 160, height: int = 36) -
 
     step = (width - 6) / (len(values) - 1) if len(values) > 1 else 0
     coords = " ".join(f"{3 + i * step:.1f},{py(v):.1f}" for i, v in enumerate(values))
-    colour = RISK_UP if values[-1] > 0 else RISK_DOWN
+    colour = "#2c3e50" if neutral else RISK_UP if values[-1] > 0 else RISK_DOWN
     return (f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'xmlns="http://www.w3.org/2000/svg"><line x1="0" y1="{py(0):.1f}" x2="{width}" y2="{py(0):.1f}" '
             f'stroke="#bbb" stroke-dasharray="2 2"/><polyline points="{coords}" fill="none" stroke="{colour}" '

@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from churnml.config import DataConfig, Settings
-from churnml.score import RiskBands, ScoringConfig, run_scoring, score_accounts, summarise
+from churnml.score import KEY_SIGNALS, RiskBands, ScoringConfig, run_scoring, score_accounts, summarise
 from churnml.score_store import COLUMNS, ScoreStore
 from churnml.tracking import ENV_TRACKING_URI
 from tests.test_explain import World, build_world
@@ -52,6 +52,12 @@ def test_score_table(world: World) -> None:
     assert reasons and set(reasons[0]) >= {"feature", "theme", "contribution", "sentence"}
     assert all(r["contribution"] > 0 for r in reasons)
     assert all(r["contribution"] < 0 for x in out["protective_factors"] for r in json.loads(x))
+    signals = [json.loads(x) for x in out["signals"]]
+    assert set(signals[0]) == {c for c in KEY_SIGNALS if c in feats.columns} and "mrr" in signals[0]
+    for i in (0, len(feats) - 1):
+        for name, value in signals[i].items():
+            expected = feats[name].iloc[i]
+            assert (value is None and pd.isna(expected)) or value == pytest.approx(float(expected)), name
     with pytest.raises(ValueError, match="one as-of date"):
         score_accounts(world.model, world.frame, model_name="m", model_version=1)
 

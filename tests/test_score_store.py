@@ -116,3 +116,23 @@ def test_parquet_export(store: ScoreStore, tmp_path: Path) -> None:
     assert store.export_parquet(tmp_path / "d1.parquet", as_of=D1) == 20
     with pytest.raises(FileNotFoundError):
         ScoreStore(tmp_path / "empty.duckdb").export_parquet(tmp_path / "x.parquet")
+
+
+def test_a_store_from_before_the_signals_column_gains_it(tmp_path: Path) -> None:
+    """Stores written before `signals` existed keep their rows and get the column (null) on the next write."""
+    path = tmp_path / "old.duckdb"
+    old_columns = {c: t for c, t in COLUMNS.items() if c != "signals"}
+    con = duckdb.connect(str(path))
+    cols = ", ".join(f'"{c}" {t}' for c, t in old_columns.items())
+    con.execute(f"CREATE TABLE scores ({cols}, PRIMARY KEY (account_id, as_of))")
+    first = fake_scores(dt.date(2025, 1, 6))
+    con.register("f", first[list(old_columns)])
+    con.execute("INSERT INTO scores SELECT * FROM f")
+    con.close()
+    store = ScoreStore(path)
+    second = fake_scores(dt.date(2025, 1, 13)).assign(signals='{"mrr": 100.0}')
+    store.write(second)
+    every = store.read()
+    assert list(every.columns) == list(COLUMNS) and len(every) == 40
+    assert every.loc[every["as_of"] == pd.Timestamp("2025-01-06"), "signals"].isna().all()
+    assert (every.loc[every["as_of"] == pd.Timestamp("2025-01-13"), "signals"] == '{"mrr": 100.0}').all()

@@ -7,6 +7,7 @@ the pages redirect to /login.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from pathlib import Path as FsPath
 from typing import Annotated, Any
@@ -16,6 +17,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from churnml.explain import THEMES
+from churnml.features.registry import BY_NAME
+from churnml.score import KEY_SIGNALS
 from serving.auth import Principal
 from serving.charts import drivers_svg, history_svg, sparkline_svg
 from serving.deps import State, principal_for
@@ -139,9 +142,44 @@ def account_page(request: Request, state: State, who: Viewer, account_id: str) -
     signals = [{"theme": t, "values": [h.theme_contributions.get(t, 0.0) for h in history]} for t in themes]
     for s in signals:
         s["svg"] = sparkline_svg(s["values"])
+    key_signals = signal_trends(rows)
     return _page(request, "account.html", {
         **_common(state, who), "a": latest, "history": history,
         "drivers_svg": drivers_svg(latest.risk_drivers, latest.protective_factors),
         "history_svg": history_svg([(h.as_of, h.churn_probability) for h in history], (bands.medium, bands.high)),
         "signals": signals,
+        "key_signals": key_signals,
     })
+
+
+def _shown(value: float | None, unit: str) -> str:
+    if value is None:
+        return "not recorded"
+    if unit == "USD":
+        return f"${value:,.0f}"
+    if unit == "%":
+        return f"{value:.0%}"
+    text = f"{value:,.1f}".removesuffix(".0")
+    if unit not in ("users", "events", "tickets", "days"):
+        return text
+    return f"{text} {unit.removesuffix('s') if value == 1 else unit}"
+
+
+def signal_trends(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The key signals stored with each scoring (`churnml.score.KEY_SIGNALS`), oldest first, as sparklines
+    with the registry's description and the latest value; scorings from before signals were stored count as
+    not recorded."""
+    per_row = [json.loads(r["signals"]) if r.get("signals") else {} for r in rows]
+    out = []
+    for name in KEY_SIGNALS:
+        values = [p.get(name) for p in per_row]
+        if all(v is None for v in values):
+            continue
+        spec = BY_NAME.get(name)
+        unit = spec.unit if spec else ""
+        out.append({
+            "name": name, "label": spec.description if spec else name,
+            "svg": sparkline_svg([float("nan") if v is None else float(v) for v in values], neutral=True),
+            "latest": _shown(values[-1], unit),
+        })
+    return out

@@ -76,6 +76,10 @@ def test_account_page_shows_reasons_chart_history_and_signals(web: TestClient, s
     assert html.count('class="bar protective"') == len(json.loads(row["protective_factors"]))
     assert 'class="chart history"' in html and html.count("<circle") == 2  # two scorings
     assert 'id="signals"' in html and 'class="spark"' in html
+    # the key signals stored with each scoring, by their registry description, latest value shown
+    assert 'id="key-signals"' in html and "Monthly recurring revenue" in html
+    mrr = json.loads(row["signals"])["mrr"]
+    assert f"${mrr:,.0f}" in html
     assert web.get("/accounts/NOPE").status_code == 404
 
 
@@ -107,5 +111,6 @@ def test_browser_list_account_reasons_and_chart(serving_world: ServingWorld, no_
         assert page.locator("#drivers svg.drivers rect").count() == page.locator("#reasons li").count()
         assert page.locator("#history svg circle").count() >= 1
         assert page.locator("#signals svg.spark").count() >= 3
+        assert page.locator("#key-signals svg.spark").count() >= 5
         shot = screenshot(page, "serving_account")
         assert shot.stat().st_size > 10_000
