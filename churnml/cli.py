@@ -36,15 +36,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(models_app)
-app.command(name="score")(score_command)
-app.command(name="serve")(serve_command)
-app.add_typer(apikey_app)
-app.command(name="import")(import_command)
-app.command(name="train-snapshot")(train_snapshot_command)
-app.command(name="push")(push_command)
-app.command(name="retrain")(retrain_command)
-app.command(name="report")(report_command)
 console = Console()
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
@@ -247,6 +238,19 @@ def churn_rate_table(rates: Any) -> Table:
         rate = "—" if row.labelled == 0 else f"{row.churn_rate:.1%}"
         table.add_row(str(row.as_of.date()), f"{row.accounts:,}", f"{row.labelled:,}", f"{int(row.churned):,}", rate)
     return table
+
+
+# Commands kept in their own modules, registered after the ones above so `churnml --help` lists them in the
+# order of the work: data in → features → train → models → score → serve → push → retrain → report.
+app.command(name="import")(import_command)
+app.command(name="train-snapshot")(train_snapshot_command)
+app.add_typer(models_app)
+app.command(name="score")(score_command)
+app.command(name="serve")(serve_command)
+app.add_typer(apikey_app)
+app.command(name="push")(push_command)
+app.command(name="retrain")(retrain_command)
+app.command(name="report")(report_command)
 
 
 def main() -> None:  # pragma: no cover - console entry point
