@@ -167,6 +167,8 @@ def _run_locked(settings: Settings, as_of: dt.date | None, data: Path | None, pu
                                 version=state.get("version"), promoted=bool(state.get("promoted")),
                                 reason="this week already succeeded", champion=state.get("champion"),
                                 scored=int(state.get("scored", 0)))
+        if state.get("status") == "failed" and state.get("step") == "push" and push:
+            return _resume_push(settings, as_of, week, job_dir, state, target)
     from churnml.train_job import registry_for
 
     registry = registry_for(settings)
@@ -215,12 +217,55 @@ def _run_locked(settings: Settings, as_of: dt.date | None, data: Path | None, pu
     except Exception as exc:
         if promoted_now and not scored_now and before is not None:
             _restore_champion(registry, before, week, exc)
-        _write_state(state_file, {"status": "failed", "step": steps.current, "error": _one_line(exc),
-                                  "run_id": out.run_id})
+        failed = {"status": "failed", "step": steps.current, "error": _one_line(exc), "run_id": out.run_id}
+        if steps.current == "push":  # model and scores are this week's: a re-run only has the push left to do
+            failed.update(version=out.version, promoted=out.promoted, champion=out.champion, scored=out.scored,
+                          reason=out.reason, as_of=as_of.isoformat())
+            out.status = f"failed at push ({_one_line(exc)})"
+            job_dir.mkdir(parents=True, exist_ok=True)
+            out.summary_path.write_text(render_summary(out, outcome["overall"], scoring))
+        _write_state(state_file, failed)
         raise RetrainError(f"weekly job {week} failed at {steps.current}: {_one_line(exc)}") from exc
     _write_state(state_file, {"status": "succeeded", "run_id": out.run_id, "version": out.version,
                               "promoted": out.promoted, "champion": out.champion, "scored": out.scored,
                               "as_of": as_of.isoformat()})
+    return out
+
+
+def _resume_push(settings: Settings, as_of: dt.date, week: str, job_dir: Path, state: dict[str, Any],
+                 target: str | None) -> WeeklyResult:
+    """The week failed while pushing: its model and scores stand, so only the push runs again (the push
+    ledger resumes where it stopped: nothing is sent twice, nothing is lost). Appends to the week's summary."""
+    import mlflow
+
+    state_file = job_dir / "state.json"
+    out = WeeklyResult(week, as_of, "running", job_dir / "summary.md", version=state.get("version"),
+                       promoted=bool(state.get("promoted")), reason=state.get("reason", ""),
+                       champion=state.get("champion"), scored=int(state.get("scored", 0)))
+    try:
+        with mlflow.start_run(run_id=state["run_id"]) if state.get("run_id") else mlflow.start_run(
+                run_name=f"weekly {week}") as parent:
+            out.run_id = parent.info.run_id
+            with mlflow.start_run(run_name="push (resumed)", nested=True):
+                t0 = time.perf_counter()
+                out.push = _push(settings, as_of, target)
+                out.seconds["push (resumed)"] = round(time.perf_counter() - t0, 2)
+                mlflow.log_metrics({"pushed_acked": float(out.push.acked),
+                                    "pushed_rejected": float(len(out.push.rejected))})
+    except Exception as exc:
+        _write_state(state_file, {**state, "error": _one_line(exc), "at_resume": True})
+        raise RetrainError(f"weekly job {week} failed at push (resumed): {_one_line(exc)}") from exc
+    out.status = "succeeded"
+    p = out.push
+    earlier = out.summary_path.read_text() if out.summary_path.exists() else ""
+    out.summary_path.write_text(
+        f"{earlier}\n## Push (resumed after the failure: {state.get('error', '')})\n\nTarget **{p.target}**: "
+        f"{p.acked:,} acknowledged, {len(p.rejected):,} rejected, {p.unchanged:,} unchanged (not sent), "
+        f"{p.batches:,} batches, {p.retries:,} retries.\n"
+    )
+    _write_state(state_file, {"status": "succeeded", "run_id": out.run_id, "version": out.version,
+                              "promoted": out.promoted, "champion": out.champion, "scored": out.scored,
+                              "as_of": as_of.isoformat(), "resumed": "push"})
     return out
 
 

@@ -186,3 +186,35 @@ def test_backfill_weeks_do_not_train_on_outcomes_after_their_date() -> None:
     assert out["churned"].tolist()[:2] == [True, False] and out["churned"].isna().tolist() == [False, False, True]
     assert out["churn_date"].isna().tolist() == [False, True, True]
     assert frame["churned"].notna().all()  # input untouched
+
+
+def test_a_week_that_failed_while_pushing_resumes_with_the_push_only(job: Job,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Push down after scoring: the re-run trains nothing and registers nothing; it pushes and completes."""
+    from churnml import retrain
+
+    s, week3 = job.settings, dt.date(2025, 2, 24)
+    real_push = retrain._push
+
+    def crm_down(*args: object) -> None:
+        raise ConnectionError("CRM unreachable")
+
+    monkeypatch.setattr("churnml.retrain._push", crm_down)
+    with pytest.raises(RetrainError, match=r"failed at push: ConnectionError: CRM unreachable$"):
+        run_weekly(s, as_of=week3)
+    job_dir = s.work_dir / "jobs" / week_key(week3)
+    state = json.loads((job_dir / "state.json").read_text())
+    assert state["status"] == "failed" and state["step"] == "push" and state["scored"] > 0
+    assert "failed at push" in (job_dir / "summary.md").read_text()
+    versions = [v.version for v in _registry(s).list_versions()]
+    scores = ScoreStore.from_work_dir(s.work_dir).read(week3)
+
+    monkeypatch.setattr("churnml.retrain._push", real_push)
+    done = run_weekly(s, as_of=week3)
+    assert done.status == "succeeded" and done.push is not None and done.push.acked > 0
+    assert done.push.acked + done.push.unchanged == len(scores)  # changed scores sent, the rest already acked
+    assert [v.version for v in _registry(s).list_versions()] == versions  # nothing retrained or registered
+    pd.testing.assert_frame_equal(ScoreStore.from_work_dir(s.work_dir).read(week3), scores)
+    assert json.loads((job_dir / "state.json").read_text())["resumed"] == "push"
+    assert "## Push (resumed after the failure" in (job_dir / "summary.md").read_text()
+    assert run_weekly(s, as_of=week3).status == "skipped"
