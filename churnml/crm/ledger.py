@@ -131,19 +131,13 @@ class PushLedger:
 
     def records(self, as_of: dt.date | None = None, target: str | None = None) -> pd.DataFrame:
         """Ledger records (optionally of one as-of date and target), for reports and tests."""
-        where, params = [], []
-        if as_of is not None:
-            where.append("as_of = ?")
-            params.append(as_of)
-        if target is not None:
-            where.append("target = ?")
-            params.append(target)
-        sql = "SELECT * FROM push_records" + (" WHERE " + " AND ".join(where) if where else "")
-        with self._connect() as con:
-            return con.execute(sql + " ORDER BY as_of, target, account_id", params).df()
+        return self._select("push_records", "account_id", as_of, target)
 
     def batches(self, as_of: dt.date | None = None, target: str | None = None) -> pd.DataFrame:
         """Ledger batches, in order."""
+        return self._select("push_batches", "seq", as_of, target)
+
+    def _select(self, table: str, last_key: str, as_of: dt.date | None, target: str | None) -> pd.DataFrame:
         where, params = [], []
         if as_of is not None:
             where.append("as_of = ?")
@@ -151,9 +145,9 @@ class PushLedger:
         if target is not None:
             where.append("target = ?")
             params.append(target)
-        sql = "SELECT * FROM push_batches" + (" WHERE " + " AND ".join(where) if where else "")
+        sql = f"SELECT * FROM {table}" + (" WHERE " + " AND ".join(where) if where else "")
         with self._connect() as con:
-            return con.execute(sql + " ORDER BY as_of, target, seq", params).df()
+            return con.execute(f"{sql} ORDER BY as_of, target, {last_key}", params).df()
 
     # ------------------------------------------------------------------ writing
 
