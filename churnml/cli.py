@@ -26,7 +26,7 @@ from churnml.cli_report import report_command
 from churnml.cli_retrain import retrain_command
 from churnml.cli_score import score_command
 from churnml.cli_serve import apikey_app, serve_command
-from churnml.cli_snapshot import train_snapshot_command
+from churnml.cli_snapshot import score_snapshot_command, train_snapshot_command
 from churnml.config import Settings, load_settings
 
 app = typer.Typer(
@@ -244,6 +244,7 @@ def churn_rate_table(rates: Any) -> Table:
 # order of the work: data in → features → train → models → score → serve → push → retrain → report.
 app.command(name="import")(import_command)
 app.command(name="train-snapshot")(train_snapshot_command)
+app.command(name="score-snapshot")(score_snapshot_command)
 app.add_typer(models_app)
 app.command(name="score")(score_command)
 app.command(name="serve")(serve_command)

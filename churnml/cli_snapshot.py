@@ -67,3 +67,32 @@ def train_snapshot_command(
     console.print(f"registered {outcome.model_name} v{outcome.version}: {verdict} — {outcome.reason}")
     console.print(f"MLflow run {outcome.run_id}; {outcome.result.lineage['rows']:,} rows; "
                   f"{time.perf_counter() - t0:.0f}s", highlight=False)
+
+
+def score_snapshot_command(
+    data: Annotated[Path, typer.Option("--data", help="Import folder (or its snapshot.parquet) of customers.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Date the scores are stored under (default today).")]
+    = None,
+    name: Annotated[str | None, typer.Option(help="Registered model name (default <registry.name>-snapshot).")]
+    = None,
+    alias: Annotated[str | None, typer.Option(help="Registry alias (default: scoring.alias, champion).")] = None,
+    include_churned: Annotated[bool, typer.Option("--include-churned", help="Also score rows marked churned.")]
+    = False,
+    mrr: Annotated[str | None, typer.Option("--mrr", help="Attribute holding monthly revenue (for MRR at risk) "
+                                            "when the snapshot has no mrr column.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
+    = None,
+) -> None:
+    """Score and explain a snapshot's customers with the snapshot model; store them like event-log scores."""
+    from churnml.cli_errors import parse_date
+    from churnml.cli_score import print_run
+    from churnml.config import load_settings
+    from churnml.snapshot import score_snapshot
+
+    day = parse_date(as_of) if as_of else None
+    with user_errors():
+        settings = load_settings(config)
+        with console.status("scoring and explaining the snapshot's customers…", spinner="dots"):
+            run = score_snapshot(settings, data, as_of=day, name=name, alias=alias, include_churned=include_churned,
+                                 mrr_column=mrr)
+    print_run(run)

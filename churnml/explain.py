@@ -18,6 +18,7 @@ theme in proportion to each theme's change in log-odds contributions (see `score
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -425,11 +426,20 @@ TEMPLATES: dict[str, Template] = {
 _ATTRIBUTE = "Account attribute: "
 
 
+def attribute_label(column: str) -> str:
+    """A column name as words: 'TotalCharges' / 'total_charges' -> 'Total charges'; acronyms kept ('NPS')."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", column).replace("_", " ")
+    words = [w if len(w) > 1 and w.isupper() else w.lower() for w in spaced.split()]
+    if not words:
+        return column
+    return words[0][:1].upper() + words[0][1:] + "".join(f" {w}" for w in words[1:])
+
+
 def generic_sentence(spec: FeatureSpec, value: Any) -> str:
     """Fallback: '<description>: <value> <unit>', or '<description>: not recorded' when missing."""
     label = spec.description
     if label.startswith(_ATTRIBUTE):
-        label = label[len(_ATTRIBUTE):].capitalize()
+        label = attribute_label(label[len(_ATTRIBUTE):])
     if value is None:
         return f"{label}: not recorded"
     if isinstance(value, str):

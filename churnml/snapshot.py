@@ -112,10 +112,11 @@ class SnapshotResult:
 # --------------------------------------------------------------------------- data
 
 
-def load_snapshot(path: Path | str) -> pd.DataFrame:
+def load_snapshot(path: Path | str, labelled: bool = True) -> pd.DataFrame:
     """An imported snapshot (`<out>/snapshot.parquet` or its folder) as a frame ready for the models.
 
     Booleans and nullable integers become float64 (NaN where missing), so every model reads them alike.
+    `labelled=False` accepts a snapshot without the churned column (customers to score).
     """
     p = Path(path)
     if p.is_dir():
@@ -123,15 +124,16 @@ def load_snapshot(path: Path | str) -> pd.DataFrame:
     if not p.is_file():
         raise FileNotFoundError(f"no snapshot at {p} (import one with `churnml import` and a snapshot mapping)")
     frame = pd.read_parquet(p)
-    if LABEL not in frame.columns or "account_id" not in frame.columns:
-        raise ValueError(f"{p} is not a snapshot: it needs account_id and {LABEL} columns")
+    if "account_id" not in frame.columns or (labelled and LABEL not in frame.columns):
+        raise ValueError(f"{p} is not a snapshot: it needs account_id{f' and {LABEL}' if labelled else ''} columns")
     for col in frame.columns:
         if col in ("account_id", LABEL, SPLIT):
             continue
         s = frame[col]
         if pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s):
             frame[col] = s.astype("float64")
-    frame[LABEL] = frame[LABEL].astype(bool)
+    if LABEL in frame.columns:
+        frame[LABEL] = frame[LABEL].astype(bool)
     return frame
 
 
@@ -294,3 +296,62 @@ def train_and_register_snapshot(
     version = registry.register(run.run_id)
     decision = registry.promote_if_better(version)
     return SnapshotOutcome(result, run.run_id, registry.name, version, decision.promote, decision.reason)
+
+
+def score_snapshot(
+    settings: Settings,
+    data: Path | str,
+    *,
+    as_of: dt.date | None = None,
+    name: str | None = None,
+    alias: str | None = None,
+    include_churned: bool = False,
+    mrr_column: str | None = None,
+) -> Any:
+    """Score and explain the customers of a snapshot with the registered snapshot model; store the scores.
+
+    The same score table, reasons and "why it moved" as event-log scoring (`churnml.score.score_accounts`),
+    written to the score store (`<work_dir>/scores.duckdb`) under `as_of` (default today), so the API, the
+    report and the CRM push read them as they read event-log scores. Rows already marked churned are left out
+    unless `include_churned`: they are no longer customers to save. `mrr_column` names the attribute holding
+    monthly revenue (e.g. telco's MonthlyCharges) when the snapshot has no `mrr` column, for MRR at risk.
+
+    Returns:
+        `churnml.score.ScoringRun`.
+
+    Raises:
+        ValueError: no version of the model has the alias, or no customer is left to score.
+    """
+    from churnml.pyfunc import load_churn_model
+    from churnml.registry import ModelRegistry
+    from churnml.score import ScoringRun, score_accounts, summarise
+    from churnml.score_store import ScoreStore
+    from churnml.tracking import configure
+
+    cfg = settings.scoring
+    alias = alias or cfg.alias
+    name = name or f"{settings.registry.name}-snapshot"
+    registry = ModelRegistry(configure(settings.work_dir, settings.registry.experiment), name)
+    version = registry.aliases().get(alias)
+    if version is None:
+        raise ValueError(f"no version of model {name!r} has the alias {alias!r}: run `churnml train-snapshot` first")
+    model = load_churn_model(f"models:/{name}/{version}")
+    frame = load_snapshot(data, labelled=False)
+    if LABEL in frame.columns and not include_churned:
+        frame = frame[~frame[LABEL]]
+    if frame.empty:
+        raise ValueError(f"no customer to score in {data}")
+    day = as_of or dt.date.today()
+    frame = frame.drop(columns=[c for c in (LABEL, SPLIT) if c in frame.columns]).reset_index(drop=True)
+    frame["as_of"] = pd.Timestamp(day)
+    if mrr_column is not None:
+        if mrr_column not in frame.columns:
+            raise ValueError(f"snapshot {data} has no column {mrr_column!r} for MRR")
+        frame["mrr"] = pd.to_numeric(frame[mrr_column], errors="coerce")
+    accounts = frame[[c for c in ("account_id", "segment", "csm_id") if c in frame.columns]]
+    store = ScoreStore.from_work_dir(settings.work_dir)
+    scores = score_accounts(model, frame, model_name=name, model_version=version, accounts=accounts,
+                            previous=store.previous(day), bands=cfg.bands, top_n=cfg.top_reasons,
+                            min_contribution=cfg.min_contribution)
+    store.write(scores)
+    return ScoringRun(scores, summarise(scores, cfg.movers), store.path, f"models:/{name}/{version}")

@@ -220,6 +220,14 @@ def test_generic_fallback_from_the_registry_entry() -> None:
     )
 
 
+def test_attribute_columns_read_as_words() -> None:
+    """Imported attributes keep their own column names; reasons show them as words, acronyms intact."""
+    assert sentence_for("TotalCharges", {"TotalCharges": 80.5}) == "Total charges: 80.5"
+    assert sentence_for("SeniorCitizen", {"SeniorCitizen": "Yes"}) == "Senior citizen: Yes"
+    assert sentence_for("CSATScore", {"CSATScore": None}) == "CSAT score: not recorded"
+    assert sentence_for("num_employees", {"num_employees": 12}) == "Num employees: 12"
+
+
 # --------------------------------------------------------------------------- why the score moved
 
 

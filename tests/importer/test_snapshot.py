@@ -97,6 +97,31 @@ def test_synthetic_snapshot_imports_trains_registers(tmp_path: Path, monkeypatch
     cv = float(res.output.split("lightgbm")[1].split()[1].strip("│"))
     assert cv > 0.7
 
+    # score the customers still with us, through the same score table as event-log scoring
+    res = CliRunner().invoke(app, ["score-snapshot", "--data", str(tmp_path / "snap"), "--as-of", "2025-03-03"])
+    assert res.exit_code == 0, res.output
+    from churnml.score_store import ScoreStore
+
+    stored = ScoreStore.from_work_dir(tmp_path / "work").read()
+    customers = frame[~frame["churned"]].set_index("account_id")
+    assert sorted(stored["account_id"]) == sorted(customers.index)
+    assert (stored["model_name"] == "crm-snapshot").all() and (stored["model_version"] == "1").all()
+    expected = model.predict_proba(customers.loc[stored["account_id"]])[:, 1]
+    np.testing.assert_allclose(stored["churn_probability"], expected)
+    import json
+
+    reasons = [r for x in stored["risk_drivers"] for r in json.loads(x)]
+    assert reasons and {r["feature"] for r in reasons} <= {"Plan", "Tenure", "Tickets"}
+    assert all(r["sentence"] for r in reasons)
+    res = CliRunner().invoke(app, ["score-snapshot", "--data", str(tmp_path / "snap"), "--as-of", "2025-03-10",
+                                   "--mrr", "Tenure"])  # any numeric attribute can carry revenue
+    assert res.exit_code == 0, res.output
+    week2 = ScoreStore.from_work_dir(tmp_path / "work").read(pd.Timestamp("2025-03-10").date()).set_index("account_id")
+    np.testing.assert_allclose(week2["mrr"], customers.loc[week2.index, "Tenure"])
+    assert week2["change_points"].notna().all()  # scored before: the change since then is explained
+    res = CliRunner().invoke(app, ["score-snapshot", "--data", str(tmp_path / "snap"), "--name", "nobody"])
+    assert res.exit_code == 1 and "train-snapshot" in res.output
+
 
 def test_bad_snapshot_rows_are_named_or_quarantined(tmp_path: Path) -> None:
     src = tmp_path / "crm"
