@@ -10,7 +10,6 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from rich.table import Table
 from churnml.cli_errors import parse_date, user_errors
 from churnml.cli_import import import_command
 from churnml.cli_models import models_app
+from churnml.cli_options import ConfigOpt, DataOpt, Engine
 from churnml.cli_push import push_command
 from churnml.cli_report import report_command
 from churnml.cli_retrain import retrain_command
@@ -37,17 +37,6 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
-DataOpt = Annotated[Path | None, typer.Option("--data", help="Input folder or .duckdb file (default: data.dir).")]
-
-
-class Engine(StrEnum):
-    """Where the feature expressions run (`features.engine`)."""
-
-    duckdb = "duckdb"
-    spark = "spark"
-
 
 def _settings(config: Path | None) -> Settings:
     with user_errors():

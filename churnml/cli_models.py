@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.cli_errors import user_errors
+from churnml.cli_options import ConfigOpt
 
 if TYPE_CHECKING:
     from churnml.registry import ModelRegistry
@@ -29,7 +30,6 @@ models_app = typer.Typer(
 )
 console = Console()
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
 NameOpt = Annotated[str, typer.Option("--name", envvar="CHURNML_REGISTERED_MODEL", help="Registered model name.")]
 _HEADLINE = ("roc_auc", "churned_mrr_share_top10")
 

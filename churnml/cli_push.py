@@ -7,7 +7,6 @@ Thin: parse, call `churnml.crm.push.push_scores`, print with rich. Registered by
 from __future__ import annotations
 
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from churnml.cli_errors import parse_date, user_errors
+from churnml.cli_options import ConfigOpt
 
 if TYPE_CHECKING:
     from churnml.crm.push import PushReport
@@ -55,8 +55,7 @@ def push_command(
     to: Annotated[To | None, typer.Option("--to", help="Target (default: crm.target).")] = None,
     full: Annotated[bool, typer.Option("--full", help="Push every account, not only changed scores.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
-    = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Push risk scores to HubSpot, Salesforce, a signed webhook, or a CSV/Parquet file."""
     from churnml.config import load_settings

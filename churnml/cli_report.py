@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from churnml.cli_errors import parse_date, user_errors
+from churnml.cli_options import ConfigOpt, DataOpt
 
 console = Console()
 
@@ -27,10 +28,8 @@ def report_command(
                                                "month[, segment], cost) for LTV:CAC; default: an acquisition_costs "
                                                "table in the data folder, if any.")] = None,
     gross_margin: Annotated[float, typer.Option(min=0.0, max=1.0, help="Gross margin used in LTV.")] = 1.0,
-    data: Annotated[Path | None, typer.Option("--data", help="Input folder or .duckdb file (default: data.dir).")]
-    = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
-    = None,
+    data: DataOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Write the CS KPI report (retention, NRR/GRR, NPS/CSAT/CES, cohorts, model health) as one HTML file."""
     from churnml.config import load_settings

@@ -6,27 +6,25 @@ Thin: parse, call `churnml.retrain.run_weekly`, print. Registered by `churnml.cl
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from churnml.cli_errors import parse_date, user_errors
+from churnml.cli_options import ConfigOpt, DataOpt
 
 console = Console()
 
 
 def retrain_command(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Scoring date (default: end of the data).")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="Input folder or .duckdb file (default: data.dir).")]
-    = None,
+    data: DataOpt = None,
     push: Annotated[bool | None, typer.Option("--push/--no-push", help="Push scores (default: retrain.push).")]
     = None,
     to: Annotated[str | None, typer.Option("--to", help="Push target (default: crm.target).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Run again even if this week already succeeded.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
-    = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Weekly job: validate → features → train challenger → backtest vs champion → drift → promote → score → push."""
     from churnml.config import load_settings

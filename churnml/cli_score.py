@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.cli_errors import parse_date, user_errors
+from churnml.cli_options import ConfigOpt, DataOpt, Engine
 
 if TYPE_CHECKING:
     from churnml.score import PortfolioSummary, ScoringRun
@@ -66,13 +67,11 @@ def print_run(run: ScoringRun) -> None:
 def score_command(
     as_of: Annotated[str, typer.Option("--as-of", help="Scoring date (YYYY-MM-DD); data before it is used.")],
     alias: Annotated[str | None, typer.Option(help="Registry alias of the model (default: champion).")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="Input folder or .duckdb file (default: data.dir).")]
-    = None,
+    data: DataOpt = None,
     export: Annotated[Path | None, typer.Option(help="Also write this as-of date's scores to a Parquet file.")]
     = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
-    = None,
-    engine: Annotated[str | None, typer.Option(
+    config: ConfigOpt = None,
+    engine: Annotated[Engine | None, typer.Option(
         help="Override features.engine: duckdb, or spark (features and scoring on Spark, Parquet by as_of in "
         "<work_dir>/scores_spark/ as well as the score store).")] = None,
 ) -> None:
@@ -84,9 +83,7 @@ def score_command(
     with user_errors():
         settings = load_settings(config)
         if engine is not None:
-            if engine not in ("duckdb", "spark"):
-                raise typer.BadParameter(f"{engine!r} is not an engine (duckdb or spark)", param_hint="--engine")
-            settings.features.engine = engine
+            settings.features.engine = engine.value
         with console.status(f"scoring accounts active at {date}", spinner="dots"):
             run = run_scoring(settings, date, alias=alias, data=data)
         if export is not None:

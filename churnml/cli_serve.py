@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
 from churnml.cli_errors import user_errors
+from churnml.cli_options import ConfigOpt
 
 console = Console()
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
 
 
 def serve_command(

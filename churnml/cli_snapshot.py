@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.cli_errors import user_errors
+from churnml.cli_options import ConfigOpt
 
 console = Console()
 
@@ -40,8 +41,7 @@ def train_snapshot_command(
     seed: Annotated[int, typer.Option(help="Seed for splits and model.")] = 0,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Attribute not used as a feature "
                                                       "(repeat the option for more).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
-    = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Train on a tabular snapshot (one row per customer, churned as given): evaluate, log, register."""
     from churnml.config import load_settings
@@ -80,8 +80,7 @@ def score_snapshot_command(
     = False,
     mrr: Annotated[str | None, typer.Option("--mrr", help="Attribute holding monthly revenue (for MRR at risk) "
                                             "when the snapshot has no mrr column.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
-    = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Score and explain a snapshot's customers with the snapshot model; store them like event-log scores."""
     from churnml.cli_errors import parse_date
