@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from churnml.features.registry import BY_NAME, FeatureSpec, static_attribute_spec
-from churnml.pyfunc import BASE_VALUE, CONTRIB_PREFIX, PROBABILITY, RAW_SCORE, score_frame
+from churnml.model import BASE_VALUE as MODEL_BASE_VALUE
+from churnml.pyfunc import BASE_VALUE, CONTRIB_PREFIX, PROBABILITY, RAW_SCORE, score_arrays
 
 THEMES: tuple[str, ...] = ("usage", "support", "sentiment", "commercial", "team", "account")
 #: Pseudo-theme of a score change that comes from a different model (base value and calibrator).
@@ -651,12 +652,13 @@ def explain_frame(
     """
     spec_map = {s.name: s for s in specs} if isinstance(specs, Sequence) else specs
     plan = _plan(model, spec_map)
-    if scores is None and hasattr(model, "score"):  # ChurnModel: straight from its arrays, no score frame
-        raw, prob, shap = model.score(frame, explain=True)
+    if scores is None:  # straight from the model's arrays: no score frame to build and take apart
+        raw, prob, shap = score_arrays(model, frame, explain=True)
         values = shap.to_numpy(dtype="float64")
-        contrib, base = values[:, [shap.columns.get_loc(n) for n in plan.names]], values[:, -1]
+        contrib = values[:, shap.columns.get_indexer(plan.names)]
+        base = values[:, shap.columns.get_loc(MODEL_BASE_VALUE)]
     else:
-        scored = scores if scores is not None else score_frame(model, frame, explain=True)
+        scored = scores
         contrib = scored[[f"{CONTRIB_PREFIX}{n}" for n in plan.names]].to_numpy(dtype="float64")
         base = scored[BASE_VALUE].to_numpy(dtype="float64")
         raw = scored[RAW_SCORE].to_numpy(dtype="float64")

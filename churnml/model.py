@@ -214,27 +214,26 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         Raises:
             KeyError: a feature is absent, naming every missing one.
         """
-        missing = [f for f in self.feature_names_ if f not in X.columns]
-        if missing:
-            raise KeyError(f"frame lacks {len(missing)} feature(s) the model was trained on: {missing}")
+        self._check_columns(X)
         cats = set(self.categorical_features_)
         out = {}
         for f in self.feature_names_:
             if f in cats:
-                values = X[f].astype("object").where(X[f].notna(), None)
-                values = values.map(lambda v: None if v is None else str(v))
-                out[f] = pd.Categorical(values, categories=self.categories_[f])
+                out[f] = pd.Categorical(_strings(X[f]), categories=self.categories_[f])
             else:
                 out[f] = pd.to_numeric(X[f], errors="raise").astype("float64").to_numpy()
         return pd.DataFrame(out, index=X.index)
+
+    def _check_columns(self, X: pd.DataFrame) -> None:
+        missing = [f for f in self.feature_names_ if f not in X.columns]
+        if missing:
+            raise KeyError(f"frame lacks {len(missing)} feature(s) the model was trained on: {missing}")
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         """`prepare(X)` as the booster's float matrix: categories as their index in the learned levels, missing
         or unseen values as NaN. Built straight from the columns (no intermediate frame): for the one-account
         requests of the API, pandas overhead per column was most of the scoring time."""
-        missing = [f for f in self.feature_names_ if f not in X.columns]
-        if missing:
-            raise KeyError(f"frame lacks {len(missing)} feature(s) the model was trained on: {missing}")
+        self._check_columns(X)
         cats = set(self.categorical_features_)
         out = np.empty((len(X), len(self.feature_names_)), dtype="float64")
         for j, f in enumerate(self.feature_names_):
@@ -251,7 +250,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """Raw margin: log-odds of the uncalibrated booster at its best iteration."""
-        return self.booster_.predict(self._matrix(X), raw_score=True, num_iteration=self.best_iteration_)
+        return self._raw(self._matrix(X))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, shape (n, 2): columns "stays", "churns"."""
@@ -264,8 +263,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Exact TreeSHAP contributions per feature (log-odds) plus `_base_value`; each row sums to predict_raw."""
-        contrib = self.booster_.predict(self._matrix(X), pred_contrib=True, num_iteration=self.best_iteration_)
-        return pd.DataFrame(contrib, columns=[*self.feature_names_, BASE_VALUE], index=X.index)
+        return self._contributions(self._matrix(X), X.index)
 
     def score(self, X: pd.DataFrame, explain: bool = False) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
         """Raw margin, calibrated probability and (with `explain`) `contributions`, from one input matrix.
@@ -274,18 +272,25 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         three times (scoring and the API want all three).
         """
         matrix = self._matrix(X)
-        raw = self.booster_.predict(matrix, raw_score=True, num_iteration=self.best_iteration_)
-        prob = self.calibrator_.transform(raw)
-        contrib = None
-        if explain:
-            values = self.booster_.predict(matrix, pred_contrib=True, num_iteration=self.best_iteration_)
-            contrib = pd.DataFrame(values, columns=[*self.feature_names_, BASE_VALUE], index=X.index)
-        return raw, prob, contrib
+        raw = self._raw(matrix)
+        return raw, self.calibrator_.transform(raw), self._contributions(matrix, X.index) if explain else None
+
+    def _raw(self, matrix: np.ndarray) -> np.ndarray:
+        return self.booster_.predict(matrix, raw_score=True, num_iteration=self.best_iteration_)
+
+    def _contributions(self, matrix: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        values = self.booster_.predict(matrix, pred_contrib=True, num_iteration=self.best_iteration_)
+        return pd.DataFrame(values, columns=[*self.feature_names_, BASE_VALUE], index=index)
 
     def feature_importance(self, importance_type: str = "gain") -> pd.Series:
         """Booster importance per feature ("gain" or "split"), largest first."""
         values = self.booster_.feature_importance(importance_type=importance_type, iteration=self.best_iteration_)
         return pd.Series(values, index=self.feature_names_, name=importance_type).sort_values(ascending=False)
+
+
+def _strings(col: pd.Series) -> pd.Series:
+    """Categorical values as strings (None where missing): levels are matched by their text, whatever the dtype."""
+    return col.astype("object").where(col.notna(), None).map(lambda v: None if v is None else str(v))
 
 
 def _codes(col: pd.Series, levels: list[str]) -> np.ndarray:
@@ -294,8 +299,7 @@ def _codes(col: pd.Series, levels: list[str]) -> np.ndarray:
         index = {level: float(k) for k, level in enumerate(levels)}
         return np.array([np.nan if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
                          else index.get(str(v), np.nan) for v in col.to_numpy(dtype=object)], dtype="float64")
-    values = col.astype("object").where(col.notna(), None).map(lambda v: None if v is None else str(v))
-    codes = pd.Categorical(values, categories=levels).codes.astype("float64")
+    codes = pd.Categorical(_strings(col), categories=levels).codes.astype("float64")
     codes[codes < 0] = np.nan
     return codes
 

@@ -70,6 +70,18 @@ def pyfunc_input(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
+def score_arrays(model: Any, frame: pd.DataFrame, *, explain: bool = False) -> tuple[Any, Any, pd.DataFrame | None]:
+    """Raw margin, calibrated churn probability and (with `explain`) `model.contributions(frame)`.
+
+    A `ChurnModel` gives all three from one prepared matrix (`ChurnModel.score`); anything else with its
+    interface is asked one method at a time.
+    """
+    if hasattr(model, "score"):
+        return model.score(frame, explain=explain)
+    raw, prob = model.predict_raw(frame), np.asarray(model.predict_proba(frame), dtype=float)[:, 1]
+    return raw, prob, model.contributions(frame) if explain else None
+
+
 def score_frame(model: Any, frame: pd.DataFrame, *, explain: bool = False) -> pd.DataFrame:
     """Scores (and optionally SHAP contributions) for a feature frame; the pyfunc's output, index kept.
 
@@ -77,11 +89,7 @@ def score_frame(model: Any, frame: pd.DataFrame, *, explain: bool = False) -> pd
     `contrib__<feature>` per feature (log-odds) plus `base_value`; per row, contributions + base value sum
     to `raw_score`.
     """
-    if hasattr(model, "score"):  # ChurnModel: one prepared matrix for all three
-        raw, prob, contrib = model.score(frame, explain=explain)
-    else:
-        raw, prob = model.predict_raw(frame), np.asarray(model.predict_proba(frame), dtype=float)[:, 1]
-        contrib = model.contributions(frame) if explain else None
+    raw, prob, contrib = score_arrays(model, frame, explain=explain)
     out = pd.DataFrame(
         {PROBABILITY: np.asarray(prob, dtype=float), RAW_SCORE: np.asarray(raw, dtype=float)}, index=frame.index,
     )
