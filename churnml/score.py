@@ -242,6 +242,24 @@ class ScoringRun:
     model_uri: str
 
 
+def model_for_alias(settings: Settings, name: str, alias: str, hint: str) -> tuple[Any, int, str]:
+    """The `ChurnModel` registered as `name` behind `alias`, its version and its pinned URI.
+
+    The URI names the version, not the alias: the alias may move while a scoring run is going.
+
+    Raises:
+        ValueError: no version has the alias (`hint` says what to do about it).
+    """
+    from churnml.pyfunc import load_churn_model
+    from churnml.registry import ModelRegistry
+
+    version = ModelRegistry.from_work_dir(settings.work_dir, name=name).aliases().get(alias)
+    if version is None:
+        raise ValueError(f"no version of model {name!r} has the alias {alias!r}: {hint}")
+    uri = f"models:/{name}/{version}"
+    return load_churn_model(uri), version, uri
+
+
 def run_scoring(
     settings: Settings,
     as_of: dt.date,
@@ -266,22 +284,12 @@ def run_scoring(
     """
     from churnml.datasets import load_data
     from churnml.features import feature_set, to_frame
-    from churnml.pyfunc import load_churn_model
-    from churnml.registry import ModelRegistry
     from churnml.score_store import ScoreStore
 
     cfg = config or getattr(settings, "scoring", None) or ScoringConfig()
-    alias = alias or cfg.alias
     name = settings.registry.name
-    registry = ModelRegistry.from_work_dir(settings.work_dir, name=name)
-    version = registry.aliases().get(alias)
-    if version is None:
-        raise ValueError(
-            f"no version of model {name!r} has the alias {alias!r}: train and promote one first "
-            "(see `churnml models list`)"
-        )
-    uri = f"models:/{name}/{version}"  # pinned: the alias may move while this run is going
-    model = load_churn_model(uri)
+    model, version, uri = model_for_alias(settings, name, alias or cfg.alias, "train and promote one first "
+                                          "(see `churnml models list`)")
 
     loaded = load_data(settings, data)
     store = store or ScoreStore.from_work_dir(settings.work_dir)

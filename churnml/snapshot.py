@@ -322,20 +322,12 @@ def score_snapshot(
     Raises:
         ValueError: no version of the model has the alias, or no customer is left to score.
     """
-    from churnml.pyfunc import load_churn_model
-    from churnml.registry import ModelRegistry
-    from churnml.score import ScoringRun, score_accounts, summarise
+    from churnml.score import ScoringRun, model_for_alias, score_accounts, summarise
     from churnml.score_store import ScoreStore
-    from churnml.tracking import configure
 
     cfg = settings.scoring
-    alias = alias or cfg.alias
     name = name or f"{settings.registry.name}-snapshot"
-    registry = ModelRegistry(configure(settings.work_dir, settings.registry.experiment), name)
-    version = registry.aliases().get(alias)
-    if version is None:
-        raise ValueError(f"no version of model {name!r} has the alias {alias!r}: run `churnml train-snapshot` first")
-    model = load_churn_model(f"models:/{name}/{version}")
+    model, version, uri = model_for_alias(settings, name, alias or cfg.alias, "run `churnml train-snapshot` first")
     frame = load_snapshot(data, labelled=False)
     if LABEL in frame.columns and not include_churned:
         frame = frame[~frame[LABEL]]
@@ -354,4 +346,4 @@ def score_snapshot(
                             previous=store.previous(day), bands=cfg.bands, top_n=cfg.top_reasons,
                             min_contribution=cfg.min_contribution)
     store.write(scores)
-    return ScoringRun(scores, summarise(scores, cfg.movers), store.path, f"models:/{name}/{version}")
+    return ScoringRun(scores, summarise(scores, cfg.movers), store.path, uri)
