@@ -256,13 +256,9 @@ def _resume_push(settings: Settings, as_of: dt.date, week: str, job_dir: Path, s
         _write_state(state_file, {**state, "error": _one_line(exc), "at_resume": True})
         raise RetrainError(f"weekly job {week} failed at push (resumed): {_one_line(exc)}") from exc
     out.status = "succeeded"
-    p = out.push
     earlier = out.summary_path.read_text() if out.summary_path.exists() else ""
-    out.summary_path.write_text(
-        f"{earlier}\n## Push (resumed after the failure: {state.get('error', '')})\n\nTarget **{p.target}**: "
-        f"{p.acked:,} acknowledged, {len(p.rejected):,} rejected, {p.unchanged:,} unchanged (not sent), "
-        f"{p.batches:,} batches, {p.retries:,} retries.\n"
-    )
+    resumed = push_lines(out.push, f"Push (resumed after the failure: {state.get('error', '')})")
+    out.summary_path.write_text("\n".join([earlier, *resumed]))
     _write_state(state_file, {"status": "succeeded", "run_id": out.run_id, "version": out.version,
                               "promoted": out.promoted, "champion": out.champion, "scored": out.scored,
                               "as_of": as_of.isoformat(), "resumed": "push"})
@@ -386,6 +382,14 @@ def _md_table(frame: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     return head + sep + body
 
 
+def push_lines(p: PushReport, heading: str = "Push") -> list[str]:
+    """The summary's push section: counts, and the first rejected records with the CRM's error."""
+    lines = [f"## {heading}", "", f"Target **{p.target}**: {p.acked:,} acknowledged, {len(p.rejected):,} rejected, "
+             f"{p.unchanged:,} unchanged (not sent), {p.batches:,} batches, {p.retries:,} retries.", ""]
+    lines += [f"- rejected `{account}`: {error}" for account, error in list(p.rejected.items())[:10]]
+    return [*lines, ""]
+
+
 def render_summary(result: WeeklyResult, overall: pd.DataFrame, scoring: ScoringRun | None) -> str:
     """The job summary in Markdown: model vs champion, drift, scores, biggest movers, push counts, timings."""
     lines = [f"# Weekly churn job — {result.week} (scores as of {result.as_of})", "",
@@ -413,12 +417,7 @@ def render_summary(result: WeeklyResult, overall: pd.DataFrame, scoring: Scoring
             else pd.DataFrame()
         lines.append(_md_table(movers, "{:.2f}"))
     if result.push is not None:
-        p = result.push
-        lines += ["## Push", "", f"Target **{p.target}**: {p.acked:,} acknowledged, {len(p.rejected):,} rejected, "
-                  f"{p.unchanged:,} unchanged (not sent), {p.batches:,} batches, {p.retries:,} retries.", ""]
-        for account, error in list(p.rejected.items())[:10]:
-            lines.append(f"- rejected `{account}`: {error}")
-        lines.append("")
+        lines += push_lines(result.push)
     if result.seconds:
         lines += ["## Steps", "", _md_table(pd.DataFrame(list(result.seconds.items()), columns=["step", "seconds"]),
                                             "{:.1f}")]

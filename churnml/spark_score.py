@@ -36,10 +36,10 @@ _PREV = "_prev_"
 _ACCOUNT = "_account_"
 
 
-def spark_schema() -> str:
-    """The score table's schema as a Spark DDL string (same columns and order as the score store)."""
+def spark_schema(columns: Sequence[str] = tuple(COLUMNS)) -> str:
+    """Score table columns (default: all, in store order) as a Spark DDL string, typed as in the store."""
     types = {"VARCHAR": "STRING", "DATE": "DATE", "DOUBLE": "DOUBLE", "TIMESTAMP": "TIMESTAMP"}
-    return ", ".join(f"{name} {types[sql.split()[0]]}" for name, sql in COLUMNS.items())
+    return ", ".join(f"{name} {types[COLUMNS[name].split()[0]]}" for name in columns)
 
 
 def spark_frame(con: BaseBackend, expr: Table) -> DataFrame:
@@ -162,10 +162,7 @@ def previous_on_spark(session: SparkSession, previous: pd.DataFrame) -> DataFram
     frame = previous[cols].copy()
     frame["as_of"] = pd.to_datetime(frame["as_of"]).dt.date
     frame["model_version"] = frame["model_version"].astype(str)
-    return session.createDataFrame(
-        frame, "account_id STRING, as_of DATE, churn_probability DOUBLE, theme_contributions STRING, "
-        "base_value DOUBLE, model_name STRING, model_version STRING"
-    )
+    return session.createDataFrame(frame, spark_schema(cols))
 
 
 __all__ = ["PREVIOUS_COLUMNS", "previous_on_spark", "score_on_spark", "score_partitions", "spark_frame",
