@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from tests.factories import valid_frames
@@ -87,16 +86,3 @@ def write_folder(folder: Path, tables: dict[str, pd.DataFrame], fmt: str) -> Pat
         else:
             df.to_parquet(folder / f"{name}.parquet", index=False)
     return folder
-
-
-def write_duckdb_file(path: Path, tables: dict[str, pd.DataFrame]) -> Path:
-    """Write the export as tables of a DuckDB database file."""
-    con = duckdb.connect(str(path))
-    try:
-        for name, df in tables.items():
-            con.register("_frame", df)
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _frame')
-            con.unregister("_frame")
-    finally:
-        con.close()
-    return path

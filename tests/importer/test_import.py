@@ -17,8 +17,8 @@ from churnml.datasets import load_data
 from churnml.importer import MappingError, import_data, load_mapping
 from churnml.sources import SourceError
 from churnml.validate import DataValidationError
-from tests.factories import NOW, valid_frames
-from tests.importer.export import MAPPING, company_export, write_duckdb_file, write_folder
+from tests.factories import NOW, valid_frames, write_duckdb
+from tests.importer.export import MAPPING, company_export, write_folder
 
 
 def _norm(df: pd.DataFrame) -> list[list[Any]]:
@@ -36,7 +36,7 @@ def assert_round_trip(out: Path) -> None:
 def _source(kind: str, tmp: Path, tables: dict[str, pd.DataFrame] | None = None) -> Path:
     tables = company_export() if tables is None else tables
     if kind == "duckdb":
-        return write_duckdb_file(tmp / "export.duckdb", tables)
+        return write_duckdb(tmp / "export.duckdb", tables)
     return write_folder(tmp / f"export_{kind}", tables, kind)
 
 
