@@ -37,9 +37,7 @@ def part_duckdb(data: Path, n: int, subset: bool) -> dict:
     t0 = time.perf_counter()
     loaded = load_data(settings, data)
     t_valid = time.perf_counter() - t0
-    fs = feature_set(loaded.tables, _dates(data, n), settings.labels)
-    if subset:
-        fs = type(fs)(fs.table.select("account_id", "as_of", *SUBSET), fs.specs, fs.dates)
+    fs = feature_set(loaded.tables, _dates(data, n), settings.labels, only=SUBSET if subset else None)
     out = settings.work_dir / "bench" / ("features_subset.parquet" if subset else "features.parquet")
     t1 = time.perf_counter()
     rows = write_features(fs, out)

@@ -121,7 +121,20 @@ def spark_connection(session: SparkSession | None = None, **session_kwargs: Any)
     expressions; Ibis compiles them to Spark SQL.
     """
     session = session if session is not None else spark_session(**session_kwargs)
+    _teach_bit_or()
     return ibis.pyspark.connect(session)
+
+
+def _teach_bit_or() -> None:
+    """Compile Ibis's BIT_OR aggregate to Spark's `bit_or` (Spark >= 3.0 has it; Ibis 12 lacks the rule).
+
+    The distinct-count features aggregate activity bitmaps with BIT_OR; this is the one translation the
+    portable feature definitions need that Ibis's PySpark compiler does not ship.
+    """
+    from ibis.backends.sql.compilers.pyspark import PySparkCompiler
+
+    if "visit_BitOr" not in PySparkCompiler.__dict__:
+        PySparkCompiler.visit_BitOr = lambda self, op, *, arg, where: self.agg.bit_or(arg, where=where)
 
 
 def write_features_spark(fs: FeatureSet, out: Path | str, con: BaseBackend | None = None) -> int:

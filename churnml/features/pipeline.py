@@ -56,36 +56,63 @@ def available_specs(tables: Tables) -> list[FeatureSpec]:
     return specs
 
 
-def feature_set(tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig) -> FeatureSet:
+def _wanted(tables: Tables, only: Sequence[str] | None) -> set[str] | None:
+    """The feature names to compute (None = all), with what derived ones are made from."""
+    if only is None:
+        return None
+    available = {s.name for s in available_specs(tables)}
+    unknown = [name for name in only if name not in available]
+    if unknown:
+        raise ValueError(
+            f"unknown or unavailable feature(s) {unknown}: features these tables give are {sorted(available)}"
+        )
+    wanted = set(only)
+    if "seat_utilisation_30d" in wanted:
+        wanted |= {"active_users_30d", "seats"}
+    return wanted
+
+
+def feature_set(
+    tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig, only: Sequence[str] | None = None
+) -> FeatureSet:
     """The feature expression for the population at the given as-of dates.
 
     Args:
         tables: validated input tables.
         as_of: as-of dates; only rows timestamped strictly before each date's midnight are used.
         labels: label definition (decides the population: contractual or non-contractual).
+        only: compute just these features (default all); themes and blocks none of them need are skipped,
+            which is what makes a narrow feature table cheap. Unknown names raise ValueError.
     """
     dates = normalise_dates(as_of)
+    wanted = _wanted(tables, only)
+    themes = None if wanted is None else {s.theme for s in available_specs(tables) if s.name in wanted}
+
+    def needed(theme: str) -> bool:
+        return themes is None or theme in themes
+
     spine = population(tables, dates, labels)
     out = spine
-    if "events" in tables:
-        out = attach(out, usage_features(spine, tables["events"], dates), KEYS)
-    if "tickets" in tables:
+    if "events" in tables and needed("usage"):
+        out = attach(out, usage_features(spine, tables["events"], dates, wanted), KEYS)
+    if "tickets" in tables and needed("support"):
         out = attach(out, support_features(spine, tables["tickets"], dates), KEYS)
-    if "surveys" in tables:
+    if "surveys" in tables and needed("sentiment"):
         out = attach(out, sentiment_features(spine, tables["surveys"], dates), KEYS)
-    if "subscriptions" in tables:
+    if "subscriptions" in tables and needed("commercial"):
         out = attach(out, commercial_features(spine, tables["subscriptions"], dates), KEYS)
     accounts = tables["accounts"]
-    if "csm_enps" in tables and "csm_id" in accounts.columns:
+    if "csm_enps" in tables and "csm_id" in accounts.columns and needed("team"):
         out = attach(out, team_features(spine, accounts, tables["csm_enps"], dates), KEYS)
-    out = attach(out, account_features(spine, accounts), KEYS)
-    if {"active_users_30d", "seats"} <= set(out.columns):
+    if needed("account"):
+        out = attach(out, account_features(spine, accounts), KEYS)
+    if {"active_users_30d", "seats"} <= set(out.columns) and (wanted is None or "seat_utilisation_30d" in wanted):
         out = out.mutate(
             seat_utilisation_30d=ibis.ifelse(
                 out.seats > 0, out.active_users_30d.cast("float64") / out.seats, ibis.null("float64")
             )
         )
-    specs = [s for s in available_specs(tables) if s.name in out.columns]
+    specs = [s for s in available_specs(tables) if s.name in out.columns and (wanted is None or s.name in only)]
     # One schema whatever the engine: numeric features float64 (nulls stay null), categoricals strings.
     table = out.select(
         out.account_id.cast("string").name("account_id"),

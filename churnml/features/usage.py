@@ -1,22 +1,82 @@
 """Usage features from product events: volume, active days, active users, breadth, trends.
 
-Events are first reduced to per-day tables (by account; by account and user; by account and event type),
-then joined to the as-of calendar on the day. That keeps the expensive part — one pass over the raw
-events — independent of how many as-of dates are asked for.
+How this scales. Events are reduced once to per-day rows (by account; by account and user; by account and
+event type). Every window feature is then a sum over those rows, where each row counts towards a *contiguous
+run* of as-of dates: an account-day d adds its events to `events_30d` at every as-of date D with
+d < D <= d + 30. A run is written as two deltas (+v at its first as-of index, -v just after its last) and a
+running sum over the as-of index per account adds them up. The cost is one pass over the per-day rows
+whatever the number of as-of dates or windows — instead of joining each day to every as-of date that can
+see it, a 60–90× blow-up of the rows before aggregating.
+
+Distinct counts (active users, breadth of features used) use the same run idea: an entity active on day d
+is counted at D for a window of lags (lo, hi] exactly when d is its last active day before D - lo and
+d >= D - hi, i.e. for D in (d + lo, min(d + hi, next active day + lo)]. Each (entity, D) pair is counted
+once, by that one day, so no COUNT(DISTINCT) per window is needed. Everything is portable Ibis (window
+lead, equi-joins against small in-memory tables, UNION ALL, cumulative sums), so Spark runs it unchanged.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 import ibis
+import pyarrow as pa
 
-from churnml.features.calendar import lag_calendar
 from churnml.features.keys import KEYS, attach
 from churnml.features.registry import USAGE_WINDOWS
 
 MAX_LAG = 90
+_EPOCH = dt.date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window of lags (lo, hi] in days before the as-of date (lag 1 = the day before).
+
+    value: column of the per-day rows summed over the window; None counts rows.
+    distinct: count each entity once (rows are distinct (entity, day) with `next_day`).
+    """
+
+    lo: int
+    hi: int
+    value: str | None = None
+    distinct: bool = False
+
+
+def _day_number(d: dt.date) -> int:
+    return (d - _EPOCH).days
+
+
+def _day_index(dates: Sequence[dt.date], offsets: Sequence[int]) -> ibis.Table:
+    """One row per day an event can count on: `day`, `dn` (day number) and `c{k}` for every offset k.
+
+    c{k} = number of as-of dates on or before day + k. A day d lies in the lag window (lo, hi] of as-of
+    date index j exactly when c{lo}(d) <= j < c{hi}(d).
+    """
+    first = dates[0] - dt.timedelta(days=MAX_LAG)
+    days = [first + dt.timedelta(days=i) for i in range((dates[-1] - first).days)]
+    cols: dict[str, pa.Array] = {
+        "day": pa.array(days, pa.date32()),
+        "dn": pa.array([_day_number(d) for d in days], pa.int32()),
+    }
+    for k in offsets:
+        cols[f"c{k}"] = pa.array([bisect.bisect_right(dates, d + dt.timedelta(days=k)) for d in days], pa.int32())
+    return ibis.memtable(pa.table(cols))
+
+
+def _as_of_index(dates: Sequence[dt.date]) -> ibis.Table:
+    return ibis.memtable(
+        pa.table(
+            {
+                "idx": pa.array(range(len(dates)), pa.int32()),
+                "as_of": pa.array(list(dates), pa.date32()),
+                "as_of_dn": pa.array([_day_number(d) for d in dates], pa.int32()),
+            }
+        )
+    )
 
 
 def _window_events(events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
@@ -25,57 +85,156 @@ def _window_events(events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
     return events.filter((events.ts >= lo) & (events.ts < hi)).mutate(day=events.ts.date())
 
 
-def _per_day_block(events: ibis.Table, cal: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
-    daily = (
-        _window_events(events, dates)
-        .group_by(["account_id", "day"])
-        .aggregate(n_events=ibis._.count())
-    )
-    j = daily.join(cal, "day")
-    lag, n = j.lag, j.n_events
-    aggs = {}
-    for w in USAGE_WINDOWS:
-        aggs[f"events_{w}d"] = n.sum(where=lag <= w)
-        aggs[f"active_days_{w}d"] = n.count(where=lag <= w)
-    aggs["events_prev_30d"] = n.sum(where=(lag > 30) & (lag <= 60))
-    aggs["days_since_last_event"] = lag.min()
-    return j.group_by(KEYS).aggregate(**aggs)
+def _with_next_day(rows: ibis.Table, entity: Sequence[str]) -> ibis.Table:
+    nxt = rows.day.lead().over(ibis.window(group_by=list(entity), order_by="day"))
+    return rows.mutate(next_day=nxt)
 
 
-def _last_days(ev: ibis.Table, entity: str) -> ibis.Table:
-    """Distinct (account, entity, day) rows with the entity's next active day (null if none).
+def windowed_sums(rows: ibis.Table, windows: dict[str, Window], dates: Sequence[dt.date]) -> ibis.Table:
+    """Per (account_id, as_of) and window name: the sum of `value` over rows whose day is in the window.
 
-    A distinct count over a window [D - w, D) equals the number of entity-days d in that window whose next
-    active day is on or after D (d is the entity's last activity before D). Counting those needs plain
-    conditional counts instead of COUNT(DISTINCT ...) per window, several times faster on both engines.
+    Args:
+        rows: per-day rows with `account_id`, `day` and, when any window is distinct, `next_day` (the
+            entity's next active day, null if none).
+        windows: output column -> window.
+        dates: sorted as-of dates.
+    Returns (account_id, as_of, as_of_dn, *windows) for every as-of date of every account with rows; sums
+    are 0 where nothing falls in the window.
     """
-    days = ev.filter(ev[entity].notnull()).select("account_id", entity, "day").distinct()
-    nxt = days.day.lead().over(ibis.window(group_by=["account_id", entity], order_by="day"))
-    return days.mutate(next_day=nxt)
+    n = len(dates)
+    lows = sorted({w.lo for w in windows.values() if w.distinct})
+    idx = _day_index(dates, sorted({w.lo for w in windows.values()} | {w.hi for w in windows.values()}))
+    j = rows.join(idx, "day")
+    if lows:
+        nxt = idx.select(next_day=idx.day, **{f"n{k}": idx[f"c{k}"] for k in lows})
+        j = j.join(nxt, "next_day", how="left")
+    # Each window's run of as-of indices [start, end); end >= start always (next_day > day).
+    bounds: dict[str, ibis.Value] = {}  # index expression by a name, shared between windows
+    sides: list[tuple[str, str, str]] = []  # (window, "start" | "end", bound name)
+    for name, w in windows.items():
+        start, end = f"c{w.lo}", f"c{w.hi}"
+        bounds[start], bounds[end] = j[start], j[end]
+        if w.distinct:
+            end = f"c{w.hi}_n{w.lo}"
+            bounds[end] = ibis.least(j[f"c{w.hi}"], ibis.coalesce(j[f"n{w.lo}"], n))
+        sides += [(name, "start", start), (name, "end", end)]
+    names = list(bounds)
+    # Rows adding nothing (e.g. a user active again before the next as-of date) are dropped before expanding.
+    some = ibis.or_(*[bounds[f"c{w.lo}"] < bounds[e] for (_, side, e), w in
+                      zip(sides[1::2], windows.values(), strict=True) if side == "end"])
+    j = j.filter(some).mutate(**{f"_b_{i}": bounds[b] for i, b in enumerate(names)})
+    # One copy of each row per distinct bound: the row's +value (run start) and -value (run end) at that index.
+    branches = ibis.memtable(pa.table({"_branch": pa.array(range(len(names)), pa.int16())}))
+    x = j.cross_join(branches)
+    at = ibis.cases(*[(x._branch == i, x[f"_b_{i}"]) for i in range(len(names))])
+    values = {}
+    for name, w in windows.items():
+        v = (x[w.value] if w.value else ibis.literal(1)).cast("int64")
+        (_, _, start), (_, _, end) = [s for s in sides if s[0] == name]
+        values[name] = ibis.cases(
+            (x._branch == names.index(start), v), (x._branch == names.index(end), -v), else_=ibis.literal(0, "int64")
+        ) if start != end else ibis.literal(0, "int64")
+    deltas = x.select("account_id", idx=at, **values).filter(lambda t: t.idx < n)
+    per_index = deltas.group_by(["account_id", "idx"]).aggregate(**{name: deltas[name].sum() for name in windows})
+    grid = per_index.select("account_id").distinct().cross_join(_as_of_index(dates))
+    dense = grid.join(per_index, ["account_id", "idx"], how="left")
+    running = ibis.cumulative_window(group_by="account_id", order_by="idx")
+    return dense.select(
+        "account_id",
+        "as_of",
+        "as_of_dn",
+        **{name: ibis.coalesce(dense[name], 0).sum().over(running) for name in windows},
+    )
 
 
-def _distinct_counts(days: ibis.Table, cal: ibis.Table, windows: dict[str, tuple[int, int]]) -> ibis.Table:
-    """Per (account, as_of): for each name -> (lo, hi), entities active on days with lag in (lo, hi]."""
-    max_lag = max(hi for _, hi in windows.values())
-    j = days.join(cal.filter(cal.lag <= max_lag), "day")
-    aggs = {}
-    for name, (lo, hi) in windows.items():
-        # Last activity inside the window: the next active day is at or after the window's end (lag lo).
-        window_end = j.as_of - ibis.interval(days=lo)
-        last_in_window = j.next_day.isnull() | (j.next_day >= window_end)
-        aggs[name] = j.account_id.count(where=(j.lag > lo) & (j.lag <= hi) & last_in_window)
-    return j.group_by(KEYS).aggregate(**aggs)
+def _per_day_block(events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
+    daily = _window_events(events, dates).group_by(["account_id", "day"]).aggregate(n_events=ibis._.count())
+    windows = {f"events_{w}d": Window(0, w, "n_events") for w in USAGE_WINDOWS}
+    windows |= {f"active_days_{w}d": Window(0, w) for w in USAGE_WINDOWS}
+    windows["events_prev_30d"] = Window(30, 60, "n_events")
+    # The last active day within MAX_LAG: one row covers each as-of date, so summing its day number gives it.
+    windows["_active_90d"] = Window(0, MAX_LAG, distinct=True)
+    windows["_last_dn"] = Window(0, MAX_LAG, "dn", distinct=True)
+    s = windowed_sums(_with_next_day(daily, ["account_id"]), windows, dates)
+    since = ibis.ifelse(s._active_90d > 0, s.as_of_dn - s._last_dn, ibis.null("int64"))
+    return s.select(*KEYS, *[c for c in windows if not c.startswith("_")], days_since_last_event=since)
 
 
-def _per_user_block(events: ibis.Table, cal: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
-    days = _last_days(_window_events(events, dates), "user_id")
+# Activity bitmaps: bit i of word k is day first + k * _BITS + i. 62 bits keep every word a positive int64
+# on every engine (no sign bit, no overflow in shifts).
+_BITS = 62
+_MAX_WORDS = 8
+
+
+def _date_chunks(dates: Sequence[dt.date], hi: int) -> list[list[dt.date]]:
+    """Consecutive as-of dates split so each chunk's days (first date - hi .. last date) fit the bitmap."""
+    chunks: list[list[dt.date]] = [[]]
+    for d in dates:
+        if chunks[-1] and (d - chunks[-1][0]).days + hi > _BITS * _MAX_WORDS:
+            chunks.append([])
+        chunks[-1].append(d)
+    return chunks
+
+
+def _masks(dates: Sequence[dt.date], first: dt.date, words: int, windows: dict[str, tuple[int, int]]) -> ibis.Table:
+    """Per as-of date, for each window (lo, hi]: the bitmap words of the days with lag in (lo, hi]."""
+    cols: dict[str, list[int]] = {f"m_{name}_{k}": [] for name in windows for k in range(words)}
+    for d in dates:
+        for name, (lo, hi) in windows.items():
+            bits = [0] * words
+            for lag in range(lo + 1, hi + 1):
+                i = (d - dt.timedelta(days=lag) - first).days
+                bits[i // _BITS] |= 1 << (i % _BITS)
+            for k in range(words):
+                cols[f"m_{name}_{k}"].append(bits[k])
+    arrow = {"as_of": pa.array(list(dates), pa.date32())} | {c: pa.array(v, pa.int64()) for c, v in cols.items()}
+    return ibis.memtable(pa.table(arrow))
+
+
+def _distinct_chunk(
+    events: ibis.Table, entity: str, windows: dict[str, tuple[int, int]], dates: Sequence[dt.date]
+) -> ibis.Table:
+    hi = max(h for _, h in windows.values())
+    first = dates[0] - dt.timedelta(days=hi)
+    words = -(-((dates[-1] - first).days) // _BITS)
+    lo_ts, hi_ts = (dt.datetime.combine(d, dt.time()) for d in (first, dates[-1]))
+    ev = events.filter((events.ts >= lo_ts) & (events.ts < hi_ts) & events[entity].notnull())
+    i = ev.ts.date().delta(ibis.date(first), unit="day")
+    # 2**i as top bit >> (61 - i): the literal is too big for a 32-bit int, so every engine types it BIGINT
+    # (Spark reads a bare `1 << i` as INT and wraps past bit 31).
+    bit = ibis.literal(1 << (_BITS - 1), "int64") >> (_BITS - 1 - i % _BITS)
+    bitmaps = ev.group_by(["account_id", entity]).aggregate(
+        **{f"w{k}": bit.bit_or(where=(i // _BITS) == k) for k in range(words)}
+    )
+    x = bitmaps.cross_join(_masks(dates, first, words, windows))
+    counts = {}
+    for name in windows:
+        hit = ibis.or_(*[(ibis.coalesce(x[f"w{k}"], 0) & x[f"m_{name}_{k}"]) != 0 for k in range(words)])
+        counts[name] = hit.cast("int64").sum()
+    return x.group_by(KEYS).aggregate(**counts)
+
+
+def _distinct_block(
+    events: ibis.Table, entity: str, windows: dict[str, tuple[int, int]], dates: Sequence[dt.date]
+) -> ibis.Table:
+    """Per (account_id, as_of): distinct `entity` values active in each window of lags (lo, hi].
+
+    Each (account, entity) gets a bitmap of its active days (BIT_OR of one bit per event); an entity is
+    active in a window when its bitmap shares a bit with the window's mask. Far cheaper than distinct
+    (account, entity, day) rows: the aggregation has one group per entity, not one per entity-day.
+    """
+    hi = max(h for _, h in windows.values())
+    parts = [_distinct_chunk(events, entity, windows, chunk) for chunk in _date_chunks(dates, hi)]
+    return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+
+
+def _per_user_block(events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
     windows = {"active_users_7d": (0, 7), "active_users_30d": (0, 30), "active_users_prev_30d": (30, 60)}
-    return _distinct_counts(days, cal, windows)
+    return _distinct_block(events, "user_id", windows, dates)
 
 
-def _per_type_block(events: ibis.Table, cal: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
-    days = _last_days(_window_events(events, dates), "event_type")
-    return _distinct_counts(days, cal, {"event_types_30d": (0, 30), "event_types_90d": (0, 90)})
+def _per_type_block(events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
+    return _distinct_block(events, "event_type", {"event_types_30d": (0, 30), "event_types_90d": (0, 90)}, dates)
 
 
 def _ratio(num: ibis.Value, den: ibis.Value) -> ibis.Value:
@@ -83,7 +242,17 @@ def _ratio(num: ibis.Value, den: ibis.Value) -> ibis.Value:
     return ibis.ifelse(den > 0, num.cast("float64") / den.cast("float64"), ibis.null("float64"))
 
 
-def usage_features(spine: ibis.Table, events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
+PER_DAY: tuple[str, ...] = (
+    *(f"events_{w}d" for w in USAGE_WINDOWS), "events_prev_30d", "events_trend_30d",
+    *(f"active_days_{w}d" for w in USAGE_WINDOWS), "days_since_last_event",
+)
+PER_USER: tuple[str, ...] = ("active_users_7d", "active_users_30d", "active_users_prev_30d", "active_users_trend_30d")
+PER_TYPE: tuple[str, ...] = ("event_types_30d", "event_types_90d")
+
+
+def usage_features(
+    spine: ibis.Table, events: ibis.Table, dates: Sequence[dt.date], wanted: Collection[str] | None = None
+) -> ibis.Table:
     """Usage features for every (account_id, as_of) of `spine`.
 
     Counts are 0 (not missing) for accounts without events in a window: the events table exists, so no
@@ -93,21 +262,25 @@ def usage_features(spine: ibis.Table, events: ibis.Table, dates: Sequence[dt.dat
         spine: (account_id, as_of) rows to compute features for.
         events: validated events table (account_id, ts, event_type, optional user_id).
         dates: the sorted as-of dates present in `spine`.
+        wanted: feature names needed (None = all); blocks none of them need are not computed.
     """
-    cal = lag_calendar(dates, MAX_LAG)
-    out = attach(spine, _per_day_block(events, cal, dates), KEYS)
-    counts = [f"events_{w}d" for w in USAGE_WINDOWS] + ["events_prev_30d"]
-    counts += [f"active_days_{w}d" for w in USAGE_WINDOWS]
-    has_users = "user_id" in events.columns
-    has_types = "event_type" in events.columns
-    if has_users:
-        out = attach(out, _per_user_block(events, cal, dates), KEYS)
+    def needed(block: tuple[str, ...]) -> bool:
+        return wanted is None or any(name in wanted for name in block)
+
+    out, counts = spine, []
+    if needed(PER_DAY):
+        out = attach(out, _per_day_block(events, dates), KEYS)
+        counts += [c for c in PER_DAY if c.startswith(("events_", "active_days_")) and "trend" not in c]
+    if "user_id" in events.columns and needed(PER_USER):
+        out = attach(out, _per_user_block(events, dates), KEYS)
         counts += ["active_users_7d", "active_users_30d", "active_users_prev_30d"]
-    if has_types:
-        out = attach(out, _per_type_block(events, cal, dates), KEYS)
-        counts += ["event_types_30d", "event_types_90d"]
+    if "event_type" in events.columns and needed(PER_TYPE):
+        out = attach(out, _per_type_block(events, dates), KEYS)
+        counts += list(PER_TYPE)
     out = out.mutate(**{c: ibis.coalesce(out[c], 0).cast("int64") for c in counts})
-    extra = {"events_trend_30d": _ratio(out.events_30d, out.events_prev_30d)}
-    if has_users:
+    extra = {}
+    if "events_prev_30d" in out.columns:
+        extra["events_trend_30d"] = _ratio(out.events_30d, out.events_prev_30d)
+    if "active_users_prev_30d" in out.columns:
         extra["active_users_trend_30d"] = _ratio(out.active_users_30d, out.active_users_prev_30d)
-    return out.mutate(**extra)
+    return out.mutate(**extra) if extra else out
