@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
+import operator
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -147,17 +149,38 @@ def windowed_sums(rows: ibis.Table, windows: dict[str, Window], dates: Sequence[
     )
 
 
-def _per_day_block(events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
+EVENT_WINDOWS: dict[str, Window] = {
+    **{f"events_{w}d": Window(0, w, "n_events") for w in USAGE_WINDOWS},
+    "events_prev_30d": Window(30, 60, "n_events"),
+    **{f"active_days_{w}d": Window(0, w) for w in USAGE_WINDOWS},
+}
+USER_WINDOWS: dict[str, tuple[int, int]] = {
+    "active_users_7d": (0, 7), "active_users_30d": (0, 30), "active_users_prev_30d": (30, 60),
+}
+TYPE_WINDOWS: dict[str, tuple[int, int]] = {"event_types_30d": (0, 30), "event_types_90d": (0, 90)}
+RATIOS: dict[str, tuple[str, str]] = {
+    "events_trend_30d": ("events_30d", "events_prev_30d"),
+    "active_users_trend_30d": ("active_users_30d", "active_users_prev_30d"),
+}
+PER_DAY: tuple[str, ...] = (*EVENT_WINDOWS, "events_trend_30d", "days_since_last_event")
+PER_USER: tuple[str, ...] = (*USER_WINDOWS, "active_users_trend_30d")
+PER_TYPE: tuple[str, ...] = tuple(TYPE_WINDOWS)
+
+
+def _per_day_block(events: ibis.Table, dates: Sequence[dt.date], names: Collection[str]) -> ibis.Table:
     daily = _window_events(events, dates).group_by(["account_id", "day"]).aggregate(n_events=ibis._.count())
-    windows = {f"events_{w}d": Window(0, w, "n_events") for w in USAGE_WINDOWS}
-    windows |= {f"active_days_{w}d": Window(0, w) for w in USAGE_WINDOWS}
-    windows["events_prev_30d"] = Window(30, 60, "n_events")
-    # The last active day within MAX_LAG: one row covers each as-of date, so summing its day number gives it.
-    windows["_active_90d"] = Window(0, MAX_LAG, distinct=True)
-    windows["_last_dn"] = Window(0, MAX_LAG, "dn", distinct=True)
-    s = windowed_sums(_with_next_day(daily, ["account_id"]), windows, dates)
-    since = ibis.ifelse(s._active_90d > 0, s.as_of_dn - s._last_dn, ibis.null("int64"))
-    return s.select(*KEYS, *[c for c in windows if not c.startswith("_")], days_since_last_event=since)
+    windows = {name: w for name, w in EVENT_WINDOWS.items() if name in names}
+    since = "days_since_last_event" in names
+    if since:
+        # The last active day within MAX_LAG: one row covers each as-of date, so its day number is the sum.
+        windows["_active_90d"] = Window(0, MAX_LAG, distinct=True)
+        windows["_last_dn"] = Window(0, MAX_LAG, "dn", distinct=True)
+        daily = _with_next_day(daily, ["account_id"])
+    s = windowed_sums(daily, windows, dates)
+    extra = {}
+    if since:
+        extra["days_since_last_event"] = ibis.ifelse(s._active_90d > 0, s.as_of_dn - s._last_dn, ibis.null("int64"))
+    return s.select(*KEYS, *[c for c in windows if not c.startswith("_")], **extra)
 
 
 # Activity bitmaps: bit i of word k is day first + k * _BITS + i. 62 bits keep every word a positive int64
@@ -200,16 +223,21 @@ def _distinct_chunk(
     lo_ts, hi_ts = (dt.datetime.combine(d, dt.time()) for d in (first, dates[-1]))
     ev = events.filter((events.ts >= lo_ts) & (events.ts < hi_ts) & events[entity].notnull())
     i = ev.ts.date().delta(ibis.date(first), unit="day")
-    # 2**i as top bit >> (61 - i): the literal is too big for a 32-bit int, so every engine types it BIGINT
-    # (Spark reads a bare `1 << i` as INT and wraps past bit 31).
-    bit = ibis.literal(1 << (_BITS - 1), "int64") >> (_BITS - 1 - i % _BITS)
-    bitmaps = ev.group_by(["account_id", entity]).aggregate(
-        **{f"w{k}": bit.bit_or(where=(i // _BITS) == k) for k in range(words)}
+    # Bit i % 62 of word i // 62, as top bit >> (61 - i % 62): the literal is too big for a 32-bit int, so
+    # every engine types it BIGINT (Spark reads a bare `1 << n` as INT and wraps past bit 31).
+    top = ibis.literal(1 << (_BITS - 1), "int64")
+    ev = ev.select("account_id", entity, word=i // _BITS, bit=top >> (_BITS - 1 - i % _BITS))
+    # One BIT_OR per (entity, word), then a pivot to one row per entity: cheaper than a filtered BIT_OR per
+    # word over every event.
+    per_word = ev.group_by(["account_id", entity, "word"]).aggregate(w=ev.bit.bit_or())
+    bitmaps = per_word.group_by(["account_id", entity]).aggregate(
+        **{f"w{k}": ibis.coalesce(per_word.w.max(where=per_word.word == k), 0) for k in range(words)}
     )
     x = bitmaps.cross_join(_masks(dates, first, words, windows))
     counts = {}
     for name in windows:
-        hit = ibis.or_(*[(ibis.coalesce(x[f"w{k}"], 0) & x[f"m_{name}_{k}"]) != 0 for k in range(words)])
+        shared = functools.reduce(operator.or_, [x[f"w{k}"] & x[f"m_{name}_{k}"] for k in range(words)])
+        hit = shared != 0
         counts[name] = hit.cast("int64").sum()
     return x.group_by(KEYS).aggregate(**counts)
 
@@ -228,26 +256,9 @@ def _distinct_block(
     return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
 
 
-def _per_user_block(events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
-    windows = {"active_users_7d": (0, 7), "active_users_30d": (0, 30), "active_users_prev_30d": (30, 60)}
-    return _distinct_block(events, "user_id", windows, dates)
-
-
-def _per_type_block(events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
-    return _distinct_block(events, "event_type", {"event_types_30d": (0, 30), "event_types_90d": (0, 90)}, dates)
-
-
 def _ratio(num: ibis.Value, den: ibis.Value) -> ibis.Value:
     """num / den, null where den is 0 or null (no reference, so no ratio — never a fake 0 or inf)."""
     return ibis.ifelse(den > 0, num.cast("float64") / den.cast("float64"), ibis.null("float64"))
-
-
-PER_DAY: tuple[str, ...] = (
-    *(f"events_{w}d" for w in USAGE_WINDOWS), "events_prev_30d", "events_trend_30d",
-    *(f"active_days_{w}d" for w in USAGE_WINDOWS), "days_since_last_event",
-)
-PER_USER: tuple[str, ...] = ("active_users_7d", "active_users_30d", "active_users_prev_30d", "active_users_trend_30d")
-PER_TYPE: tuple[str, ...] = ("event_types_30d", "event_types_90d")
 
 
 def usage_features(
@@ -262,25 +273,28 @@ def usage_features(
         spine: (account_id, as_of) rows to compute features for.
         events: validated events table (account_id, ts, event_type, optional user_id).
         dates: the sorted as-of dates present in `spine`.
-        wanted: feature names needed (None = all); blocks none of them need are not computed.
+        wanted: feature names needed (None = all); windows and blocks none of them need are not computed.
     """
-    def needed(block: tuple[str, ...]) -> bool:
-        return wanted is None or any(name in wanted for name in block)
-
+    names = set(EVENT_WINDOWS) | set(PER_DAY) | set(PER_USER) | set(PER_TYPE) if wanted is None else set(wanted)
+    for ratio, parts in RATIOS.items():
+        if ratio in names:
+            names |= set(parts)
     out, counts = spine, []
-    if needed(PER_DAY):
-        out = attach(out, _per_day_block(events, dates), KEYS)
-        counts += [c for c in PER_DAY if c.startswith(("events_", "active_days_")) and "trend" not in c]
-    if "user_id" in events.columns and needed(PER_USER):
-        out = attach(out, _per_user_block(events, dates), KEYS)
-        counts += ["active_users_7d", "active_users_30d", "active_users_prev_30d"]
-    if "event_type" in events.columns and needed(PER_TYPE):
-        out = attach(out, _per_type_block(events, dates), KEYS)
-        counts += list(PER_TYPE)
+    if names & set(PER_DAY):
+        out = attach(out, _per_day_block(events, dates, names), KEYS)
+        counts += [c for c in EVENT_WINDOWS if c in names]
+    users = {name: w for name, w in USER_WINDOWS.items() if name in names}
+    if "user_id" in events.columns and users:
+        out = attach(out, _distinct_block(events, "user_id", users, dates), KEYS)
+        counts += list(users)
+    types = {name: w for name, w in TYPE_WINDOWS.items() if name in names}
+    if "event_type" in events.columns and types:
+        out = attach(out, _distinct_block(events, "event_type", types, dates), KEYS)
+        counts += list(types)
     out = out.mutate(**{c: ibis.coalesce(out[c], 0).cast("int64") for c in counts})
-    extra = {}
-    if "events_prev_30d" in out.columns:
-        extra["events_trend_30d"] = _ratio(out.events_30d, out.events_prev_30d)
-    if "active_users_prev_30d" in out.columns:
-        extra["active_users_trend_30d"] = _ratio(out.active_users_30d, out.active_users_prev_30d)
+    extra = {
+        ratio: _ratio(out[num], out[den])
+        for ratio, (num, den) in RATIOS.items()
+        if ratio in names and {num, den} <= set(out.columns)
+    }
     return out.mutate(**extra) if extra else out

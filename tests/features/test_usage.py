@@ -117,4 +117,6 @@ def test_only_the_blocks_asked_for_are_computed() -> None:
     spine = ibis.memtable(pa.table({"account_id": ["A1"], "as_of": pa.array([dt.date(2024, 1, 7)], pa.date32())}))
     ev = ibis.memtable(events)
     cols = set(usage_features(spine, ev, [dt.date(2024, 1, 7)], wanted={"active_users_30d"}).columns)
-    assert set(PER_USER) <= cols and not cols & set(PER_DAY) and not cols & set(PER_TYPE)
+    assert cols & {*PER_DAY, *PER_USER, *PER_TYPE} == {"active_users_30d"}
+    trend = set(usage_features(spine, ev, [dt.date(2024, 1, 7)], wanted={"events_trend_30d"}).columns)
+    assert trend & {*PER_DAY, *PER_USER, *PER_TYPE} == {"events_30d", "events_prev_30d", "events_trend_30d"}
