@@ -13,6 +13,7 @@ from pathlib import Path
 
 import ibis
 import pandas as pd
+import pyarrow.parquet as pq
 
 from churnml.config import Settings
 from churnml.features import FeatureSet, feature_set
@@ -103,7 +104,7 @@ def write_features(fs: FeatureSet, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     table = fs.table.order_by(KEYS)
     table.to_parquet(out)
-    return int(pd.read_parquet(out, columns=["account_id"]).shape[0])
+    return int(pq.ParquetFile(out).metadata.num_rows) if out.is_file() else int(pd.read_parquet(out).shape[0])
 
 
 def write_labels(tables: Tables, fs: FeatureSet, settings: Settings, out: Path) -> pd.DataFrame:

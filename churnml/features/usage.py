@@ -199,19 +199,13 @@ def _date_chunks(dates: Sequence[dt.date], hi: int) -> list[list[dt.date]]:
     return chunks
 
 
-def _masks(dates: Sequence[dt.date], first: dt.date, words: int, windows: dict[str, tuple[int, int]]) -> ibis.Table:
-    """Per as-of date, for each window (lo, hi]: the bitmap words of the days with lag in (lo, hi]."""
-    cols: dict[str, list[int]] = {f"m_{name}_{k}": [] for name in windows for k in range(words)}
-    for d in dates:
-        for name, (lo, hi) in windows.items():
-            bits = [0] * words
-            for lag in range(lo + 1, hi + 1):
-                i = (d - dt.timedelta(days=lag) - first).days
-                bits[i // _BITS] |= 1 << (i % _BITS)
-            for k in range(words):
-                cols[f"m_{name}_{k}"].append(bits[k])
-    arrow = {"as_of": pa.array(list(dates), pa.date32())} | {c: pa.array(v, pa.int64()) for c, v in cols.items()}
-    return ibis.memtable(pa.table(arrow))
+def _mask(d: dt.date, lo: int, hi: int, first: dt.date, words: int) -> list[int]:
+    """The bitmap words of the days with lag in (lo, hi] before as-of date `d`."""
+    bits = [0] * words
+    for lag in range(lo + 1, hi + 1):
+        i = (d - dt.timedelta(days=lag) - first).days
+        bits[i // _BITS] |= 1 << (i % _BITS)
+    return bits
 
 
 def _distinct_chunk(
@@ -233,13 +227,26 @@ def _distinct_chunk(
     bitmaps = per_word.group_by(["account_id", entity]).aggregate(
         **{f"w{k}": ibis.coalesce(per_word.w.max(where=per_word.word == k), 0) for k in range(words)}
     )
-    x = bitmaps.cross_join(_masks(dates, first, words, windows))
+    # Per account, one count per (window, as-of date): entities whose bitmap shares a bit with the window's
+    # mask (a literal; only its non-zero words are tested). Aggregating per account keeps the work at one pass
+    # over the entities, then one row per (account, as-of date) is picked out of the wide result.
     counts = {}
-    for name in windows:
-        shared = functools.reduce(operator.or_, [x[f"w{k}"] & x[f"m_{name}_{k}"] for k in range(words)])
-        hit = shared != 0
-        counts[name] = hit.cast("int64").sum()
-    return x.group_by(KEYS).aggregate(**counts)
+    for j, d in enumerate(dates):
+        for name, (lo, hi) in windows.items():
+            mask = _mask(d, lo, hi, first, words)
+            shared = functools.reduce(
+                operator.or_, [bitmaps[f"w{k}"] & ibis.literal(m, "int64") for k, m in enumerate(mask) if m]
+            )
+            counts[f"{name}__{j}"] = (shared != 0).cast("int64").sum()
+    wide = bitmaps.group_by("account_id").aggregate(**counts).cross_join(_as_of_index(dates))
+    return wide.select(
+        "account_id",
+        "as_of",
+        **{
+            name: ibis.cases(*[(wide.idx == j, wide[f"{name}__{j}"]) for j in range(len(dates))])
+            for name in windows
+        },
+    )
 
 
 def _distinct_block(
