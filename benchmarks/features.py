@@ -3,7 +3,7 @@
 Data: the simulator's 20k accounts × 24 months (~100M events), 52 weekly as-of dates. Each part runs in its
 own child process so peak memory is measured alone. Writes the "Features" section of docs/benchmarks.md.
 
-    .venv/bin/python -m benchmarks.features [--data work/bench/sim20k] [--dates 52]
+    .venv/bin/python -m benchmarks.features [--data work/bench/sim20k] [--dates 52] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -95,6 +95,19 @@ def _check_equal(ours: str, theirs: str) -> int:
     return int(diff.sum())
 
 
+def _fastest(args: list[str], key: str, repeat: int) -> tuple[float, dict]:
+    """Run a part `repeat` times (each in a fresh process); the fastest run's result and the highest peak memory.
+
+    Both sides get the same treatment, so the ratio is not at the mercy of one noisy run on a shared machine.
+    """
+    from benchmarks.report import run_part
+
+    runs = [run_part(args) for _ in range(max(1, repeat))]
+    best = min(runs, key=lambda r: r[2][key])[2]
+    best["times"] = [round(r[2][key], 2) for r in runs]
+    return max(r[1] for r in runs), best
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**NOT met**"
 
@@ -103,6 +116,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path("work/bench/sim20k"))
     ap.add_argument("--dates", type=int, default=52)
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each part; the fastest counts (min of N)")
     ap.add_argument("--part", choices=["duckdb", "duckdb-subset", "pandas"])
     args = ap.parse_args()
     if args.part:
@@ -112,7 +126,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    from benchmarks.report import machine, run_part, update_section
+    from benchmarks.report import machine, update_section
 
     if not (args.data / "truth" / "params.json").exists():
         from churnml.simulate import simulate_world
@@ -121,14 +135,16 @@ def main() -> int:
     n_events = int(pd.read_parquet(args.data / "events", columns=["account_id"]).shape[0])
     me = ["-m", "benchmarks.features"]
     common = ["--data", str(args.data), "--dates", str(args.dates)]
-    _, full_mem, full = run_part([*me, *common, "--part", "duckdb"])
-    _, sub_mem, sub = run_part([*me, *common, "--part", "duckdb-subset"])
-    _, pd_mem, pan = run_part([*me, *common, "--part", "pandas"])
+    full_mem, full = _fastest([*me, *common, "--part", "duckdb"], "features_s", args.repeat)
+    sub_mem, sub = _fastest([*me, *common, "--part", "duckdb-subset"], "features_s", args.repeat)
+    pd_mem, pan = _fastest([*me, *common, "--part", "pandas"], "total_s", args.repeat)
     mismatches = _check_equal(sub["out"], pan["out"])
     ratio_subset = pan["total_s"] / sub["features_s"]
     ratio_full = pan["total_s"] / full["features_s"]
-    body = f"""Command: `.venv/bin/python -m benchmarks.features --data {args.data} --dates {args.dates}`
-(measured {dt.date.today()}, {machine()}).
+    cmd = f".venv/bin/python -m benchmarks.features --data {args.data} --dates {args.dates} --repeat {args.repeat}"
+    body = f"""Command: `{cmd}`
+(measured {dt.date.today()}, {machine()}; each part runs {args.repeat}× in a fresh process, the fastest counts —
+all runs: full {full['times']} s, subset {sub['times']} s, pandas {pan['times']} s).
 
 Data: simulator, 20,000 accounts × 24 months, **{n_events:,} events**; {args.dates} weekly as-of dates;
 {full['rows']:,} (account, as-of) rows.
