@@ -122,6 +122,10 @@ def features(
         Engine | None,
         typer.Option(help="Override features.engine. Spark writes --out as a folder partitioned by as_of."),
     ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Compute just these features, NAME[,NAME...] (see docs/features.md); default all."),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Point-in-time features for every account active at each as-of date (and their labels)."""
@@ -138,7 +142,8 @@ def features(
         dates = resolve_dates(as_of, every, start, end)
         with _status("validating input tables…"):
             loaded = load_data(settings, data, lenient=lenient or None)
-        fs = feature_set(loaded.tables, dates, settings.labels)
+        names = [n.strip() for n in only.split(",") if n.strip()] if only else None
+        fs = feature_set(loaded.tables, dates, settings.labels, only=names)
         with _status(f"computing {len(fs.specs)} features for {len(dates)} as-of dates…"):
             rows = write_features(fs, out)
         summary: dict[str, Any] = {

@@ -173,3 +173,13 @@ def get(name: str) -> FeatureSpec:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"feature {name!r} is not in the feature registry") from None
+
+
+def registry_markdown() -> str:
+    """The registry as a Markdown table (docs/features.md embeds it; a test keeps the two in step)."""
+    lines = ["| feature | theme | unit | meaning | needs |", "|---|---|---|---|---|"]
+    for f in FEATURES:
+        needs = ", ".join(f"{t}.{c}" for t, c in f.requires) or "—"
+        unit = f.unit or ("category" if f.kind == "categorical" else "")
+        lines.append(f"| `{f.name}` | {f.theme} | {unit} | {f.description} | {needs} |")
+    return "\n".join(lines)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from churnml.config import LabelsConfig
-from churnml.features import available_specs, compute_features, feature_set
+from churnml.features import available_specs, compute_features, feature_set, to_frame
 from churnml.features.registry import BY_NAME
 from tests.features.tiny_world import AS_OF, frames, to_tables
 
@@ -98,3 +99,36 @@ def test_many_as_of_dates_match_single_date_runs() -> None:
         one = compute_features(to_tables(frames()), [d])
         part = both[both.as_of == pd.Timestamp(d)].reset_index(drop=True)
         pd.testing.assert_frame_equal(part, one, check_categorical=False)
+
+
+def test_only_computes_the_named_features_with_the_same_values(feats: pd.DataFrame) -> None:
+    tables = to_tables(frames())
+    names = ["active_users_30d", "seat_utilisation_30d", "nps_latest", "mrr"]
+    fs = feature_set(tables, [AS_OF], LabelsConfig(), only=names)
+    assert fs.names == [s.name for s in available_specs(tables) if s.name in names]
+    some = to_frame(fs)
+    assert list(some.columns) == ["account_id", "as_of", *fs.names]
+    pd.testing.assert_frame_equal(some, feats[some.columns], check_categorical=False)
+
+
+def test_only_rejects_unknown_names_and_lists_what_exists() -> None:
+    tables = to_tables(frames())
+    with pytest.raises(ValueError, match=r"unknown or unavailable feature\(s\) \['nps_lastest'\].*events_30d"):
+        feature_set(tables, [AS_OF], LabelsConfig(), only=["nps_lastest"])
+
+
+def test_features_cli_only_writes_just_those_columns(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from churnml.cli import app
+    from tests.factories import write_dataset
+
+    data = write_dataset(tmp_path / "data", frames())
+    out = tmp_path / "f.parquet"
+    result = CliRunner().invoke(app, ["features", "--data", str(data), "--as-of", str(AS_OF), "--out", str(out),
+                                      "--only", "events_30d,nps_latest", "--no-labels"])
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_parquet(out).columns) == ["account_id", "as_of", "events_30d", "nps_latest"]
+    bad = CliRunner().invoke(app, ["features", "--data", str(data), "--as-of", str(AS_OF), "--out", str(out),
+                                   "--only", "nope", "--no-labels"])
+    assert bad.exit_code != 0 and "nope" in bad.output
