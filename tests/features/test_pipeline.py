@@ -108,7 +108,7 @@ def test_only_computes_the_named_features_with_the_same_values(feats: pd.DataFra
     assert fs.names == [s.name for s in available_specs(tables) if s.name in names]
     some = to_frame(fs)
     assert list(some.columns) == ["account_id", "as_of", *fs.names]
-    pd.testing.assert_frame_equal(some, feats[some.columns], check_categorical=False)
+    pd.testing.assert_frame_equal(some, feats.reset_index()[some.columns], check_categorical=False)
 
 
 def test_only_rejects_unknown_names_and_lists_what_exists() -> None:
