@@ -110,32 +110,32 @@ def windowed_sums(rows: ibis.Table, windows: dict[str, Window], dates: Sequence[
     if lows:
         nxt = idx.select(next_day=idx.day, **{f"n{k}": idx[f"c{k}"] for k in lows})
         j = j.join(nxt, "next_day", how="left")
-    # Each window's run of as-of indices [start, end); end >= start always (next_day > day).
-    bounds: dict[str, ibis.Value] = {}  # index expression by a name, shared between windows
-    sides: list[tuple[str, str, str]] = []  # (window, "start" | "end", bound name)
+    # Each window's run of as-of indices is [start, end), end >= start (next_day > day). Bounds are named so that
+    # windows sharing one (e.g. c0, the start of every lo=0 window) share its copy of the row below.
+    bounds: dict[str, ibis.Value] = {}
+    runs: dict[str, tuple[str, str]] = {}
     for name, w in windows.items():
         start, end = f"c{w.lo}", f"c{w.hi}"
         bounds[start], bounds[end] = j[start], j[end]
         if w.distinct:
             end = f"c{w.hi}_n{w.lo}"
             bounds[end] = ibis.least(j[f"c{w.hi}"], ibis.coalesce(j[f"n{w.lo}"], n))
-        sides += [(name, "start", start), (name, "end", end)]
-    names = list(bounds)
+        runs[name] = (start, end)
+    order = list(bounds)
     # Rows adding nothing (e.g. a user active again before the next as-of date) are dropped before expanding.
-    some = ibis.or_(*[bounds[f"c{w.lo}"] < bounds[e] for (_, side, e), w in
-                      zip(sides[1::2], windows.values(), strict=True) if side == "end"])
-    j = j.filter(some).mutate(**{f"_b_{i}": bounds[b] for i, b in enumerate(names)})
-    # One copy of each row per distinct bound: the row's +value (run start) and -value (run end) at that index.
-    branches = ibis.memtable(pa.table({"_branch": pa.array(range(len(names)), pa.int16())}))
-    x = j.cross_join(branches)
-    at = ibis.cases(*[(x._branch == i, x[f"_b_{i}"]) for i in range(len(names))])
+    j = j.filter(ibis.or_(*[bounds[start] < bounds[end] for start, end in runs.values()]))
+    j = j.mutate(**{f"_b_{i}": bounds[b] for i, b in enumerate(order)})
+    # One copy of each row per distinct bound: at that index, +value for runs starting there, -value for runs
+    # ending there.
+    x = j.cross_join(ibis.memtable(pa.table({"_branch": pa.array(range(len(order)), pa.int16())})))
+    at = ibis.cases(*[(x._branch == i, x[f"_b_{i}"]) for i in range(len(order))])
     values = {}
     for name, w in windows.items():
         v = (x[w.value] if w.value else ibis.literal(1)).cast("int64")
-        (_, _, start), (_, _, end) = [s for s in sides if s[0] == name]
+        start, end = runs[name]
         values[name] = ibis.cases(
-            (x._branch == names.index(start), v), (x._branch == names.index(end), -v), else_=ibis.literal(0, "int64")
-        ) if start != end else ibis.literal(0, "int64")
+            (x._branch == order.index(start), v), (x._branch == order.index(end), -v), else_=ibis.literal(0, "int64")
+        )
     deltas = x.select("account_id", idx=at, **values).filter(lambda t: t.idx < n)
     per_index = deltas.group_by(["account_id", "idx"]).aggregate(**{name: deltas[name].sum() for name in windows})
     grid = per_index.select("account_id").distinct().cross_join(_as_of_index(dates))
