@@ -104,7 +104,7 @@ def write_features(fs: FeatureSet, out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     table = fs.table.order_by(KEYS)
     table.to_parquet(out)
-    return int(pq.ParquetFile(out).metadata.num_rows) if out.is_file() else int(pd.read_parquet(out).shape[0])
+    return int(pq.read_metadata(out).num_rows)
 
 
 def write_labels(tables: Tables, fs: FeatureSet, settings: Settings, out: Path) -> pd.DataFrame:

@@ -56,11 +56,10 @@ def available_specs(tables: Tables) -> list[FeatureSpec]:
     return specs
 
 
-def _wanted(tables: Tables, only: Sequence[str] | None) -> set[str] | None:
+def _wanted(available: set[str], only: Sequence[str] | None) -> set[str] | None:
     """The feature names to compute (None = all), with what derived ones are made from."""
     if only is None:
         return None
-    available = {s.name for s in available_specs(tables)}
     unknown = [name for name in only if name not in available]
     if unknown:
         raise ValueError(
@@ -85,8 +84,9 @@ def feature_set(
             which is what makes a narrow feature table cheap. Unknown names raise ValueError.
     """
     dates = normalise_dates(as_of)
-    wanted = _wanted(tables, only)
-    themes = None if wanted is None else {s.theme for s in available_specs(tables) if s.name in wanted}
+    available = available_specs(tables)
+    wanted = _wanted({s.name for s in available}, only)
+    themes = None if wanted is None else {s.theme for s in available if s.name in wanted}
 
     def needed(theme: str) -> bool:
         return themes is None or theme in themes
@@ -112,7 +112,8 @@ def feature_set(
                 out.seats > 0, out.active_users_30d.cast("float64") / out.seats, ibis.null("float64")
             )
         )
-    specs = [s for s in available_specs(tables) if s.name in out.columns and (wanted is None or s.name in only)]
+    asked = None if only is None else set(only)  # without the parts of derived features
+    specs = [s for s in available if s.name in out.columns and (asked is None or s.name in asked)]
     # One schema whatever the engine: numeric features float64 (nulls stay null), categoricals strings.
     table = out.select(
         out.account_id.cast("string").name("account_id"),

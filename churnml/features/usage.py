@@ -1,18 +1,19 @@
 """Usage features from product events: volume, active days, active users, breadth, trends.
 
-How this scales. Events are reduced once to per-day rows (by account; by account and user; by account and
-event type). Every window feature is then a sum over those rows, where each row counts towards a *contiguous
-run* of as-of dates: an account-day d adds its events to `events_30d` at every as-of date D with
-d < D <= d + 30. A run is written as two deltas (+v at its first as-of index, -v just after its last) and a
-running sum over the as-of index per account adds them up. The cost is one pass over the per-day rows
-whatever the number of as-of dates or windows — instead of joining each day to every as-of date that can
-see it, a 60–90× blow-up of the rows before aggregating.
+How this scales. Counts and active days: events are reduced once to one row per (account, day), and each row
+counts towards a *contiguous run* of as-of dates: an account-day d adds its events to `events_30d` at every
+as-of date D with d < D <= d + 30. A run is written as two deltas (+v at its first as-of index, -v just after
+its last) and a running sum over the as-of index per account adds them up. The cost is one pass over the
+per-day rows whatever the number of as-of dates or windows — instead of joining each day to every as-of date
+that can see it, a 60–90× blow-up of the rows before aggregating. `days_since_last_event` uses the same runs,
+with the account's next active day ending each one.
 
-Distinct counts (active users, breadth of features used) use the same run idea: an entity active on day d
-is counted at D for a window of lags (lo, hi] exactly when d is its last active day before D - lo and
-d >= D - hi, i.e. for D in (d + lo, min(d + hi, next active day + lo)]. Each (entity, D) pair is counted
-once, by that one day, so no COUNT(DISTINCT) per window is needed. Everything is portable Ibis (window
-lead, equi-joins against small in-memory tables, UNION ALL, cumulative sums), so Spark runs it unchanged.
+Distinct counts (active users, breadth of features used): each (account, entity) gets a bitmap of its active
+days (BIT_OR, 62 days per int64 word); it is active in a window at D when the bitmap shares a bit with that
+window's mask. One group per entity instead of one per entity-day, and no COUNT(DISTINCT) per window.
+
+Everything is portable Ibis (equi-joins and cross joins with small in-memory tables, window lead, cumulative
+sums, BIT_OR — which `churnml.spark` teaches Ibis's PySpark compiler), so Spark runs it unchanged.
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def _as_of_index(dates: Sequence[dt.date]) -> ibis.Table:
     )
 
 
-def _window_events(events: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
-    lo = dt.datetime.combine(dates[0] - dt.timedelta(days=MAX_LAG), dt.time())
+def _window_events(events: ibis.Table, dates: Sequence[dt.date], lookback: int = MAX_LAG) -> ibis.Table:
+    """Events that can count at some as-of date (from `lookback` days before the first), with their `day`."""
+    lo = dt.datetime.combine(dates[0] - dt.timedelta(days=lookback), dt.time())
     hi = dt.datetime.combine(dates[-1], dt.time())
     return events.filter((events.ts >= lo) & (events.ts < hi)).mutate(day=events.ts.date())
 
@@ -214,9 +216,9 @@ def _distinct_chunk(
     hi = max(h for _, h in windows.values())
     first = dates[0] - dt.timedelta(days=hi)
     words = -(-((dates[-1] - first).days) // _BITS)
-    lo_ts, hi_ts = (dt.datetime.combine(d, dt.time()) for d in (first, dates[-1]))
-    ev = events.filter((events.ts >= lo_ts) & (events.ts < hi_ts) & events[entity].notnull())
-    i = ev.ts.date().delta(ibis.date(first), unit="day")
+    ev = _window_events(events, dates, hi)
+    ev = ev.filter(ev[entity].notnull())
+    i = ev.day.delta(ibis.date(first), unit="day")
     # Bit i % 62 of word i // 62, as top bit >> (61 - i % 62): the literal is too big for a 32-bit int, so
     # every engine types it BIGINT (Spark reads a bare `1 << n` as INT and wraps past bit 31).
     top = ibis.literal(1 << (_BITS - 1), "int64")
@@ -282,7 +284,7 @@ def usage_features(
         dates: the sorted as-of dates present in `spine`.
         wanted: feature names needed (None = all); windows and blocks none of them need are not computed.
     """
-    names = set(EVENT_WINDOWS) | set(PER_DAY) | set(PER_USER) | set(PER_TYPE) if wanted is None else set(wanted)
+    names = {*PER_DAY, *PER_USER, *PER_TYPE} if wanted is None else set(wanted)
     for ratio, parts in RATIOS.items():
         if ratio in names:
             names |= set(parts)
