@@ -50,18 +50,27 @@ def group_by_theme(drivers: Iterable[Reason], protective: Iterable[Reason]) -> l
     return out
 
 
+def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields an at-risk list row and a full account score share, from one score-table row."""
+    return {
+        "account_id": str(row["account_id"]),
+        "as_of": _date(row["as_of"]),
+        "churn_probability": float(row["churn_probability"]),
+        "risk_band": row["risk_band"],
+        "mrr": _opt(row.get("mrr")),
+        "mrr_at_risk": _opt(row.get("mrr_at_risk")),
+        "change_points": _opt(row.get("change_points")),
+        "segment": _opt(row.get("segment")),
+        "csm_id": _opt(row.get("csm_id")),
+    }
+
+
 def account_score(row: Mapping[str, Any]) -> AccountScore:
     """One score-table row as an `AccountScore`."""
     drivers = [Reason(**r) for r in _json(row["risk_drivers"], [])]
     protective = [Reason(**r) for r in _json(row["protective_factors"], [])]
     return AccountScore(
-        account_id=str(row["account_id"]),
-        as_of=_date(row["as_of"]),
-        churn_probability=float(row["churn_probability"]),
-        risk_band=row["risk_band"],
-        mrr=_opt(row.get("mrr")),
-        mrr_at_risk=_opt(row.get("mrr_at_risk")),
-        change_points=_opt(row.get("change_points")),
+        **_summary(row),
         previous_as_of=_date(row.get("previous_as_of")),
         previous_probability=_opt(row.get("previous_probability")),
         change_text=_opt(row.get("change_text")),
@@ -73,8 +82,6 @@ def account_score(row: Mapping[str, Any]) -> AccountScore:
         raw_score=float(row["raw_score"]),
         base_value=float(row["base_value"]),
         model=ModelRef(name=str(row["model_name"]), version=str(row["model_version"])),
-        segment=_opt(row.get("segment")),
-        csm_id=_opt(row.get("csm_id")),
         scored_at=_opt(row.get("scored_at")),
     )
 
@@ -93,14 +100,6 @@ def history_point(row: Mapping[str, Any]) -> HistoryPoint:
 def account_row(row: Mapping[str, Any]) -> AccountRow:
     drivers = _json(row.get("risk_drivers"), [])
     return AccountRow(
-        account_id=str(row["account_id"]),
-        as_of=_date(row["as_of"]),
-        churn_probability=float(row["churn_probability"]),
-        risk_band=row["risk_band"],
-        mrr=_opt(row.get("mrr")),
-        mrr_at_risk=_opt(row.get("mrr_at_risk")),
-        change_points=_opt(row.get("change_points")),
-        segment=_opt(row.get("segment")),
-        csm_id=_opt(row.get("csm_id")),
+        **_summary(row),
         top_reason=drivers[0]["sentence"] if drivers else None,
     )
