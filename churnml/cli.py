@@ -108,6 +108,13 @@ def _status(message: str) -> Callable[[], Any]:
     return console.status(message, spinner="dots")
 
 
+def labels_path_for(features_out: Path) -> Path:
+    """Where labels go beside a features file: features.parquet -> labels.parquet, x.parquet -> x.labels.parquet."""
+    stem = features_out.stem
+    name = stem.replace("features", "labels") if "features" in stem else f"{stem}.labels"
+    return features_out.with_name(f"{name}.parquet")
+
+
 @app.command()
 def features(
     data: DataOpt = None,
@@ -153,8 +160,7 @@ def features(
             "output": str(out),
         }
         if labels:
-            label_path = out.with_name(out.stem.replace("features", "labels") if "features" in out.stem
-                                       else out.stem + ".labels").with_suffix(".parquet")
+            label_path = labels_path_for(out)
             with _status("computing labels…"):
                 lab = _write_labels(loaded.tables, fs, settings, label_path)
             summary["labels"] = str(label_path)

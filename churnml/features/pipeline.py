@@ -8,6 +8,7 @@ never zeros.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,8 +63,10 @@ def _wanted(available: set[str], only: Sequence[str] | None) -> set[str] | None:
         return None
     unknown = [name for name in only if name not in available]
     if unknown:
+        close = [m for name in unknown for m in difflib.get_close_matches(name, available, n=1)]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise ValueError(
-            f"unknown or unavailable feature(s) {unknown}: features these tables give are {sorted(available)}"
+            f"unknown or unavailable feature(s) {unknown}{hint}: features these tables give are {sorted(available)}"
         )
     wanted = set(only)
     if "seat_utilisation_30d" in wanted:

@@ -113,7 +113,8 @@ def test_only_computes_the_named_features_with_the_same_values(feats: pd.DataFra
 
 def test_only_rejects_unknown_names_and_lists_what_exists() -> None:
     tables = to_tables(frames())
-    with pytest.raises(ValueError, match=r"unknown or unavailable feature\(s\) \['nps_lastest'\].*events_30d"):
+    with pytest.raises(ValueError, match=r"unknown or unavailable feature\(s\) \['nps_lastest'\] \(did you mean "
+                                          r"nps_latest\?\).*events_30d"):
         feature_set(tables, [AS_OF], LabelsConfig(), only=["nps_lastest"])
 
 
@@ -129,6 +130,11 @@ def test_features_cli_only_writes_just_those_columns(tmp_path: Path) -> None:
                                       "--only", "events_30d,nps_latest", "--no-labels"])
     assert result.exit_code == 0, result.output
     assert list(pd.read_parquet(out).columns) == ["account_id", "as_of", "events_30d", "nps_latest"]
+    labelled = CliRunner().invoke(app, ["features", "--data", str(data), "--as-of", str(AS_OF), "--out", str(out),
+                                        "--only", "events_30d"])
+    assert labelled.exit_code == 0, labelled.output
+    assert "events_30d" in pd.read_parquet(out).columns  # labels go beside the features, never over them
+    assert "churned" in pd.read_parquet(tmp_path / "f.labels.parquet").columns
     bad = CliRunner().invoke(app, ["features", "--data", str(data), "--as-of", str(AS_OF), "--out", str(out),
                                    "--only", "nope", "--no-labels"])
     assert bad.exit_code != 0 and "nope" in bad.output
