@@ -30,8 +30,9 @@ def part_duckdb(data: Path, n: int, subset: bool) -> dict:
     """The product path: open → validate → feature expression → Parquet, all in the engine."""
     from benchmarks.report import peak_rss_mb
     from churnml.config import Settings
-    from churnml.datasets import load_data, write_features
+    from churnml.data.load import load_data
     from churnml.features import feature_set
+    from churnml.training.frames import write_features
 
     settings = Settings()
     t0 = time.perf_counter()

@@ -108,8 +108,8 @@ def duckdb_revenue(subs: pd.DataFrame, months: list[dt.date]) -> pd.DataFrame:
 
 def one(accounts: int) -> dict[str, float]:
     from benchmarks.report import peak_rss_mb
-    from churnml import kpi
-    from churnml.report import compute_report, render_html
+    from churnml.reporting import kpi
+    from churnml.reporting.report import compute_report, render_html
 
     tables = synthetic_tables(accounts)
     months = kpi.complete_months(AS_OF, 12)
@@ -153,7 +153,8 @@ def main() -> int:
 engineers' jobs running), so times are indicative.
 
 Synthetic contract tables (terms of 1–12 months, MRR changes at renewals, churn, win-backs), 12 complete months
-reported. *report*: `churnml.report.compute_report` (monthly KPIs whole base, by segment and by CSM; experience;
+reported. *report*: `churnml.reporting.report.compute_report` (monthly KPIs whole base, by segment and by CSM;
+experience;
 pooled summaries; retention curves by signup cohort; no deciles, no scorings). *HTML*: drawing the figures and
 rendering. *revenue*: `kpi.revenue_monthly` alone against the same definitions written as one DuckDB SQL query
 (the baseline); *max diff*: largest absolute difference between the two over counts and MRR sums (parity).

@@ -25,8 +25,8 @@ from churnml.crm.mapping import CrmConfig, FilesConfig, WebhookConfig
 from churnml.crm.payload import build_records, chunk, signature
 from churnml.crm.push import push_scores
 from churnml.crm.receiver import WebhookReceiver
-from churnml.score_store import ScoreStore
-from tests.crm.scores import make_scores
+from churnml.scoring.store import ScoreStore
+from tests.support.crm_scores import make_scores
 
 AS_OF = dt.date(2025, 3, 3)
 

@@ -1,7 +1,7 @@
 """Real data: the public churn data sets in ../shared/data/real, imported and trained through the product.
 
 Each data set goes through its mapping in `configs/examples/` (`churnml.importer.import_data`), then
-`churnml.snapshot.train_snapshot` evaluates LightGBM (`ChurnModel`) and the logistic baseline with the same
+`churnml.training.tabular.train_snapshot` evaluates LightGBM (`ChurnModel`) and the logistic baseline with the same
 split protocol as the reference figures in that folder's README (5-fold stratified CV; for the bigml 80/20
 files, train on 80 and score 20). Writes the "Real data" section of docs/benchmarks.md.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.report import machine, update_section
 from churnml.importer import import_data
-from churnml.snapshot import MODEL_NAME, SnapshotConfig, load_snapshot, train_snapshot
+from churnml.training.tabular import MODEL_NAME, SnapshotConfig, load_snapshot, train_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,10 +103,10 @@ def main() -> int:
 
 The public data sets in `../shared/data/real/` (see its README for provenance and licences), each imported
 through its mapping in `configs/examples/` with `churnml import`, then evaluated by `churnml train-snapshot`'s
-code path (`churnml.snapshot`): LightGBM (`ChurnModel`, early stopping and Platt calibration on a stratified
+code path (`churnml.training.tabular`): LightGBM (`ChurnModel`, early stopping and Platt calibration on a stratified
 20% held back inside every training part) and the logistic baseline, ROC-AUC as mean ± std over folds, on the
 same split protocol as the README's reference (a plain LightGBM, 300 trees, measured outside churnml). No
-tuning on the evaluation folds: one set of snapshot defaults (`churnml.snapshot.DEFAULT_MODEL`) for all.
+tuning on the evaluation folds: one set of snapshot defaults (`churnml.training.tabular.DEFAULT_MODEL`) for all.
 
 {chr(10).join(lines)}
 

@@ -20,11 +20,12 @@ import pandas as pd
 
 
 def _model_and_frame(data: Path) -> tuple[object, pd.DataFrame]:
-    from churnml.backtest import final_layout, fit_on_fold, fold_parts
     from churnml.config import Settings
-    from churnml.datasets import load_data, training_dates
+    from churnml.data.load import load_data
     from churnml.features import build_training_frame
-    from churnml.model import ChurnModel
+    from churnml.model.model import ChurnModel
+    from churnml.training.backtest import final_layout, fit_on_fold, fold_parts
+    from churnml.training.frames import training_dates
 
     if not (data / "truth" / "params.json").exists():
         from churnml.simulate import simulate_world
@@ -59,8 +60,8 @@ def main() -> int:
     import shap
 
     from benchmarks.report import machine, peak_rss_mb, update_section
-    from churnml.explain import explain_frame
-    from churnml.score import score_accounts
+    from churnml.scoring.explain import explain_frame
+    from churnml.scoring.table import score_accounts
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)

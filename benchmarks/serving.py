@@ -43,14 +43,15 @@ def build(root: Path) -> tuple[Path, list[dict[str, Any]]]:
     """
     import pandas as pd
 
-    from churnml.backtest import final_layout, fit_on_fold, fold_parts
     from churnml.config import Settings
-    from churnml.datasets import load_data, training_dates
+    from churnml.data.load import load_data
     from churnml.features import FEATURES, build_training_frame
-    from churnml.model import ChurnModel
-    from churnml.registry import ModelRegistry
+    from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.tracking import configure, log_run
+    from churnml.model.model import ChurnModel
     from churnml.simulate import simulate_world
-    from churnml.tracking import configure, log_run
+    from churnml.training.backtest import final_layout, fit_on_fold, fold_parts
+    from churnml.training.frames import training_dates
     from serving.auth import hash_key
 
     shutil.rmtree(root, ignore_errors=True)
@@ -204,7 +205,7 @@ def main() -> int:
     t0 = time.perf_counter()
     bodies_file = args.root / "bodies.json"
     if args.reuse and bodies_file.exists():
-        from churnml.registry import ModelRegistry
+        from churnml.lifecycle.registry import ModelRegistry
 
         config, bodies = args.root / "serve.yaml", json.loads(bodies_file.read_text())
         cfg = json.loads(config.read_text())
@@ -221,7 +222,7 @@ def main() -> int:
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    serve = [sys.executable, "-c", "from churnml.cli import app; app()", "serve", "--config", str(config),
+    serve = [sys.executable, "-c", "from churnml.cli.app import app; app()", "serve", "--config", str(config),
              "--port", str(port), "--log-level", "warning"]
     server = subprocess.Popen([*_taskset(args.cpus), *serve],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -246,7 +247,7 @@ def main() -> int:
             if clients == 1:
                 results["load1"] = os.getloadavg()[0]
         # the swap: move the champion alias mid-run; the server's background check swaps the model
-        from churnml.registry import ModelRegistry
+        from churnml.lifecycle.registry import ModelRegistry
 
         proc = _run_load(url, 32, args.seconds, bodies_file, args.load_cpus)
         time.sleep(args.seconds / 2)
@@ -279,7 +280,7 @@ Model: LightGBM, {meta["trees"]} trees (early stopping), {meta["features"]} feat
   inflated by waiting for a core): {one["server_cpu_ms"]:.1f} ms at 1 client, {many["server_cpu_ms"]:.1f} ms
   at 32. Machine load average (1 min) when the 1-client run ended: {results["load1"]:.1f} on
   {os.cpu_count()} cores (other engineers' jobs share this machine).
-- Where the time goes (cProfile, CPU, in process): ~8 ms in `churnml.score.score_accounts` (of which
+- Where the time goes (cProfile, CPU, in process): ~8 ms in `churnml.scoring.table.score_accounts` (of which
   `ChurnModel.score` — one input matrix for margin, probability and TreeSHAP — ~4 ms, phrasing the reasons
   <1 ms, building the score row ~3 ms), the rest HTTP, validation and JSON. Built in: one OpenMP thread per
   prediction, httptools/uvloop, no per-column pandas on the scoring path; see docs/serving.md.

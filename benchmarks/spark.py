@@ -36,15 +36,16 @@ def part(
 
     from benchmarks.report import peak_rss_mb
     from churnml.config import Settings
-    from churnml.datasets import load_data, write_features, write_labels
+    from churnml.data.load import load_data
     from churnml.features import feature_set
+    from churnml.training.frames import write_features, write_labels
 
     os.environ.setdefault("SPARK_MASTER", master)
     out_dir = BENCH / "spark_parity" / f"{data.name}_{engine}"
     settings = Settings(work_dir=out_dir, features={"engine": engine})
     t0 = time.perf_counter()
     if engine == "spark":
-        from churnml.spark import spark_session, write_features_spark
+        from churnml.data.spark import spark_session, write_features_spark
 
         conf = {"spark.driver.memory": driver_memory, "spark.sql.shuffle.partitions": partitions}
         conf.update(kv.split("=", 1) for kv in extra_conf)

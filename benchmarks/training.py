@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 from benchmarks.report import machine, peak_rss_mb, update_section
-from churnml.baselines import LogisticBaseline
 from churnml.config import Settings
-from churnml.datasets import load_data
+from churnml.data.load import load_data
 from churnml.features import build_training_frame
-from churnml.labels import observed_until
-from churnml.oracle import read_truth
-from churnml.train import MODEL_NAME, TrainConfig, train
+from churnml.model.baselines import LogisticBaseline
+from churnml.simulate.oracle import read_truth
+from churnml.training.labels import observed_until
+from churnml.training.train import MODEL_NAME, TrainConfig, train
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from churnml.crm.mapping import CrmConfig
-from churnml.drift import DriftConfig
+from churnml.scoring.drift import DriftConfig
 
 
 class DataConfig(BaseModel):
@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     registry: RegistryConfig = RegistryConfig()
     scoring: ScoringConfig = ScoringConfig()
     serving: ServingConfig = ServingConfig()
-    # Validated into `churnml.train.TrainConfig` by the training job (unknown keys are refused there).
+    # Validated into `churnml.training.train.TrainConfig` by the training job (unknown keys are refused there).
     models: dict[str, Any] = Field(default_factory=dict)
     crm: CrmConfig = CrmConfig()
     retrain: RetrainConfig = RetrainConfig()

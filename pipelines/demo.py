@@ -18,12 +18,13 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from churnml.cli import backtest_table, churn_rate_table
+from churnml.cli.app import backtest_table, churn_rate_table
 from churnml.config import Settings, load_settings
-from churnml.datasets import churn_rate_by_date, load_data, training_dates, write_features, write_labels
+from churnml.data.load import load_data
+from churnml.data.validate import report_table
 from churnml.features import feature_set
 from churnml.simulate import simulate_world
-from churnml.validate import report_table
+from churnml.training.frames import churn_rate_by_date, training_dates, write_features, write_labels
 
 console = Console()
 
@@ -98,7 +99,7 @@ def summary(labels: pd.DataFrame, n_features: int, themes: dict[str, int]) -> No
 
 
 def train_step(settings: Settings) -> None:
-    from churnml.train_job import train_and_register
+    from churnml.training.job import train_and_register
 
     with console.status("backtesting LightGBM against baselines and training the final model…"):
         outcome = train_and_register(settings, report_json=settings.work_dir / "backtest.json")
@@ -112,9 +113,10 @@ def train_step(settings: Settings) -> None:
 
 def score_step(settings: Settings) -> None:
     """Score every active account at the end of the data and print the 10 most at risk, with their reasons."""
-    from churnml.datasets import load_data as _load
-    from churnml.labels import observed_until
-    from churnml.score import run_scoring, top_reasons
+    from churnml.data.load import load_data as _load
+    from churnml.scoring.job import run_scoring
+    from churnml.scoring.table import top_reasons
+    from churnml.training.labels import observed_until
 
     as_of = observed_until(_load(settings).tables)
     with console.status(f"scoring and explaining every active account at {as_of}…"):

@@ -21,7 +21,7 @@ from churnml.config import Settings, load_settings
 def run(settings: Settings, *, as_of: dt.date | None = None, data: Path | None = None, push: bool | None = None,
         target: str | None = None, force: bool = False, local_webhook: bool = False) -> int:
     """Run the week once; print a short report; return the exit code."""
-    from churnml.retrain import RetrainError, run_weekly
+    from churnml.jobs.weekly import RetrainError, run_weekly
 
     try:
         if not local_webhook:

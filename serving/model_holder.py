@@ -58,7 +58,7 @@ class ModelHolder:
         work_dir: churnml work dir (embedded MLflow store; MLFLOW_TRACKING_URI wins).
         name: registered model name.
         alias: alias to follow.
-        loader: version uri -> model (default `churnml.pyfunc.load_churn_model`); tests inject failures.
+        loader: version uri -> model (default `churnml.model.pyfunc.load_churn_model`); tests inject failures.
     """
 
     def __init__(self, work_dir: Path, name: str, alias: str,
@@ -79,7 +79,7 @@ class ModelHolder:
 
     def _reg(self) -> Any:
         if self._registry is None:
-            from churnml.registry import ModelRegistry
+            from churnml.lifecycle.registry import ModelRegistry
 
             self._registry = ModelRegistry.from_work_dir(self.work_dir, name=self.name)
         return self._registry
@@ -91,12 +91,12 @@ class ModelHolder:
     def _load(self, version: int) -> ServedModel:
         import mlflow
 
-        from churnml.pyfunc import load_churn_model
-        from churnml.tracking import tracking_uri
+        from churnml.lifecycle.tracking import tracking_uri
+        from churnml.model.pyfunc import load_churn_model
 
         uri = f"models:/{self.name}/{version}"  # pinned: the alias may move again while loading
         # `models:/` URIs resolve through MLflow's process-wide registry URI: point it at this holder's store
-        # (what `churnml.tracking.configure` sets) so a load can never come from another store in the process
+        # (what `churnml.lifecycle.tracking.configure` sets) so a load can never come from another store in the process
         store = tracking_uri(self.work_dir)
         mlflow.set_tracking_uri(store)
         mlflow.set_registry_uri(store)

@@ -2,8 +2,8 @@
 
 `payload_frame` builds the same frame `churnml.features.to_frame` gives batch scoring (numeric features as
 float64 with NaN for "not recorded", categoricals as strings); `score_payload` calls
-`churnml.score.score_accounts` (which calls `churnml.explain.explain_frame`, which calls
-`churnml.pyfunc.score_frame`) with the model version being served, so a score and its reasons are exactly
+`churnml.scoring.table.score_accounts` (which calls `churnml.scoring.explain.explain_frame`, which calls
+`churnml.model.pyfunc.score_frame`) with the model version being served, so a score and its reasons are exactly
 those batch scoring would store for the same features.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import ScoringConfig
-from churnml.score import score_accounts
+from churnml.scoring.table import score_accounts
 from serving.schemas import AccountFeatures
 
 
@@ -91,7 +91,7 @@ def score_payload(
     config: ScoringConfig,
     today: dt.date | None = None,
 ) -> pd.DataFrame:
-    """The score table (`churnml.score_store.COLUMNS`) for the posted accounts, in the posted order.
+    """The score table (`churnml.scoring.store.COLUMNS`) for the posted accounts, in the posted order.
 
     Raises:
         MissingFeatures: a feature the model uses is absent from an account.

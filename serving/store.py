@@ -1,4 +1,4 @@
-"""Read-only queries on the score store (`churnml.score_store`) for the API and the web page.
+"""Read-only queries on the score store (`churnml.scoring.store`) for the API and the web page.
 
 Each call opens a short read-only DuckDB connection (the batch job may write between requests) and uses
 bound parameters; sort keys and directions come from a fixed list, never from the request text.
@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from churnml.score_store import TABLE, ScoreStore
+from churnml.scoring.store import TABLE, ScoreStore
 
 #: Public sort key -> column. "change" is the change since the previous scoring (this week's move).
 SORTS: dict[str, str] = {

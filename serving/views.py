@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from churnml.explain import THEMES
+from churnml.scoring.explain import THEMES
 from serving.schemas import AccountRow, AccountScore, HistoryPoint, ModelRef, Reason, ThemeReasons
 
 

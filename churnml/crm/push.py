@@ -30,7 +30,7 @@ from churnml.crm.ledger import PushLedger
 from churnml.crm.mapping import CrmConfig, RetryConfig
 from churnml.crm.payload import Batch, build_records, chunk, select_changed
 from churnml.crm.targets.base import BatchResult, PushError, RetryableError, Target
-from churnml.score_store import ScoreStore
+from churnml.scoring.store import ScoreStore
 
 
 @dataclass

@@ -4,6 +4,7 @@ Public entry points: `feature_set` (lazy expression + registry entries), `comput
 `build_training_frame` (features joined with labels), and the registry `FEATURES`.
 """
 
+from churnml.features.catalog import FEATURES, FeatureSpec
 from churnml.features.pipeline import (
     FeatureSet,
     available_specs,
@@ -13,7 +14,6 @@ from churnml.features.pipeline import (
     finalise_frame,
     to_frame,
 )
-from churnml.features.registry import FEATURES, FeatureSpec
 
 __all__ = [
     "FEATURES",

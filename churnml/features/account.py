@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ibis
 
+from churnml.features.catalog import ACCOUNT_KEY_COLUMNS, FeatureSpec, static_attribute_spec
 from churnml.features.keys import attach
-from churnml.features.registry import ACCOUNT_KEY_COLUMNS, FeatureSpec, static_attribute_spec
 
 NAMED = ("segment", "industry", "region")
 

@@ -16,17 +16,17 @@ import ibis
 import pandas as pd
 
 from churnml.config import LabelsConfig
+from churnml.data.sources import Tables
 from churnml.features.account import account_features, static_attribute_specs
 from churnml.features.calendar import normalise_dates
+from churnml.features.catalog import FEATURES, FeatureSpec
 from churnml.features.commercial import commercial_features
 from churnml.features.keys import KEYS, attach
-from churnml.features.registry import FEATURES, FeatureSpec
+from churnml.features.population import population
 from churnml.features.sentiment import sentiment_features
 from churnml.features.support import support_features
 from churnml.features.team import team_features
 from churnml.features.usage import usage_features
-from churnml.population import population
-from churnml.sources import Tables
 
 
 @dataclass(frozen=True)
@@ -169,9 +169,9 @@ def build_training_frame(
 
     Rows whose horizon has not passed at `until` (default: the end of the data) have `churned` null.
     """
-    # Imported here: churnml.labels builds on churnml.features.calendar, so a top-level import would make
-    # `import churnml.labels` (before churnml.features) circular.
-    from churnml.labels import labels_expr, observed_until
+    # Imported here: churnml.training.labels builds on churnml.features.calendar, so a top-level import would make
+    # `import churnml.training.labels` (before churnml.features) circular.
+    from churnml.training.labels import labels_expr, observed_until
 
     cfg = labels or LabelsConfig()
     fs = feature_set(tables, as_of, cfg)

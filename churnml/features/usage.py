@@ -13,7 +13,7 @@ days (BIT_OR, 62 days per int64 word); it is active in a window at D when the bi
 window's mask. One group per entity instead of one per entity-day, and no COUNT(DISTINCT) per window.
 
 Everything is portable Ibis (equi-joins and cross joins with small in-memory tables, window lead, cumulative
-sums, BIT_OR — which `churnml.spark` teaches Ibis's PySpark compiler), so Spark runs it unchanged.
+sums, BIT_OR — which `churnml.data.spark` teaches Ibis's PySpark compiler), so Spark runs it unchanged.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import ibis
 import pyarrow as pa
 
+from churnml.features.catalog import USAGE_WINDOWS
 from churnml.features.keys import KEYS, attach
-from churnml.features.registry import USAGE_WINDOWS
 
 MAX_LAG = 90
 _EPOCH = dt.date(1970, 1, 1)

@@ -1,9 +1,9 @@
 """Bring your own data: map a company's tables (files, DuckDB, any SQL database) onto the data contract.
 
 `import_data(source, mapping, out)` reads the source through a mapping file (`configs/mapping.yaml`), checks
-the result with `churnml.validate` and writes an ordinary churnml data folder plus an import report. The
+the result with `churnml.data.validate` and writes an ordinary churnml data folder plus an import report. The
 tabular snapshot shape (one row per customer with a churned flag) is imported the same way and trained with
-`churnml.snapshot`. See docs/import.md.
+`churnml.training.tabular`. See docs/import.md.
 """
 
 from churnml.importer.mapping import ColumnMap, Mapping, TableMap, load_mapping

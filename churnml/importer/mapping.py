@@ -4,7 +4,7 @@ A mapping is YAML validated into these pydantic models, so a typo (an unknown ke
 not have, two ways of filling one column) fails when the file is loaded, before any data is read. Two shapes:
 
 * ``event_log``: source tables → the contract tables (`accounts`, `subscriptions`, `events`, ...), which
-  then go through `churnml.validate` like any other input.
+  then go through `churnml.data.validate` like any other input.
 * ``snapshot``: one row per customer with static attributes and a churned flag (most public churn data
   sets, and many CRM exports); labels are taken as given and the attributes become features.
 
@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from churnml.contract import TABLES, ColumnKind
+from churnml.data.contract import TABLES, ColumnKind
 
 #: Target columns of a snapshot besides its features.
 SNAPSHOT_ID = "account_id"

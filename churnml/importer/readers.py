@@ -1,7 +1,7 @@
 """Opening a company's export (the I/O edge): a folder of files, a DuckDB file, or a database URL.
 
 Every source table becomes a table or view of the same name on one in-process DuckDB connection (an Ibis
-backend), so the mapping's SQL and `churnml.validate` run the same way whatever the origin:
+backend), so the mapping's SQL and `churnml.data.validate` run the same way whatever the origin:
 
 * a folder: `name.csv` / `name.csv.gz` / `name.tsv` / `name.parquet` / a folder `name/` of Parquet parts;
   files are read lazily by DuckDB, never loaded into pandas;
@@ -20,9 +20,9 @@ from pathlib import Path
 import ibis
 from ibis.backends import BaseBackend
 
+from churnml.data.sources import SourceError
 from churnml.importer.mapping import ReadOptions
 from churnml.importer.sql import ident, literal
-from churnml.sources import SourceError
 
 _CHUNK_ROWS = 100_000
 _SUFFIXES = (".csv.gz", ".csv", ".tsv", ".parquet")

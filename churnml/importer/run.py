@@ -1,7 +1,7 @@
 """`import_data`: source + mapping → validated contract tables (or a snapshot) as Parquet, with a report.
 
 Steps: check the mapping's SQL → open only the source tables it reads → build one SELECT per target table
-→ count what each conversion did → validate (`churnml.validate`, strict or lenient; rejects quarantined to
+→ count what each conversion did → validate (`churnml.data.validate`, strict or lenient; rejects quarantined to
 `<out>/rejects/`) → write `<out>/<table>.parquet` and `<out>/import_report.json`. The output folder is an
 ordinary churnml data folder: `churnml validate/features/train --data <out>` read it as it is; a snapshot
 (`<out>/snapshot.parquet`) is trained with `churnml train-snapshot`.
@@ -16,14 +16,14 @@ from pathlib import Path
 import ibis.expr.types as ir
 import pyarrow.parquet as pq
 
-from churnml.contract import TABLES, ColumnKind
+from churnml.data.contract import TABLES, ColumnKind
+from churnml.data.sources import SourceError, Tables
+from churnml.data.validate import TableReport, validate_tables
 from churnml.importer.mapping import Mapping, TableMap, load_mapping
 from churnml.importer.readers import Source, open_source
 from churnml.importer.report import REPORT_FILE, ColumnImport, ImportReport, TableImport
 from churnml.importer.snapshot import SNAPSHOT_TABLE, snapshot_spec, validate_snapshot
 from churnml.importer.sql import base_sql, check_table, converted, ident, kept_columns, stats_sql, table_sql
-from churnml.sources import SourceError, Tables
-from churnml.validate import TableReport, validate_tables
 
 REJECTS_DIR = "rejects"
 

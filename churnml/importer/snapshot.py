@@ -1,7 +1,7 @@
 """The tabular snapshot shape: one row per customer, static attributes and a churned flag, checked like a table.
 
 A snapshot is checked with the same rules and the same strict/lenient behaviour as the contract tables
-(`churnml.validate`): the id must be present and unique, the churned flag must read as a boolean, a
+(`churnml.data.validate`): the id must be present and unique, the churned flag must read as a boolean, a
 `split` column (if mapped) must say "train" or "test", and every attribute must read as its type — a row
 that breaks a rule fails the import (strict) or is quarantined with its row number and reason (lenient).
 The table's spec is built from the mapped columns, since each company's attributes differ.
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import ibis.expr.types as ir
 
-from churnml import validate as _v
-from churnml.contract import ColumnKind, ColumnSpec, TableSpec
+from churnml.data import validate as _v
+from churnml.data.contract import ColumnKind, ColumnSpec, TableSpec
+from churnml.data.sources import Tables
+from churnml.data.validate import DataValidationError, TableReport
 from churnml.importer.mapping import SNAPSHOT_ID, SNAPSHOT_KEYS, SNAPSHOT_LABEL, SNAPSHOT_SPLIT, TableMap
-from churnml.sources import Tables
-from churnml.validate import DataValidationError, TableReport
 
 SNAPSHOT_TABLE = "snapshot"
 SPLITS = ("train", "test")
@@ -60,7 +60,7 @@ def validate_snapshot(
 ) -> tuple[ir.Table, TableReport]:
     """Check the snapshot table `tables["snapshot"]` against `spec`; return the clean, typed table and report.
 
-    Uses `churnml.validate`'s checks and quarantine (its per-table steps), so the rules, messages and
+    Uses `churnml.data.validate`'s checks and quarantine (its per-table steps), so the rules, messages and
     rejects files are exactly those of the contract tables.
 
     Raises:

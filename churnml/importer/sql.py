@@ -5,7 +5,7 @@ user SQL (`expr`, `where`, `sql`) is accepted only if DuckDB's own parser reads 
 no sub-query inside an expression (`check_expression`), so a mapping cannot drop, attach, copy or write.
 
 Converted columns come out as text on purpose: a value the conversion could not handle stays as it was
-(e.g. "31/02/2024" under format %d/%m/%Y, or "Maybe" under a Yes/No map), and `churnml.validate` then
+(e.g. "31/02/2024" under format %d/%m/%Y, or "Maybe" under a Yes/No map), and `churnml.data.validate` then
 rejects that row for `bad_type`, naming the table, column, row and value, instead of the importer turning
 it silently into a null.
 """
@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from churnml.contract import ColumnKind
+from churnml.data.contract import ColumnKind
 from churnml.importer.mapping import ColumnMap, TableMap
 
 

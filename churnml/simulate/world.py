@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from churnml.contract import SURVEY_KINDS, TICKET_PRIORITIES
+from churnml.data.contract import SURVEY_KINDS, TICKET_PRIORITIES
 from churnml.simulate.lifecycle import (
     Account,
     Life,

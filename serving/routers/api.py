@@ -65,7 +65,7 @@ def get_account(state: State, _: Reader,
                         413: {"model": ErrorBody, "description": "Payload too large"}},
              summary="Score and explain accounts from their features")
 def score(state: State, _: Scorer, request: ScoreRequest) -> Response:
-    """Same model artifact and explanation code as batch scoring (`churnml.score.score_accounts`)."""
+    """Same model artifact and explanation code as batch scoring (`churnml.scoring.table.score_accounts`)."""
     served = state.holder.current  # read once: a swap during this request does not change the model used
     if served is None:
         err = state.holder.last_error

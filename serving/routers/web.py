@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from churnml.explain import THEMES
-from churnml.features.registry import BY_NAME
-from churnml.score import KEY_SIGNALS
+from churnml.features.catalog import BY_NAME
+from churnml.scoring.explain import THEMES
+from churnml.scoring.table import KEY_SIGNALS
 from serving.auth import Principal
 from serving.charts import drivers_svg, history_svg, sparkline_svg
 from serving.deps import State, principal_for
@@ -166,7 +166,7 @@ def _shown(value: float | None, unit: str) -> str:
 
 
 def signal_trends(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The key signals stored with each scoring (`churnml.score.KEY_SIGNALS`), oldest first, as sparklines
+    """The key signals stored with each scoring (`churnml.scoring.table.KEY_SIGNALS`), oldest first, as sparklines
     with the registry's description and the latest value; scorings from before signals were stored count as
     not recorded."""
     per_row = [json.loads(r["signals"]) if r.get("signals") else {} for r in rows]

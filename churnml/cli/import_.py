@@ -1,0 +1,39 @@
+"""`churnml import`: map a company's own tables onto the data contract (or a snapshot), validate, report.
+
+Thin: parse, call `churnml.importer.import_data`, print the report with rich. Registered by `churnml.cli.app` as
+`app.command(name="import")(import_command)`. Bad mappings, unreadable sources and (strict mode) bad rows are
+one red line each and exit code 1; CHURNML_DEBUG=1 shows the traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from churnml.cli.errors import user_errors
+
+console = Console()
+
+
+def import_command(
+    source: Annotated[str, typer.Option("--source", help="Folder of CSV/Parquet files, a .duckdb file, or a "
+                                        "database URL (postgresql://user:pw@host:5432/db, sqlite:///x.db).")],
+    mapping: Annotated[Path, typer.Option("--mapping", help="Mapping YAML (see configs/mapping.yaml).")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder: contract tables (or snapshot.parquet) as "
+                                      "Parquet, rejects/ and import_report.json.")],
+    lenient: Annotated[bool, typer.Option(help="Quarantine bad rows to OUT/rejects instead of failing.")] = False,
+) -> None:
+    """Import your own tables through a mapping file: rename, convert, validate, and report what happened."""
+    from churnml.importer import import_data
+    from churnml.importer.report import REPORT_FILE, columns_table, summary_table
+
+    with user_errors(), console.status(f"importing {source}…", spinner="dots"):
+        report = import_data(source, mapping, out, lenient=lenient)
+    console.print(columns_table(report))
+    console.print(summary_table(report))
+    if report.total_rejected:
+        console.print(f"[yellow]{report.total_rejected:,} rows quarantined to {out / 'rejects'}[/]", highlight=False)
+    console.print(f"written to {out} (report: {out / REPORT_FILE})", highlight=False)

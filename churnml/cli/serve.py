@@ -1,0 +1,93 @@
+"""`churnml serve` (the API and CSM web page) and `churnml apikey new|hash` (keys as salted hashes).
+
+Thin: parse, build the app with `serving.app.create_app`, run uvicorn. Registered by `churnml.cli.app`. A
+configuration that cannot be served (no keys and anonymous access not allowed) is one red line, exit 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+
+from churnml.cli.errors import user_errors
+from churnml.cli.options import ConfigOpt
+
+console = Console()
+
+
+
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default serving.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (default serving.port).")] = None,
+    alias: Annotated[str | None, typer.Option(help="Registry alias to serve and follow (default serving.alias).")]
+    = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the API (/v1, /metrics, /healthz, /readyz, /docs) and the CSM web page (/) with uvicorn."""
+    # One OpenMP thread per prediction, set before LightGBM loads: a single account gains nothing from threads
+    # and, with concurrent requests on few cores, OpenMP's spin-waiting threads multiplied latency by ~30.
+    # Concurrency comes from uvicorn's thread pool instead. An explicit OMP_NUM_THREADS is respected.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import uvicorn
+
+    from churnml.config import load_settings
+    from serving.app import create_app
+
+    with user_errors():
+        settings = load_settings(config)
+        if alias:
+            settings.serving.alias = alias
+        app = create_app(settings)
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = settings.serving
+    h, p = host or cfg.host, cfg.port if port is None else port
+    console.print(f"serving {settings.registry.name}@{cfg.alias} on http://{h}:{p} "
+                  f"({len(cfg.api_keys)} API key(s); web page at /, API docs at /docs)", highlight=False)
+    uvicorn.run(app, host=h, port=p, log_level=log_level, access_log=False)
+
+
+apikey_app = typer.Typer(name="apikey", help="API keys for `churnml serve`: stored only as salted hashes.",
+                         no_args_is_help=True)
+
+
+@apikey_app.command("new")
+def apikey_new(
+    name: Annotated[str, typer.Option(help="Who will hold the key (shown in logs).")],
+    role: Annotated[str, typer.Option(help="read (GET routes, web page) or score (also POST /v1/score).")] = "read",
+) -> None:
+    """Create a random key; print it once, and the config entry holding only its hash."""
+    from serving.auth import ROLES, hash_key, new_key
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    key = new_key()
+    _print_entry(name, role, hash_key(key), key)
+
+
+@apikey_app.command("hash")
+def apikey_hash(
+    name: Annotated[str, typer.Option(help="Who holds the key.")] = "client",
+    role: Annotated[str, typer.Option(help="read or score.")] = "read",
+    key: Annotated[str | None, typer.Option(help="The key (default: asked for, hidden).", envvar="CHURNML_API_KEY")]
+    = None,
+) -> None:
+    """Hash an existing key for serving.api_keys (the key itself is never stored)."""
+    from serving.auth import ROLES, hash_key
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    key = key or typer.prompt("API key", hide_input=True)
+    with user_errors():
+        _print_entry(name, role, hash_key(key), None)
+
+
+def _print_entry(name: str, role: Literal["read", "score"] | str, hashed: str, key: str | None) -> None:
+    if key:
+        console.print(f"key (shown once; give it to {name}): {key}", highlight=False, soft_wrap=True)
+    console.print("add to configs/<yours>.yaml under serving.api_keys:", highlight=False)
+    console.print(f'  - {{name: "{name}", role: {role}, hash: "{hashed}"}}', highlight=False, soft_wrap=True)

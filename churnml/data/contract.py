@@ -1,0 +1,189 @@
+"""The data contract: which input tables churnml reads, their columns, types and allowed values.
+
+This module is declarative on purpose. Validation (`churnml.data.validate`), the simulator (`churnml.simulate`),
+the feature pipeline and the docs (`docs/data-contract.md`) all read these specs, so a column is named and
+typed in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnKind = Literal["id", "string", "timestamp", "date", "float", "int", "bool"]
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of an input table.
+
+    Attributes:
+        name: column name in the input table.
+        kind: logical type; ids accept strings or integers.
+        required: a required column must be present; an optional one may be missing entirely.
+        nullable: whether a present column may hold nulls.
+        min_value / max_value: inclusive bounds for numeric columns.
+        allowed: closed set of allowed values for categorical columns.
+        not_future: timestamps/dates after the extract time are rejected.
+        description: one line for the docs.
+    """
+
+    name: str
+    kind: ColumnKind
+    required: bool = True
+    nullable: bool = False
+    min_value: float | None = None
+    max_value: float | None = None
+    allowed: tuple[str, ...] | None = None
+    not_future: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One input table.
+
+    Attributes:
+        name: table name (file stem or DuckDB table name).
+        columns: known columns; extra columns are allowed only where `allow_extra` is set.
+        unique_key: columns that identify a row; duplicates on these are rejected.
+        required: whether the table must exist (depends on label definition for `subscriptions`).
+        allow_extra: extra columns are kept (accounts: static attributes that become features).
+        parent: (column, table, column) foreign key, e.g. every event's account must exist.
+    """
+
+    name: str
+    columns: tuple[ColumnSpec, ...]
+    unique_key: tuple[str, ...]
+    required: bool = True
+    allow_extra: bool = False
+    parent: tuple[str, str, str] | None = None
+    description: str = ""
+    column_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_names", tuple(c.name for c in self.columns))
+
+    def column(self, name: str) -> ColumnSpec:
+        """Return the spec of column `name` (KeyError if the contract does not define it)."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"table {self.name!r} has no column {name!r} in the data contract")
+
+
+TICKET_PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
+SURVEY_KINDS: tuple[str, ...] = ("nps", "csat", "ces")
+# Inclusive score range per survey kind.
+SURVEY_SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+
+ACCOUNTS = TableSpec(
+    name="accounts",
+    description="One row per customer account. Extra columns are static attributes that become features.",
+    columns=(
+        ColumnSpec("account_id", "id", description="Account identifier (string or integer)."),
+        ColumnSpec("created_at", "timestamp", not_future=True, description="When the account was created."),
+        ColumnSpec("segment", "string", required=False, nullable=True, description="e.g. SMB, Mid-Market."),
+        ColumnSpec("industry", "string", required=False, nullable=True),
+        ColumnSpec("region", "string", required=False, nullable=True),
+        ColumnSpec("csm_id", "id", required=False, nullable=True, description="Owning CSM (joins csm_enps)."),
+    ),
+    unique_key=("account_id",),
+    allow_extra=True,
+)
+
+SUBSCRIPTIONS = TableSpec(
+    name="subscriptions",
+    description=(
+        "Contract terms. end_date null = open (auto-renewing, not cancelled). Contractual churn is the lapse "
+        "of all of an account's subscriptions."
+    ),
+    columns=(
+        ColumnSpec("account_id", "id"),
+        ColumnSpec("start_date", "date", not_future=True),
+        ColumnSpec("end_date", "date", nullable=True, description="Null while open; must be >= start_date."),
+        ColumnSpec("mrr", "float", min_value=0.0, description="Monthly recurring revenue of this term."),
+        ColumnSpec("plan", "string"),
+        ColumnSpec("seats", "int", min_value=0),
+        ColumnSpec(
+            "term_months",
+            "int",
+            required=False,
+            min_value=1,
+            max_value=60,
+            description="Billing/contract term in months (1 = monthly, 12 = annual). Default 1.",
+        ),
+    ),
+    unique_key=("account_id", "start_date", "plan"),
+    parent=("account_id", "accounts", "account_id"),
+)
+
+EVENTS = TableSpec(
+    name="events",
+    description="Product usage events.",
+    columns=(
+        ColumnSpec("account_id", "id"),
+        ColumnSpec("ts", "timestamp", not_future=True),
+        ColumnSpec("event_type", "string"),
+        ColumnSpec("user_id", "id", required=False, nullable=True),
+        ColumnSpec("value", "float", required=False, nullable=True, description="Default 1."),
+    ),
+    unique_key=("account_id", "ts", "event_type", "user_id"),
+    parent=("account_id", "accounts", "account_id"),
+)
+
+TICKETS = TableSpec(
+    name="tickets",
+    description="Support tickets.",
+    columns=(
+        ColumnSpec("account_id", "id"),
+        ColumnSpec("ticket_id", "id"),
+        ColumnSpec("opened_at", "timestamp", not_future=True),
+        ColumnSpec("closed_at", "timestamp", required=False, nullable=True, description=">= opened_at."),
+        ColumnSpec("priority", "string", allowed=TICKET_PRIORITIES),
+        ColumnSpec(
+            "effort_score",
+            "float",
+            required=False,
+            nullable=True,
+            min_value=1,
+            max_value=7,
+            description="Customer Effort Score given on closing (1 = very easy, 7 = very hard).",
+        ),
+        ColumnSpec("reopened", "bool", required=False, nullable=True),
+    ),
+    unique_key=("ticket_id",),
+    required=False,
+    parent=("account_id", "accounts", "account_id"),
+)
+
+SURVEYS = TableSpec(
+    name="surveys",
+    description="Survey responses: NPS 0-10, CSAT 1-5, CES 1-7.",
+    columns=(
+        ColumnSpec("account_id", "id"),
+        ColumnSpec("ts", "timestamp", not_future=True),
+        ColumnSpec("kind", "string", allowed=SURVEY_KINDS),
+        ColumnSpec("score", "float", min_value=0, max_value=10, description="Range depends on kind."),
+        ColumnSpec("respondent_id", "id", required=False, nullable=True),
+    ),
+    unique_key=("account_id", "ts", "kind", "respondent_id"),
+    required=False,
+    parent=("account_id", "accounts", "account_id"),
+)
+
+CSM_ENPS = TableSpec(
+    name="csm_enps",
+    description="Employee NPS responses of the CS team members (0-10).",
+    columns=(
+        ColumnSpec("csm_id", "id"),
+        ColumnSpec("ts", "timestamp", not_future=True),
+        ColumnSpec("score", "float", min_value=0, max_value=10),
+    ),
+    unique_key=("csm_id", "ts"),
+    required=False,
+)
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (ACCOUNTS, SUBSCRIPTIONS, EVENTS, TICKETS, SURVEYS, CSM_ENPS)
+}

@@ -1,0 +1,225 @@
+"""The score table, pure: frames in (features, model, previous scores), one row per account out.
+
+`score_accounts` scores, explains and compares with the previous scoring; `summarise` makes the portfolio
+summary. The job that reads data and writes the store is `churnml.scoring.job`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from churnml.config import RiskBands
+from churnml.scoring.explain import Explanation, explain_frame, score_change
+
+if TYPE_CHECKING:
+    pass
+
+BANDS: tuple[str, ...] = ("low", "medium", "high")
+
+
+# --------------------------------------------------------------------------- the score table (pure)
+
+
+def _reasons_json(reasons: Any) -> str:
+    return json.dumps([r.to_dict() for r in reasons], ensure_ascii=False)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def score_accounts(
+    model: Any,
+    features: pd.DataFrame,
+    *,
+    model_name: str,
+    model_version: str | int,
+    accounts: pd.DataFrame | None = None,
+    previous: pd.DataFrame | None = None,
+    bands: RiskBands | None = None,
+    top_n: int = 3,
+    min_contribution: float = 0.01,
+    scored_at: dt.datetime | None = None,
+) -> pd.DataFrame:
+    """The score table for one as-of date (columns of `churnml.scoring.store.COLUMNS`, one row per account).
+
+    Args:
+        model: fitted `ChurnModel`.
+        features: feature frame for a single as-of date (`to_frame(feature_set(...))`).
+        model_name / model_version: recorded on every row; a different version than the previous scoring's is
+            named in the change text.
+        accounts: `account_id` with optional `segment` and `csm_id` (for filtering); `segment` falls back to
+            the feature of that name.
+        previous: each account's previous stored scoring (`ScoreStore.previous`); change columns are null for
+            accounts not in it.
+        bands: risk band thresholds.
+        top_n / min_contribution: see `churnml.scoring.explain.explain_frame`.
+
+    Raises:
+        ValueError: the frame holds several as-of dates, or none.
+    """
+    dates = pd.to_datetime(features["as_of"]).dt.date.unique()
+    if len(dates) != 1:
+        raise ValueError(f"score one as-of date at a time; the frame holds {len(dates)}")
+    as_of = dates[0]
+    bands = bands or RiskBands()
+    explained = explain_frame(model, features, top_n=top_n, min_contribution=min_contribution)
+    ids = features["account_id"].astype(str).to_numpy()
+    prob = np.array([e.probability for e in explained])
+    mrr = features["mrr"].to_numpy(dtype=float) if "mrr" in features.columns else np.full(len(ids), np.nan)
+    out = pd.DataFrame({
+        "account_id": ids,
+        "as_of": pd.Timestamp(as_of),
+        "churn_probability": prob,
+        "risk_band": bands.assign(prob),
+        "mrr": mrr,
+        "mrr_at_risk": prob * mrr,
+    })
+    version = str(model_version)
+    change = _changes(explained, previous, model_name, version)
+    out = pd.concat([out, change], axis=1)
+    out["risk_drivers"] = [_reasons_json(e.drivers) for e in explained]
+    out["protective_factors"] = [_reasons_json(e.protective) for e in explained]
+    out["theme_contributions"] = [json.dumps(e.themes) for e in explained]
+    out["raw_score"] = [e.raw_score for e in explained]
+    out["base_value"] = [e.base_value for e in explained]
+    out["model_name"] = model_name
+    out["model_version"] = version
+    seg = _lookup(accounts, "segment", ids)
+    if seg is None and "segment" in features.columns:
+        seg = [_text(v) for v in features["segment"].astype(object)]
+    out["segment"] = seg if seg is not None else None
+    csm = _lookup(accounts, "csm_id", ids)
+    out["csm_id"] = csm if csm is not None else None
+    out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    out["signals"] = key_signals(features)
+    return out
+
+
+#: Signals a CSM follows week to week, kept with every scoring so their trend can be shown beside the risk
+#: (the score store keeps no feature table). Absent features are left out; missing values are null.
+KEY_SIGNALS = (
+    "active_users_30d", "events_30d", "seat_utilisation_30d", "tickets_open", "effort_mean_90d", "nps_latest",
+    "csat_mean_90d", "mrr", "days_to_renewal",
+)
+
+
+def key_signals(features: pd.DataFrame) -> list[str]:
+    """Per row, JSON {signal: value} of the `KEY_SIGNALS` present in the frame (null where missing)."""
+    present = [c for c in KEY_SIGNALS if c in features.columns]
+    cols = {c: features[c].to_numpy(dtype="float64", na_value=np.nan) for c in present}
+    return [
+        json.dumps({c: (None if math.isnan(v := float(cols[c][i])) else v) for c in present})
+        for i in range(len(features))
+    ]
+
+
+def _lookup(accounts: pd.DataFrame | None, column: str, ids: np.ndarray) -> list[str | None] | None:
+    if accounts is None or column not in accounts.columns:
+        return None
+    by_id = dict(zip(accounts["account_id"].astype(str), accounts[column].astype(object), strict=True))
+    return [_text(by_id.get(i)) for i in ids]
+
+
+def _changes(explained: list[Explanation], previous: pd.DataFrame | None, model_name: str,
+             version: str) -> pd.DataFrame:
+    """Change since each account's previous scoring, in probability points, split by theme."""
+    n = len(explained)
+    cols: dict[str, list[Any]] = {
+        "change_points": [None] * n, "previous_as_of": [None] * n, "previous_probability": [None] * n,
+        "change_by_theme": [None] * n, "change_text": [None] * n,
+    }
+    if previous is not None and len(previous):
+        prev = {str(r["account_id"]): r for r in previous.to_dict("records")}
+        label = f"{model_name} v{version}"
+        for i, e in enumerate(explained):
+            p = prev.get(e.account_id)
+            if p is None:
+                continue
+            ch = score_change(
+                float(p["churn_probability"]), json.loads(p["theme_contributions"]), float(p["base_value"]),
+                e.probability, e.themes, e.base_value,
+                previous_model=f"{p['model_name']} v{p['model_version']}", current_model=label,
+            )
+            cols["change_points"][i] = ch.points
+            cols["previous_as_of"][i] = pd.Timestamp(p["as_of"])
+            cols["previous_probability"][i] = float(p["churn_probability"])
+            cols["change_by_theme"][i] = json.dumps(ch.parts)
+            cols["change_text"][i] = ch.text()
+    out = pd.DataFrame(cols)
+    out["change_points"] = out["change_points"].astype("float64")
+    out["previous_probability"] = out["previous_probability"].astype("float64")
+    out["previous_as_of"] = pd.to_datetime(out["previous_as_of"])
+    return out
+
+
+# --------------------------------------------------------------------------- portfolio summary (pure)
+
+
+@dataclass(frozen=True)
+class PortfolioSummary:
+    """What a CS leader reads after a scoring run.
+
+    Attributes:
+        by_band: band, accounts, mrr, mrr_at_risk (low, medium, high).
+        by_segment: segment, accounts, high_risk, mrr, mrr_at_risk, largest MRR at risk first.
+        movers: accounts whose risk changed most since their previous scoring (absolute points).
+    """
+
+    as_of: dt.date
+    accounts: int
+    model: str
+    mrr: float
+    mrr_at_risk: float
+    by_band: pd.DataFrame
+    by_segment: pd.DataFrame
+    movers: pd.DataFrame
+    rescored: int
+
+
+def summarise(scores: pd.DataFrame, movers: int = 10) -> PortfolioSummary:
+    """Accounts scored, by risk band, MRR at risk by segment, and the biggest movers."""
+    s = scores.copy()
+    s["segment"] = s["segment"].fillna("(none)")
+    by_band = (
+        s.groupby("risk_band")
+        .agg(accounts=("account_id", "size"), mrr=("mrr", "sum"), mrr_at_risk=("mrr_at_risk", "sum"))
+        .reindex(list(BANDS), fill_value=0).rename_axis("band").reset_index()
+    )
+    by_band["accounts"] = by_band["accounts"].astype(int)
+    by_segment = (
+        s.assign(high_risk=s["risk_band"].eq("high"))
+        .groupby("segment").agg(accounts=("account_id", "size"), high_risk=("high_risk", "sum"), mrr=("mrr", "sum"),
+                                mrr_at_risk=("mrr_at_risk", "sum"))
+        .sort_values("mrr_at_risk", ascending=False).reset_index()
+    )
+    moved = s[s["change_points"].notna()]
+    top = moved.reindex(moved["change_points"].abs().sort_values(ascending=False, kind="stable").index).head(movers)
+    first = scores.iloc[0] if len(scores) else None
+    return PortfolioSummary(
+        as_of=pd.Timestamp(first["as_of"]).date() if first is not None else dt.date.min,
+        accounts=len(scores),
+        model=f"{first['model_name']} v{first['model_version']}" if first is not None else "",
+        mrr=float(s["mrr"].sum()),
+        mrr_at_risk=float(s["mrr_at_risk"].sum()),
+        by_band=by_band,
+        by_segment=by_segment,
+        movers=top[["account_id", "segment", "csm_id", "churn_probability", "change_points", "change_text"]]
+        .reset_index(drop=True),
+        rescored=len(moved),
+    )
+
+
+def top_reasons(row: Mapping[str, Any], kind: str = "risk_drivers") -> list[dict[str, Any]]:
+    """The stored reasons of one score row (`risk_drivers` or `protective_factors`) as dicts."""
+    return json.loads(row[kind]) if row.get(kind) else []

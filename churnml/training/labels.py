@@ -1,0 +1,120 @@
+"""Churn labels for (account_id, as_of) rows, point-in-time: the outcome in the horizon after as_of.
+
+Contractual (default): an account's subscriptions are merged into coverage blocks, a lapse followed by
+reactivation within `grace_days` being no lapse. The row is churned if the block covering the as-of date
+ends within `horizon_days` after it. Non-contractual: churned if the account has no event within the
+horizon. Labels whose outcome is not fully observable at `observed_until` are null (not False): the
+horizon (plus the grace period) has not passed, so training must not read them as "stayed" — and rows
+whose churn already shows are null too, or the late rows would be churners only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import ibis
+
+from churnml.config import LabelsConfig
+from churnml.data.sources import Tables
+from churnml.features.calendar import asof_table
+from churnml.features.keys import KEYS, attach
+from churnml.features.population import population
+
+_FAR = dt.date(9999, 12, 31)
+
+
+def coverage_blocks(subscriptions: ibis.Table, grace_days: int) -> ibis.Table:
+    """Merge each account's subscriptions into blocks of continuous coverage (gaps <= grace are bridged).
+
+    Returns (account_id, block_start, block_end) with block_end null while the block is open.
+    Gaps-and-islands with window functions, so it runs unchanged on DuckDB and Spark.
+    """
+    s = subscriptions.select("account_id", "start_date", "end_date")
+    s = s.mutate(end_f=ibis.coalesce(s.end_date, ibis.literal(_FAR)))
+    order = [s.start_date, s.end_f]
+    prev_end = s.end_f.max().over(ibis.window(group_by="account_id", order_by=order, rows=(None, -1)))
+    s = s.mutate(prev_end=prev_end)
+    new_block = s.prev_end.isnull() | (s.start_date.delta(s.prev_end, unit="day") > grace_days + 1)
+    s = s.mutate(new_block=new_block.cast("int64"))
+    s = s.mutate(
+        block=s.new_block.sum().over(ibis.window(group_by="account_id", order_by=order, rows=(None, 0)))
+    )
+    blocks = s.group_by(["account_id", "block"]).aggregate(
+        block_start=s.start_date.min(), _end=s.end_f.max()
+    )
+    return blocks.mutate(
+        block_end=ibis.ifelse(blocks._end == ibis.literal(_FAR), ibis.null("date"), blocks._end)
+    ).select("account_id", "block_start", "block_end")
+
+
+def contractual_labels(
+    spine: ibis.Table, subscriptions: ibis.Table, cfg: LabelsConfig, observed_until: dt.date
+) -> ibis.Table:
+    """churned / churn_date for the spine rows (each is covered by exactly one block)."""
+    b = coverage_blocks(subscriptions, cfg.grace_days)
+    j = spine.join(b, "account_id")
+    j = j.filter((j.block_start < j.as_of) & (j.block_end.isnull() | (j.block_end >= j.as_of)))
+    horizon_end = j.as_of + ibis.interval(days=cfg.horizon_days)
+    ends_in_horizon = j.block_end.notnull() & (j.block_end < horizon_end)
+    # Observable only once the horizon and the grace period after it have passed. Labelling early rows
+    # whose churn already shows (and leaving the rest null) would select churners: all-or-nothing per row.
+    observable = (j.as_of + ibis.interval(days=cfg.horizon_days + cfg.grace_days)) <= ibis.literal(observed_until)
+    churned = ibis.ifelse(observable, ends_in_horizon, ibis.null("boolean"))
+    out = j.mutate(churned=churned, churn_date=ibis.ifelse(ends_in_horizon, j.block_end, ibis.null("date")))
+    return out.select("account_id", "as_of", "churned", "churn_date")
+
+
+def non_contractual_labels(
+    spine: ibis.Table, events: ibis.Table, dates: Sequence[dt.date], cfg: LabelsConfig,
+    observed_until: dt.date,
+) -> ibis.Table:
+    """churned = no event in [as_of, as_of + horizon); churn_date = as_of when churned."""
+    asof = asof_table(dates)
+    hi = dt.datetime.combine(dates[-1] + dt.timedelta(days=cfg.horizon_days), dt.time())
+    lo = dt.datetime.combine(dates[0], dt.time())
+    ev = events.filter((events.ts >= lo) & (events.ts < hi))
+    ev = ev.select("account_id", "ts")
+    j = ev.join(
+        asof,
+        (ev.ts >= asof.as_of_ts) & (ev.ts < asof.as_of_ts + ibis.interval(days=cfg.horizon_days)),
+    )
+    seen = j.select("account_id", "as_of").distinct().mutate(_seen=ibis.literal(True))
+    out = attach(spine, seen, KEYS)
+    observable = out.as_of + ibis.interval(days=cfg.horizon_days) <= ibis.literal(observed_until)
+    churned = ibis.ifelse(observable, out._seen.isnull(), ibis.null("boolean"))
+    out = out.mutate(churned=churned)
+    out = out.mutate(churn_date=ibis.ifelse(out.churned, out.as_of, ibis.null("date")))
+    return out.select("account_id", "as_of", "churned", "churn_date")
+
+
+def observed_until(tables: Tables) -> dt.date:
+    """The day after the latest activity in the data: outcomes are known up to (not including) it."""
+    latest: list[dt.datetime | dt.date] = []
+    for name, col in (("events", "ts"), ("tickets", "opened_at"), ("surveys", "ts")):
+        t = tables.get(name)
+        if t is not None and col in t.columns:
+            v = tables.con.execute(t[col].max())
+            if v is not None:
+                latest.append(v)
+    subs = tables.get("subscriptions")
+    if subs is not None:
+        v = tables.con.execute(subs.start_date.max())
+        if v is not None:
+            latest.append(v)
+    if not latest:
+        raise ValueError("cannot tell when the data ends: no timestamps in events, tickets, surveys")
+    days = [x.date() if isinstance(x, dt.datetime) else x for x in latest]
+    return max(days) + dt.timedelta(days=1)
+
+
+def labels_expr(
+    tables: Tables, dates: Sequence[dt.date], cfg: LabelsConfig, until: dt.date | None = None,
+    spine: ibis.Table | None = None,
+) -> ibis.Table:
+    """Labels for the configured definition over the population at `dates`."""
+    until = until if until is not None else observed_until(tables)
+    spine = spine if spine is not None else population(tables, dates, cfg)
+    if cfg.kind == "contractual":
+        return contractual_labels(spine, tables["subscriptions"], cfg, until)
+    return non_contractual_labels(spine, tables["events"], dates, cfg, until)

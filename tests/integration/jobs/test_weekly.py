@@ -1,0 +1,220 @@
+"""The weekly job end to end on a small simulated world: nested MLflow runs, summary, push, idempotent weeks,
+the lock, and safety — a failure in training or after promotion leaves the champion and the scores as they were."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from churnml.config import Settings, load_settings
+from churnml.jobs.weekly import LOCK_FILE, RetrainError, run_weekly, week_key
+from churnml.lifecycle.registry import Decision, ModelRegistry
+from churnml.lifecycle.tracking import ENV_TRACKING_URI
+from churnml.scoring.store import ScoreStore
+from tests.support.fake_crm import WEBHOOK_PATH, FakeCrm
+
+WEEK1, WEEK2 = dt.date(2025, 2, 10), dt.date(2025, 2, 17)
+MODELS = {"n_folds": 2, "eval_days": 21, "valid_days": 21, "calib_days": 21, "baselines": [], "figures": False,
+          "shap_rows": 100, "model": {"n_estimators": 30, "learning_rate": 0.15, "num_leaves": 7,
+                                      "min_child_samples": 20, "num_threads": 1}}
+
+
+@dataclass
+class Job:
+    config: Path
+    settings: Settings
+    crm: FakeCrm
+    first: object
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory) -> Job:
+    from churnml.simulate import simulate_world
+
+    root = tmp_path_factory.mktemp("weekly")
+    simulate_world(root / "data", accounts=150, start=dt.date(2024, 1, 1), months=14, seed=5, progress=False)
+    mp = pytest.MonkeyPatch()
+    mp.delenv(ENV_TRACKING_URI, raising=False)
+    mp.setenv("CHURNML_WEBHOOK_SECRET", "s3cret")
+    with FakeCrm("webhook", secret="s3cret") as crm:
+        cfg = {"work_dir": str(root / "work"), "data": {"dir": str(root / "data")}, "labels": {"horizon_days": 60},
+               "models": MODELS, "crm": {"target": "webhook", "webhook": {"url": crm.url + WEBHOOK_PATH,
+                                                                          "batch_size": 40}}}
+        path = root / "config.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        settings = load_settings(path)
+        first = run_weekly(settings, as_of=WEEK1)
+        yield Job(path, settings, crm, first)
+    mp.undo()
+
+
+def _registry(s: Settings) -> ModelRegistry:
+    return ModelRegistry.from_work_dir(s.work_dir, name=s.registry.name)
+
+
+def test_the_week_runs_end_to_end(job: Job) -> None:
+    from mlflow import MlflowClient
+
+    r, s = job.first, job.settings
+    assert r.status == "succeeded" and r.week == week_key(WEEK1) == "2025-W07"
+    assert r.version == 1 and r.promoted and _registry(s).champion() == 1
+    scores = ScoreStore.from_work_dir(s.work_dir).read(WEEK1)
+    assert len(scores) == r.scored > 50 and (scores["model_version"] == "1").all()
+    assert r.push is not None and r.push.acked == r.scored and set(job.crm.deliveries.values()) == {1}
+    assert r.drift is not None and len(r.drift.features) > 20 and 0 <= r.drift.score_psi < 10
+    # one parent run, one nested run per step
+    client = MlflowClient(f"sqlite:///{(s.work_dir / 'mlflow.db').resolve()}")
+    parent = client.get_run(r.run_id)
+    assert parent.data.tags["churnml.week"] == "2025-W07" and parent.info.status == "FINISHED"
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{r.run_id}'")
+    assert {c.info.run_name for c in children} == {"validate", "features", "train", "drift", "promote", "score",
+                                                    "push"}
+    drift_run = next(c for c in children if c.info.run_name == "drift")
+    assert "psi_score" in drift_run.data.metrics and "drift_breaches" in drift_run.data.metrics
+    text = r.summary_path.read_text()
+    assert r.summary_path == s.work_dir / "jobs" / "2025-W07" / "summary.md"
+    for part in ("Challenger v1: **promoted to champion**", "## Drift", "Score distribution PSI",
+                 "## Biggest risk movers", f"Target **webhook**: {r.scored:,} acknowledged", "| lightgbm |"):
+        assert part in text
+
+
+def test_rerunning_a_done_week_does_nothing(job: Job) -> None:
+    versions = len(_registry(job.settings).list_versions())
+    again = run_weekly(job.settings, as_of=WEEK1 + dt.timedelta(days=2))  # same ISO week
+    assert again.status == "skipped" and again.run_id == job.first.run_id
+    assert len(_registry(job.settings).list_versions()) == versions and job.crm.requests == job.first.push.batches
+
+
+def test_a_second_run_cannot_start_while_one_holds_the_lock(job: Job) -> None:
+    with (job.settings.work_dir / LOCK_FILE).open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RetrainError, match="another weekly job is running"):
+            run_weekly(job.settings, as_of=WEEK2)
+
+
+def test_training_failure_leaves_champion_and_scores(job: Job, monkeypatch: pytest.MonkeyPatch) -> None:
+    from churnml.cli.app import app
+
+    s = job.settings
+    store = ScoreStore.from_work_dir(s.work_dir)
+    before, champion = store.read(), _registry(s).champion()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("injected training failure\nsecond line never shown")
+
+    monkeypatch.setattr("churnml.jobs.weekly.train", broken)
+    res = CliRunner().invoke(app, ["retrain", "--as-of", WEEK2.isoformat(), "-c", str(job.config)])
+    assert res.exit_code == 1
+    # one message (rich may wrap it at the test terminal's 80 columns), no traceback, no second line
+    assert " ".join(res.output.split()) == "error: weekly job 2025-W08 failed at train: RuntimeError: injected " \
+                                           "training failure"
+    assert _registry(s).champion() == champion and _registry(s).aliases().get("champion") == champion
+    pd.testing.assert_frame_equal(store.read(), before)
+    state = json.loads((s.work_dir / "jobs" / "2025-W08" / "state.json").read_text())
+    assert state["status"] == "failed" and state["step"] == "train"
+    assert not (s.work_dir / "jobs" / "2025-W08" / "summary.md").exists()
+
+
+def test_failure_after_promotion_puts_the_champion_back(job: Job, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = job.settings
+    store = ScoreStore.from_work_dir(s.work_dir)
+    before, champion = store.read(), _registry(s).champion()
+
+    def quick_train(settings: Settings, registry: ModelRegistry, frame: pd.DataFrame, names: list[str],
+                    source: Path) -> dict:
+        """A new version from the champion's own run (real training is tested above; this test is about safety)."""
+        from churnml.model.pyfunc import load_churn_model
+
+        model = load_churn_model(registry.model_uri("champion"))
+        version = registry.register(registry.get_version(champion).run_id)
+        return {"model": model, "version": version, "overall": pd.DataFrame({"model": ["lightgbm"]}),
+                "champion_metrics": None}
+
+    def force(settings: Settings, registry: ModelRegistry, outcome: dict, drift: object) -> Decision:
+        registry.promote(outcome["version"], "forced by the test")
+        return Decision(True, "forced by the test")
+
+    def broken_scoring(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("churnml.jobs.weekly._train", quick_train)
+    monkeypatch.setattr("churnml.jobs.weekly._promote", force)
+    monkeypatch.setattr("churnml.jobs.weekly._score", broken_scoring)
+    with pytest.raises(RetrainError, match=r"^weekly job 2025-W08 failed at score: OSError: disk full$"):
+        run_weekly(s, as_of=WEEK2)
+    reg = _registry(s)
+    assert reg.champion() == champion and reg.challenger() is None
+    new = reg.list_versions()[-1].version if reg.list_versions()[-1].version != champion else None
+    assert new is not None and new != champion
+    # forced onto the new version, then put back on the previous champion
+    assert [(e.event, e.version) for e in reg.history()][-2:] == [("promote", new), ("promote", champion)]
+    pd.testing.assert_frame_equal(store.read(), before)
+
+
+def test_pipeline_entry_point_with_a_local_webhook(job: Job, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m pipelines.weekly_retrain --local-webhook` (what `make demo` runs): week 2 after the failures."""
+    from pipelines.weekly_retrain import main
+
+    code = main(["--config", str(job.config), "--as-of", WEEK2.isoformat(), "--local-webhook"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    s = job.settings
+    scores = ScoreStore.from_work_dir(s.work_dir).read(WEEK2)
+    assert f"{len(scores):,} accounts received in" in out and "(0 repeated batches dropped)" in out
+    text = (s.work_dir / "jobs" / "2025-W08" / "summary.md").read_text()
+    assert "## Biggest risk movers" in text and ("risk up" in text or "risk down" in text)  # movers since week 1
+    assert json.loads((s.work_dir / "jobs" / "2025-W08" / "state.json").read_text())["status"] == "succeeded"
+    assert main(["--config", str(job.config), "--as-of", "2025-02-18", "--no-push"]) == 0  # same week: done
+    assert "already done" in capsys.readouterr().out
+
+
+def test_backfill_weeks_do_not_train_on_outcomes_after_their_date() -> None:
+    from churnml.jobs.weekly import mask_unobserved
+
+    frame = pd.DataFrame({"as_of": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]),
+                          "churned": pd.array([True, False, True], dtype="boolean"),
+                          "churn_date": pd.to_datetime(["2025-02-10", None, "2025-04-01"])})
+    out = mask_unobserved(frame, dt.date(2025, 4, 20), days=74)  # rows after 2025-02-05 are still open on 04-20
+    assert out["churned"].tolist()[:2] == [True, False] and out["churned"].isna().tolist() == [False, False, True]
+    assert out["churn_date"].isna().tolist() == [False, True, True]
+    assert frame["churned"].notna().all()  # input untouched
+
+
+def test_a_week_that_failed_while_pushing_resumes_with_the_push_only(job: Job,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Push down after scoring: the re-run trains nothing and registers nothing; it pushes and completes."""
+    from churnml.jobs import weekly as retrain
+
+    s, week3 = job.settings, dt.date(2025, 2, 24)
+    real_push = retrain._push
+
+    def crm_down(*args: object) -> None:
+        raise ConnectionError("CRM unreachable")
+
+    monkeypatch.setattr("churnml.jobs.weekly._push", crm_down)
+    with pytest.raises(RetrainError, match=r"failed at push: ConnectionError: CRM unreachable$"):
+        run_weekly(s, as_of=week3)
+    job_dir = s.work_dir / "jobs" / week_key(week3)
+    state = json.loads((job_dir / "state.json").read_text())
+    assert state["status"] == "failed" and state["step"] == "push" and state["scored"] > 0
+    assert "failed at push" in (job_dir / "summary.md").read_text()
+    versions = [v.version for v in _registry(s).list_versions()]
+    scores = ScoreStore.from_work_dir(s.work_dir).read(week3)
+
+    monkeypatch.setattr("churnml.jobs.weekly._push", real_push)
+    done = run_weekly(s, as_of=week3)
+    assert done.status == "succeeded" and done.push is not None and done.push.acked > 0
+    assert done.push.acked + done.push.unchanged == len(scores)  # changed scores sent, the rest already acked
+    assert [v.version for v in _registry(s).list_versions()] == versions  # nothing retrained or registered
+    pd.testing.assert_frame_equal(ScoreStore.from_work_dir(s.work_dir).read(week3), scores)
+    assert json.loads((job_dir / "state.json").read_text())["resumed"] == "push"
+    assert "## Push (resumed after the failure" in (job_dir / "summary.md").read_text()
+    assert run_weekly(s, as_of=week3).status == "skipped"

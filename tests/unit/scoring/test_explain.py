@@ -1,0 +1,330 @@
+"""Explanations: SHAP equals shap's, additivity on every row, sentences, direction, themes, why a score moved."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnml.features.catalog import FeatureSpec
+from churnml.model.model import BASE_VALUE, ChurnModel
+from churnml.scoring.explain import (
+    MODEL_PART,
+    THEMES,
+    Explanation,
+    explain_frame,
+    score_change,
+    sentence_for,
+)
+
+FAST = {"n_estimators": 40, "learning_rate": 0.15, "num_leaves": 7, "min_child_samples": 20, "num_threads": 1}
+
+
+@dataclass
+class World:
+    """A small simulated world, its training frame and a tiny calibrated model fitted on it."""
+
+    data: Path
+    frame: pd.DataFrame
+    model: ChurnModel
+    dates: list[dt.date]
+
+
+def build_world(root: Path) -> World:
+    """Simulate 150 accounts × 14 months, build the training frame, fit a 40-tree model (a few seconds)."""
+    from churnml.config import Settings
+    from churnml.data.load import load_data
+    from churnml.features import build_training_frame
+    from churnml.simulate import simulate_world
+    from churnml.training.frames import training_dates
+
+    data = root / "data"
+    simulate_world(data, accounts=150, start=dt.date(2024, 1, 1), months=14, seed=3, progress=False)
+    loaded = load_data(Settings(work_dir=root / "work"), data)
+    dates = training_dates(loaded.tables, 14, 90)
+    frame, _ = build_training_frame(loaded.tables, dates)
+    labelled = frame[frame["churned"].notna()]
+    cut = np.sort(labelled["as_of"].unique())[-4]
+    train, calib = labelled[labelled["as_of"] <= cut], labelled[labelled["as_of"] > cut]
+    model = ChurnModel(**FAST, calibration="sigmoid").fit(
+        train, train["churned"], X_calib=calib, y_calib=calib["churned"]
+    )
+    return World(data, frame, model, dates)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return build_world(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture(scope="module")
+def explained(world: World) -> list[Explanation]:
+    return explain_frame(world.model, world.frame, top_n=4)
+
+
+# --------------------------------------------------------------------------- SHAP values
+
+
+def test_contributions_equal_shap_tree_explainer(world: World) -> None:
+    shap = pytest.importorskip("shap")
+    model, rows = world.model, world.frame.head(300)
+    ours = model.contributions(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        explainer = shap.TreeExplainer(model.booster_)
+        theirs = explainer.shap_values(model._matrix(rows), tree_limit=model.best_iteration_)
+    np.testing.assert_allclose(ours.drop(columns=BASE_VALUE).to_numpy(), theirs, atol=1e-9)
+    assert ours[BASE_VALUE].iloc[0] == pytest.approx(float(np.ravel(explainer.expected_value)[0]))
+
+
+def test_contributions_equal_shaps_own_tree_algorithm(world: World) -> None:
+    """On LightGBM, TreeExplainer calls pred_contrib itself; shap's own TreeSHAP is an independent check.
+
+    It cannot read categorical splits, so the model here uses the numeric features only.
+    """
+    shap = pytest.importorskip("shap")
+    frame = world.frame[world.frame["churned"].notna()]
+    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    model = ChurnModel(**{**FAST, "n_estimators": 15}, exclude=cats, calibration="none").fit(frame, frame["churned"])
+    rows = frame.head(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        explainer = shap.TreeExplainer(model.booster_)
+        explainer.model.model_type = "internal"  # force shap's C++ TreeSHAP instead of LightGBM's
+        theirs = explainer.shap_values(model._matrix(rows), check_additivity=False)
+    np.testing.assert_allclose(model.contributions(rows).drop(columns=BASE_VALUE).to_numpy(), theirs, atol=1e-9)
+
+
+def test_additivity_on_every_row(world: World, explained: list[Explanation]) -> None:
+    raw = world.model.predict_raw(world.frame)
+    prob = world.model.predict_proba(world.frame)[:, 1]
+    assert len(explained) == len(world.frame)
+    for e, r, p in zip(explained, raw, prob, strict=True):
+        assert e.base_value + sum(e.themes.values()) == pytest.approx(r, abs=1e-9)
+        assert e.raw_score == pytest.approx(r, abs=1e-9)
+        assert e.probability == pytest.approx(p, abs=1e-12)
+    contrib = world.model.contributions(world.frame)
+    np.testing.assert_allclose(contrib.sum(axis=1).to_numpy(), raw, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- reasons
+
+
+def test_direction_decides_the_list(world: World, explained: list[Explanation]) -> None:
+    rows = world.frame.reset_index(drop=True)
+    for i, e in enumerate(explained):
+        assert all(r.contribution > 0 for r in e.drivers)
+        assert all(r.contribution < 0 for r in e.protective)
+        assert [r.contribution for r in e.drivers] == sorted((r.contribution for r in e.drivers), reverse=True)
+        assert [r.contribution for r in e.protective] == sorted(r.contribution for r in e.protective)
+        assert not {r.sentence for r in e.drivers} & {r.sentence for r in e.protective}
+        if i % 97 == 0:  # the sentence is a fact about the account, the same whichever list it lands in
+            values = rows.iloc[i].to_dict()
+            for r in (*e.drivers, *e.protective):
+                assert r.sentence == sentence_for(r.feature, values)
+
+
+EVALUATIVE = re.compile(r"\b(risk|healthy|protect|good|bad|concern|worr|safe|danger|strong|weak)", re.I)
+
+
+def test_sentences_state_facts_and_never_show_nan(explained: list[Explanation]) -> None:
+    sentences = {r.sentence for e in explained for r in (*e.drivers, *e.protective)}
+    assert len(sentences) > 200
+    for s in sentences:
+        assert not re.search(r"\bnan\b|\bNone\b|\bNaN\b|<NA>|inf\b", s), s
+        assert not EVALUATIVE.search(s), s  # so a sentence cannot contradict its list
+        assert s[0].isupper() or s[0].isdigit() or s[0] == "$", s
+
+
+def test_risk_drivers_and_protective_factors_both_present(explained: list[Explanation]) -> None:
+    assert sum(bool(e.drivers) for e in explained) > len(explained) / 2
+    assert sum(bool(e.protective) for e in explained) > len(explained) / 2
+    themes = {r.theme for e in explained for r in (*e.drivers, *e.protective)}
+    assert {"usage", "sentiment", "commercial", "account"} <= themes
+
+
+def test_grouped_by_theme(explained: list[Explanation]) -> None:
+    e = max(explained, key=lambda x: len({r.theme for r in (*x.drivers, *x.protective)}))
+    grouped = e.grouped()
+    assert list(grouped) == [t for t in THEMES if t in grouped]
+    assert len(grouped) >= 2
+    for theme, lists in grouped.items():
+        assert all(r.theme == theme and r.contribution > 0 for r in lists["drivers"])
+        assert all(r.theme == theme and r.contribution < 0 for r in lists["protective"])
+
+
+def test_categorical_reasons_and_unseen_levels(world: World, explained: list[Explanation]) -> None:
+    cats = set(world.model.categorical_features_)
+    assert cats
+    cat_reasons = [r for e in explained for r in (*e.drivers, *e.protective) if r.feature in cats]
+    assert cat_reasons and all(": " in r.sentence for r in cat_reasons)
+    rows = world.frame.head(5).copy()
+    rows["contract_type"] = pd.Categorical(["biennial"] * 5)  # a level the model never saw
+    out = explain_frame(world.model, rows)
+    assert len(out) == 5 and all(math.isfinite(e.probability) for e in out)
+
+
+def test_deterministic_and_independent_of_the_other_rows(world: World, explained: list[Explanation]) -> None:
+    subset = world.frame.iloc[::13]
+    again = explain_frame(world.model, subset, top_n=4)
+    assert again == [explained[i] for i in range(0, len(world.frame), 13)]
+
+
+@pytest.mark.parametrize(
+    ("feature", "values", "expected"),
+    [
+        ("active_users_30d", {"active_users_30d": 6.5, "active_users_prev_30d": 12},
+         "Active users fell 46% compared with the previous 30 days (12 → 6.5)"),
+        ("active_users_trend_30d", {"active_users_trend_30d": 0.5, "active_users_30d": 6, "active_users_prev_30d": 12},
+         "Active users fell 50% compared with the previous 30 days (12 → 6)"),
+        ("tickets_open_high_14d", {"tickets_open_high_14d": 3.0}, "3 high-priority tickets open for over 14 days"),
+        ("tickets_open_high_14d", {"tickets_open_high_14d": 1.0}, "1 high-priority ticket open for over 14 days"),
+        ("tickets_open_high_14d", {"tickets_open_high_14d": 0.0}, "No high-priority tickets open for over 14 days"),
+        ("nps_latest", {"nps_latest": 3.0, "nps_previous": 8.0, "nps_category": "detractor"},
+         "Latest NPS 3 (detractor), down from 8"),
+        ("nps_latest", {"nps_latest": float("nan"), "nps_previous": None},
+         "No NPS survey answered in the last year"),
+        ("days_since_last_survey", {"days_since_last_survey": np.nan}, "No survey answered in the last year"),
+        ("days_since_last_event", {"days_since_last_event": 41.0}, "No product activity for 41 days"),
+        ("days_since_last_event", {"days_since_last_event": np.nan}, "No product activity in the last 90 days"),
+        ("mrr", {"mrr": 300.0, "mrr_90d_ago": 500.0}, "MRR down 40% over 90 days ($500 → $300)"),
+        ("mrr_change_pct_90d", {"mrr_change_pct_90d": -0.4, "mrr": 300.0, "mrr_90d_ago": 500.0},
+         "MRR down 40% over 90 days ($500 → $300)"),
+        ("days_to_renewal", {"days_to_renewal": 12.0}, "Renewal in 12 days"),
+        ("contract_type", {"contract_type": "monthly"}, "Contract type: monthly"),
+        ("seat_utilisation_30d", {"seat_utilisation_30d": 0.25, "active_users_30d": 5, "seats": 20},
+         "25% of paid seats used in the last 30 days (5 of 20 seats)"),
+        ("events_30d", {"events_30d": 40.0, "events_prev_30d": 0.0},
+         "Product events: 40 in the last 30 days, none in the 30 days before"),
+        ("csat_mean_90d", {"csat_mean_90d": None}, "No CSAT survey answered in the last 90 days"),
+        ("employees", {"employees": 149.0}, "Employees: 149"),
+        ("acquisition_channel", {"acquisition_channel": None}, "Acquisition channel: not recorded"),
+    ],
+)
+def test_sentences(feature: str, values: dict, expected: str) -> None:
+    assert sentence_for(feature, values) == expected
+
+
+def test_generic_fallback_from_the_registry_entry() -> None:
+    spec = FeatureSpec("widgets_per_user", "Widgets per active user", "usage", "widgets")
+    specs = {spec.name: spec}
+    assert sentence_for("widgets_per_user", {"widgets_per_user": 2.5}, specs) == "Widgets per active user: 2.5 widgets"
+    assert sentence_for("widgets_per_user", {"widgets_per_user": np.nan}, specs) == (
+        "Widgets per active user: not recorded"
+    )
+
+
+def test_attribute_columns_read_as_words() -> None:
+    """Imported attributes keep their own column names; reasons show them as words, acronyms intact."""
+    assert sentence_for("TotalCharges", {"TotalCharges": 80.5}) == "Total charges: 80.5"
+    assert sentence_for("SeniorCitizen", {"SeniorCitizen": "Yes"}) == "Senior citizen: Yes"
+    assert sentence_for("CSATScore", {"CSATScore": None}) == "CSAT score: not recorded"
+    assert sentence_for("num_employees", {"num_employees": 12}) == "Num employees: 12"
+
+
+# --------------------------------------------------------------------------- why the score moved
+
+
+def test_score_change_parts_add_up_and_read_well() -> None:
+    prev = {"usage": -0.5, "support": 0.0, "sentiment": 0.1}
+    cur = {"usage": 0.4, "support": 0.35, "sentiment": 0.2}
+    p0, p1 = 0.10, 0.28
+    base = -2.0
+    ch = score_change(p0, prev, base, p1, cur, base, previous_model="v3", current_model="v3")
+    assert ch.points == pytest.approx(18.0)
+    assert sum(ch.parts.values()) == pytest.approx(18.0)
+    assert MODEL_PART not in ch.parts and not ch.model_changed
+    # proportional to each theme's log-odds change: 0.9 : 0.35 : 0.1
+    assert ch.parts["usage"] / ch.parts["support"] == pytest.approx(0.9 / 0.35)
+    assert ch.text() == "risk up 18 points: usage +12, support +5, sentiment +1"
+
+
+def test_score_change_says_when_the_model_changed() -> None:
+    ch = score_change(0.2, {"usage": 0.1}, -1.5, 0.15, {"usage": 0.0}, -1.6, previous_model="churn-risk v1",
+                      current_model="churn-risk v2")
+    assert ch.model_changed and MODEL_PART in ch.parts
+    assert sum(ch.parts.values()) == pytest.approx(-5.0)
+    assert ch.text().startswith("risk down 5 points")
+    assert "model changed: churn-risk v1 → churn-risk v2" in ch.text()
+    # same raw score, different calibrator: all of it is the model's
+    same = score_change(0.2, {"usage": 0.1}, -1.5, 0.3, {"usage": 0.1}, -1.5, previous_model="a", current_model="b")
+    assert same.parts[MODEL_PART] == pytest.approx(10.0) and same.parts["usage"] == 0
+
+
+def test_score_change_between_two_real_scorings(world: World) -> None:
+    frame = world.frame
+    last, before = frame["as_of"].max(), np.sort(frame["as_of"].unique())[-2]
+    a = frame[frame["as_of"] == before].set_index("account_id")
+    b = frame[frame["as_of"] == last].set_index("account_id")
+    common = a.index.intersection(b.index)[:40]
+    ea = explain_frame(world.model, a.loc[common].reset_index())
+    eb = explain_frame(world.model, b.loc[common].reset_index())
+    for x, y in zip(ea, eb, strict=True):
+        ch = score_change(x.probability, x.themes, x.base_value, y.probability, y.themes, y.base_value)
+        assert ch.points == pytest.approx((y.probability - x.probability) * 100)
+        assert sum(ch.parts.values()) == pytest.approx(ch.points, abs=1e-9)
+        # a theme whose log-odds rose never gets a negative share of a rise (monotone calibration)
+        for t, part in ch.parts.items():
+            d = y.themes[t] - x.themes[t]
+            assert part * d >= -1e-12
+
+
+# --------------------------------------------------------------------------- phrasing only what can matter
+
+
+def _edge_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame plus one row with every feature missing and one with every number zero."""
+    missing = frame.iloc[[0]].copy()
+    zeros = frame.iloc[[0]].copy()
+    for c in frame.columns:
+        if c in ("account_id", "as_of"):
+            continue
+        missing[c] = None if not pd.api.types.is_numeric_dtype(frame[c]) else np.nan
+        if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]):
+            zeros[c] = 0
+    return pd.concat([frame, missing.astype(frame.dtypes.to_dict()), zeros], ignore_index=True)
+
+
+def test_units_phrasing_the_same_sentence_share_a_group(world: World) -> None:
+    from churnml.scoring.explain import attribution as ex
+
+    plan = ex._plan(world.model, None)
+    frame = _edge_rows(world.frame.drop(columns=["churned", "churn_date"], errors="ignore"))
+    cols = ex._columns(frame)
+    clashes: set[tuple[str, str]] = set()
+    for i in range(len(frame)):
+        row = ex._Row(cols, i)
+        seen: dict[str, int] = {}
+        for k, unit in enumerate(plan.units):
+            sentence = ex.phrase(unit.spec, row)
+            j = seen.setdefault(sentence, k)
+            if j != k and plan.groups[j] != plan.groups[k]:
+                clashes.add((plan.units[j].spec.name, unit.spec.name))
+    assert not clashes, f"units phrase equal sentences but share no SHARED_SENTENCES group: {sorted(clashes)}"
+    # and the declared group is real: an idle account reads the same from either feature
+    assert sentence_for("active_days_90d", {"active_days_90d": 0}) == sentence_for(
+        "days_since_last_event", {"days_since_last_event": None}
+    )
+
+
+def test_skipping_unphrasable_units_changes_no_explanation(world: World, explained: list[Explanation],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from churnml.scoring.explain import attribution as ex
+
+    plan_of = ex._plan
+
+    def phrase_everything(model, specs):  # one group for all: every unit above the threshold is phrased
+        plan = plan_of(model, specs)
+        plan.groups = [0] * len(plan.units)
+        return plan
+
+    monkeypatch.setattr(ex, "_plan", phrase_everything)
+    brute = explain_frame(world.model, world.frame, top_n=4)
+    assert brute == explained
