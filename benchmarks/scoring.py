@@ -22,10 +22,9 @@ import pandas as pd
 def _model_and_frame(data: Path) -> tuple[object, pd.DataFrame]:
     from churnml.config import Settings
     from churnml.data.load import load_data
-    from churnml.features import build_training_frame
     from churnml.model.model import ChurnModel
     from churnml.training.backtest import final_layout, fit_on_fold, fold_parts
-    from churnml.training.frames import training_dates
+    from churnml.training.frames import build_training_frame, training_dates
 
     if not (data / "truth" / "params.json").exists():
         from churnml.simulate import simulate_world

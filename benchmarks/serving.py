@@ -45,13 +45,14 @@ def build(root: Path) -> tuple[Path, list[dict[str, Any]]]:
 
     from churnml.config import Settings
     from churnml.data.load import load_data
-    from churnml.features import FEATURES, build_training_frame
+    from churnml.features import FEATURES
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_record import RunRecord
     from churnml.lifecycle.tracking import configure, log_run
     from churnml.model.model import ChurnModel
     from churnml.simulate import simulate_world
     from churnml.training.backtest import final_layout, fit_on_fold, fold_parts
-    from churnml.training.frames import training_dates
+    from churnml.training.frames import build_training_frame, training_dates
     from serving.auth import hash_key
 
     shutil.rmtree(root, ignore_errors=True)
@@ -65,7 +66,7 @@ def build(root: Path) -> tuple[Path, list[dict[str, Any]]]:
     registry = ModelRegistry.from_work_dir(work)
     for seed in (0, 1):
         model = fit_on_fold(ChurnModel(random_state=seed), parts, label="churned")
-        run = log_run(client, model, frame.head(10), metrics={"roc_auc": 0.8}, run_name=f"bench{seed}")
+        run = log_run(client, RunRecord(model, frame.head(10), metrics={"roc_auc": 0.8}, run_name=f"bench{seed}"))
         version = registry.register(run.run_id)
         if seed == 0:
             registry.promote(version, "benchmark champion")

@@ -17,9 +17,9 @@ from pathlib import Path
 from benchmarks.report import machine, peak_rss_mb, update_section
 from churnml.config import Settings
 from churnml.data.load import load_data
-from churnml.features import build_training_frame
 from churnml.model.baselines import LogisticBaseline
 from churnml.simulate.oracle import read_truth
+from churnml.training.frames import build_training_frame
 from churnml.training.labels import observed_until
 from churnml.training.train import MODEL_NAME, TrainConfig, train
 

@@ -71,8 +71,8 @@ def train_snapshot_command(
 
 def score_snapshot_command(
     data: Annotated[Path, typer.Option("--data", help="Import folder (or its snapshot.parquet) of customers.")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Date the scores are stored under (default today).")]
-    = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Date the scores are stored under (default: today in UTC).")] = None,
     name: Annotated[str | None, typer.Option(help="Registered model name (default <registry.name>-snapshot).")]
     = None,
     alias: Annotated[str | None, typer.Option(help="Registry alias (default: scoring.alias, champion).")] = None,

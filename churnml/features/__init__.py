@@ -1,14 +1,14 @@
 """Point-in-time-correct per-account features, defined once as Ibis expressions.
 
 Public entry points: `feature_set` (lazy expression + registry entries), `compute_features` (pandas),
-`build_training_frame` (features joined with labels), and the registry `FEATURES`.
+and the registry `FEATURES`. Features joined with labels for training are `churnml.training.frames.build_training_frame`
+(labels are the training stage's; features never import it).
 """
 
 from churnml.features.catalog import FEATURES, FeatureSpec
 from churnml.features.pipeline import (
     FeatureSet,
     available_specs,
-    build_training_frame,
     compute_features,
     feature_set,
     finalise_frame,
@@ -20,7 +20,6 @@ __all__ = [
     "FeatureSet",
     "FeatureSpec",
     "available_specs",
-    "build_training_frame",
     "compute_features",
     "feature_set",
     "finalise_frame",

@@ -157,28 +157,3 @@ def compute_features(
 ) -> pd.DataFrame:
     """Features for the population at `as_of`, one row per (account_id, as_of)."""
     return to_frame(feature_set(tables, as_of, labels or LabelsConfig()))
-
-
-def build_training_frame(
-    tables: Tables,
-    as_of: Sequence[dt.date | str],
-    labels: LabelsConfig | None = None,
-    until: dt.date | None = None,
-) -> tuple[pd.DataFrame, FeatureSet]:
-    """Features joined with labels (`churned` nullable, `churn_date`) for training and backtests.
-
-    Rows whose horizon has not passed at `until` (default: the end of the data) have `churned` null.
-    """
-    # Imported here: churnml.training.labels builds on churnml.features.calendar, so a top-level import would make
-    # `import churnml.training.labels` (before churnml.features) circular.
-    from churnml.training.labels import labels_expr, observed_until
-
-    cfg = labels or LabelsConfig()
-    fs = feature_set(tables, as_of, cfg)
-    until = until if until is not None else observed_until(tables)
-    lab = labels_expr(tables, fs.dates, cfg, until=until)
-    joined = attach(fs.table, lab, KEYS)
-    df = finalise_frame(joined.to_pandas(), fs.specs)
-    df["churned"] = df["churned"].astype("boolean")
-    df["churn_date"] = pd.to_datetime(df["churn_date"])
-    return df, fs

@@ -3,8 +3,9 @@
 A new version becomes `challenger`. It is promoted to `champion` only if it beats the current champion on
 the same backtest by a margin on both ROC-AUC and revenue captured (share of churned MRR in the top 10% by
 risk); the first version is promoted because there is nothing to beat. Otherwise it stays challenger and
-the reason is written on the version (tag `churnml.decision`) and in the history. Scoring loads
-`models:/churn-risk@champion`.
+the reason is written on the version (tag `churnml.decision`) and in the history. Scoring and the API look the
+alias up once and load that version by number (`models:/churn-risk/<version>`), so a run is pinned to one
+version even if the alias moves meanwhile.
 
 Where the history lives: as tags on the registered model, one tag per entry, keyed
 `churnml.audit.<UTC timestamp>.<random suffix>` with a JSON value. Registered-model tags are stored by every
@@ -33,9 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from churnml.lifecycle.tracking import DEFAULT_EXPERIMENT, TAG_BACKTEST
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+
+    from churnml.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +50,6 @@ CHALLENGER = "challenger"
 AUDIT_FILE = "registry_audit.jsonl"
 AUDIT_PREFIX = "churnml.audit."
 TAG_METRICS = "churnml.training.metrics"
-TAG_BACKTEST = "churnml.backtest_key"
 TAG_DECISION = "churnml.decision"
 TAG_ROLLED_BACK = "churnml.rolled_back"
 
@@ -234,14 +238,34 @@ class ModelRegistry:
 
     @classmethod
     def from_work_dir(
-        cls, work_dir: Path | str, name: str = DEFAULT_NAME, policy: PromotionPolicy | None = None
+        cls,
+        work_dir: Path | str,
+        name: str = DEFAULT_NAME,
+        policy: PromotionPolicy | None = None,
+        experiment: str = DEFAULT_EXPERIMENT,
     ) -> ModelRegistry:
-        """The registry of the tracking store for `work_dir` (``MLFLOW_TRACKING_URI`` wins)."""
+        """The registry of the tracking store for `work_dir` (``MLFLOW_TRACKING_URI`` wins): the one constructor.
+
+        Every caller (training, the weekly job, tabular training, scoring, the CLI, the API) builds its registry
+        here, so the audit file goes wherever the store is embedded and never elsewhere.
+        """
         from churnml.lifecycle.tracking import configure, is_embedded
 
-        client = configure(work_dir)
+        client = configure(work_dir, experiment)
         embedded = is_embedded(client.tracking_uri, work_dir)
         return cls(client, name, audit_file=Path(work_dir) / AUDIT_FILE if embedded else None, policy=policy)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, name: str | None = None) -> ModelRegistry:
+        """`from_work_dir` with the configured work dir, experiment and promotion margins (`registry:` section).
+
+        Args:
+            name: registered model name (default `registry.name`; tabular models use `<registry.name>-snapshot`).
+        """
+        policy = PromotionPolicy(margin_auc=settings.registry.margin_auc,
+                                 margin_revenue=settings.registry.margin_revenue)
+        return cls.from_work_dir(settings.work_dir, name or settings.registry.name, policy=policy,
+                                 experiment=settings.registry.experiment)
 
     # ------------------------------------------------------------------ reading
 
@@ -338,7 +362,7 @@ class ModelRegistry:
         return sorted(entries, key=lambda e: e.ts)
 
     def model_uri(self, alias: str = CHAMPION) -> str:
-        """`models:/<name>@<alias>`, what batch scoring and the API load."""
+        """`models:/<name>@<alias>`: the alias itself (moves with promotions). Scoring pins the version instead."""
         return f"models:/{self.name}@{alias}"
 
     # ------------------------------------------------------------------ writing

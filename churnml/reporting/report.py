@@ -391,8 +391,9 @@ def build_report(
     Acquisition costs come from `costs`, else from an `acquisition_costs` table in the data folder, if any.
     """
     from churnml.data.load import load_data
-    from churnml.features import FEATURES, build_training_frame
+    from churnml.features import FEATURES
     from churnml.scoring.store import ScoreStore
+    from churnml.training.frames import build_training_frame
 
     loaded = load_data(settings, data)
     t = loaded.tables

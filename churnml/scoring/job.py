@@ -19,9 +19,12 @@ from churnml.config import ScoringConfig
 from churnml.scoring.table import PortfolioSummary, score_accounts, summarise
 
 if TYPE_CHECKING:
-    from churnml.config import Settings
-    from churnml.scoring.store import ScoreStore
+    from ibis.expr.types import Table
 
+    from churnml.config import Settings
+    from churnml.data.load import LoadedData
+    from churnml.data.sources import Tables
+    from churnml.scoring.store import ScoreStore
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,9 @@ class ScoringRun:
     model_uri: str
 
 
-def model_for_alias(settings: Settings, name: str, alias: str, hint: str) -> tuple[Any, int, str]:
-    """The `ChurnModel` registered as `name` behind `alias`, its version and its pinned URI.
+def model_for_alias(settings: Settings, name: str, alias: str, hint: str,
+                    version: int | None = None) -> tuple[Any, int, str]:
+    """The `ChurnModel` registered as `name` behind `alias` (or the given `version`), its version and pinned URI.
 
     The URI names the version, not the alias: the alias may move while a scoring run is going.
 
@@ -45,7 +49,8 @@ def model_for_alias(settings: Settings, name: str, alias: str, hint: str) -> tup
     from churnml.lifecycle.registry import ModelRegistry
     from churnml.model.pyfunc import load_churn_model
 
-    version = ModelRegistry.from_work_dir(settings.work_dir, name=name).aliases().get(alias)
+    if version is None:
+        version = ModelRegistry.from_settings(settings, name=name).aliases().get(alias)
     if version is None:
         raise ValueError(f"no version of model {name!r} has the alias {alias!r}: {hint}")
     uri = f"models:/{name}/{version}"
@@ -57,19 +62,30 @@ def run_scoring(
     as_of: dt.date,
     *,
     alias: str | None = None,
+    version: int | None = None,
     data: Path | None = None,
     config: ScoringConfig | None = None,
     store: ScoreStore | None = None,
+    loaded: LoadedData | None = None,
+    features: pd.DataFrame | None = None,
 ) -> ScoringRun:
     """Score every account active at `as_of` with the model behind `alias` and store the scores.
+
+    A caller that has already validated the data or built the as-of feature frame (the weekly job) passes them
+    on, so neither is done twice.
 
     Args:
         settings: churnml settings (work_dir, data, labels, registry name).
         as_of: the scoring date (features use data strictly before it).
         alias: registry alias (default `config.alias`, i.e. champion).
-        data: input folder or .duckdb file (default `settings.data.dir`).
-        config: scoring settings (default: `settings.scoring` if present, else defaults).
+        version: score with this registered version instead of the alias's (the weekly job pins the version
+            it promoted).
+        data: input folder or .duckdb file (default `settings.data.dir`); read only when `loaded` is None.
+        config: scoring settings (default: `settings.scoring`).
         store: where scores go (default `<work_dir>/scores.duckdb`).
+        loaded: the validated tables (`churnml.data.load.load_data`), if the caller holds them.
+        features: the feature frame at `as_of` (`to_frame(feature_set(tables, [as_of], settings.labels))`), if
+            the caller holds it; scored in-process on whichever engine built it.
 
     Raises:
         ValueError: no model has the alias, or no account is active at `as_of`.
@@ -78,19 +94,19 @@ def run_scoring(
     from churnml.features import feature_set, to_frame
     from churnml.scoring.store import ScoreStore
 
-    cfg = config or getattr(settings, "scoring", None) or ScoringConfig()
+    cfg = config or settings.scoring
     name = settings.registry.name
     model, version, uri = model_for_alias(settings, name, alias or cfg.alias, "train and promote one first "
-                                          "(see `churnml models list`)")
-
-    loaded = load_data(settings, data)
+                                          "(see `churnml models list`)", version=version)
+    loaded = loaded if loaded is not None else load_data(settings, data)
     store = store or ScoreStore.from_work_dir(settings.work_dir)
     acc = loaded.tables["accounts"]
     acc = acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns])
-    if loaded.tables.con.name == "pyspark":
+    if features is None and loaded.tables.con.name == "pyspark":
         scores = _score_with_spark(settings, loaded.tables, as_of, model, name, version, acc, store, cfg)
     else:
-        features = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
+        if features is None:
+            features = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
         if features.empty:
             raise ValueError(f"no account is active at {as_of}: nothing to score")
         scores = score_accounts(
@@ -102,28 +118,33 @@ def run_scoring(
     return ScoringRun(scores, summarise(scores, cfg.movers), store.path, uri)
 
 
-def _score_with_spark(settings: Settings, tables: Any, as_of: dt.date, model: Any, name: str, version: int,
-                      accounts: Any, store: Any, cfg: ScoringConfig) -> pd.DataFrame:
-    """`features.engine: spark`: features and scoring run on Spark (`churnml.scoring.spark`). The score table is
-    written by the executors as Parquet partitioned by as_of to `<work_dir>/scores_spark/`, then read back
-    for the embedded score store, which the API, report and CRM push read."""
+def _score_with_spark(settings: Settings, tables: Tables, as_of: dt.date, model: Any, name: str, version: int,
+                      accounts: Table, store: ScoreStore, cfg: ScoringConfig) -> pd.DataFrame:
+    """`features.engine: spark`: features and scoring run on Spark (`churnml.scoring.spark`). The executors write
+    the score table as Parquet partitioned by as_of to `<work_dir>/scores_spark/`; Spark reads this date's
+    partition back for the embedded score store, which the API, report and CRM push read."""
     from churnml.features import feature_set
-    from churnml.scoring.spark import previous_on_spark, score_on_spark, spark_frame, write_scores_spark
-    from churnml.scoring.store import COLUMNS
+    from churnml.scoring.spark import (
+        previous_on_spark,
+        read_scores_spark,
+        score_on_spark,
+        spark_frame,
+        write_scores_spark,
+    )
 
     con = tables.con
     fs = feature_set(tables, [as_of], settings.labels)
+    features = spark_frame(con, fs.table, "churnml_score_features")
+    session = features.sparkSession
     scored = score_on_spark(
-        spark_frame(con, fs.table), model, fs.specs, model_name=name, model_version=version,
-        previous=previous_on_spark(con._session, store.previous(as_of)), accounts=spark_frame(con, accounts),
+        features, model, fs.specs, model_name=name, model_version=version,
+        previous=previous_on_spark(session, store.previous(as_of)),
+        accounts=spark_frame(con, accounts, "churnml_score_accounts"),
         bands=cfg.bands, top_n=cfg.top_reasons, min_contribution=cfg.min_contribution,
     )
     out = Path(settings.work_dir) / "scores_spark"
     write_scores_spark(scored, out)
-    part = out / f"as_of={as_of.isoformat()}"
-    if not part.exists():
+    scores = read_scores_spark(session, out, as_of)
+    if scores.empty:
         raise ValueError(f"no account is active at {as_of}: nothing to score")
-    scores = pd.read_parquet(part)
-    scores["as_of"] = pd.Timestamp(as_of)
-    scores["previous_as_of"] = pd.to_datetime(scores["previous_as_of"])
-    return scores[list(COLUMNS)].sort_values("account_id", kind="stable").reset_index(drop=True)
+    return scores

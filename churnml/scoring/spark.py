@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from churnml.config import RiskBands
+from churnml.features.pipeline import finalise_frame
 from churnml.scoring.store import COLUMNS
+from churnml.scoring.table import score_accounts
 
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
@@ -43,10 +45,14 @@ def spark_schema(columns: Sequence[str] = tuple(COLUMNS)) -> str:
     return ", ".join(f"{name} {types[COLUMNS[name].split()[0]]}" for name in columns)
 
 
-def spark_frame(con: BaseBackend, expr: Table) -> DataFrame:
-    """The Spark DataFrame of an Ibis expression on a pyspark connection (lazy: nothing is computed yet)."""
-    con._run_pre_execute_hooks(expr)  # registers in-memory tables the expression uses
-    return con._session.sql(con.compile(expr))  # type: ignore[attr-defined]
+def spark_frame(con: BaseBackend, expr: Table, name: str) -> DataFrame:
+    """The Spark DataFrame of an Ibis expression on a pyspark connection (lazy: nothing is computed yet).
+
+    Public Ibis API only: the expression becomes the temporary view `name` (`create_view` registers the
+    in-memory tables it uses, e.g. the as-of dates), read back with `raw_sql`, which returns Spark's DataFrame.
+    """
+    con.create_view(name, expr, overwrite=True)
+    return con.raw_sql(f"SELECT * FROM `{name}`")
 
 
 def _for_spark(scores: pd.DataFrame) -> pd.DataFrame:
@@ -70,9 +76,6 @@ def score_partitions(
     scored_at: dt.datetime,
 ) -> Any:
     """The `mapInPandas` function: feature rows (+ `_prev_*`, `_account_*` columns) -> score table rows."""
-    from churnml.features.pipeline import finalise_frame
-    from churnml.scoring.table import score_accounts
-
     names = [s.name for s in specs]
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -155,6 +158,21 @@ def write_scores_spark(scores: DataFrame, out: Path | str) -> None:
      .partitionBy("as_of").parquet(str(out)))
 
 
+def read_scores_spark(session: SparkSession, out: Path | str, as_of: dt.date) -> pd.DataFrame:
+    """One as-of date of a score table written by `write_scores_spark`, in the score store's form.
+
+    Spark reads the partition back with its `as_of` partition column (typed DATE by the schema); the
+    columns come in store order, dates as pandas timestamps, sorted by account. Empty when the date holds no row.
+    """
+    from pyspark.sql import functions as F
+
+    frame = session.read.schema(spark_schema()).parquet(str(out)).where(F.col("as_of") == F.lit(as_of))
+    scores = frame.toPandas()
+    for col in ("as_of", "previous_as_of"):
+        scores[col] = pd.to_datetime(scores[col])
+    return scores[list(COLUMNS)].sort_values("account_id", kind="stable").reset_index(drop=True)
+
+
 def previous_on_spark(session: SparkSession, previous: pd.DataFrame) -> DataFrame | None:
     """The embedded store's previous scorings as a Spark DataFrame (None when there are none)."""
     if previous is None or previous.empty:
@@ -166,5 +184,5 @@ def previous_on_spark(session: SparkSession, previous: pd.DataFrame) -> DataFram
     return session.createDataFrame(frame, spark_schema(cols))
 
 
-__all__ = ["PREVIOUS_COLUMNS", "previous_on_spark", "score_on_spark", "score_partitions", "spark_frame",
-           "spark_schema", "write_scores_spark"]
+__all__ = ["PREVIOUS_COLUMNS", "previous_on_spark", "read_scores_spark", "score_on_spark", "score_partitions",
+           "spark_frame", "spark_schema", "write_scores_spark"]

@@ -1,4 +1,4 @@
-"""Training frames on disk: the as-of dates to snapshot, feature and label files, churn rate per date.
+"""Training frames: the as-of dates to snapshot, features joined with labels, feature and label files, churn rate.
 
 Shared by `churnml features`, `churnml labels`, training, the demo and the notebooks.
 """
@@ -6,16 +6,17 @@ Shared by `churnml features`, `churnml labels`, training, the demo and the noteb
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from churnml.config import Settings
+from churnml.config import LabelsConfig, Settings
 from churnml.data.sources import Tables
-from churnml.features import FeatureSet
+from churnml.features import FeatureSet, feature_set, finalise_frame
 from churnml.features.calendar import date_range
-from churnml.features.keys import KEYS
+from churnml.features.keys import KEYS, attach
 from churnml.training.labels import labels_expr, observed_until
 
 
@@ -66,3 +67,24 @@ def churn_rate_by_date(labels: pd.DataFrame) -> pd.DataFrame:
     )
     out["churn_rate"] = out["churned"] / out["labelled"].where(out["labelled"] > 0)
     return out.reset_index()
+
+
+def build_training_frame(
+    tables: Tables,
+    as_of: Sequence[dt.date | str],
+    labels: LabelsConfig | None = None,
+    until: dt.date | None = None,
+) -> tuple[pd.DataFrame, FeatureSet]:
+    """Features joined with labels (`churned` nullable, `churn_date`) for training and backtests.
+
+    Rows whose horizon has not passed at `until` (default: the end of the data) have `churned` null.
+    """
+    cfg = labels or LabelsConfig()
+    fs = feature_set(tables, as_of, cfg)
+    until = until if until is not None else observed_until(tables)
+    lab = labels_expr(tables, fs.dates, cfg, until=until)
+    joined = attach(fs.table, lab, KEYS)
+    df = finalise_frame(joined.to_pandas(), fs.specs)
+    df["churned"] = df["churned"].astype("boolean")
+    df["churn_date"] = pd.to_datetime(df["churn_date"])
+    return df, fs

@@ -16,12 +16,15 @@ from collections.abc import Sequence
 import ibis
 
 from churnml.config import LabelsConfig
+from churnml.data.dates import observed_until
 from churnml.data.sources import Tables
 from churnml.features.calendar import asof_table
 from churnml.features.keys import KEYS, attach
 from churnml.features.population import population
 
 _FAR = dt.date(9999, 12, 31)
+
+__all__ = ["contractual_labels", "coverage_blocks", "labels_expr", "non_contractual_labels", "observed_until"]
 
 
 def coverage_blocks(subscriptions: ibis.Table, grace_days: int) -> ibis.Table:
@@ -86,26 +89,6 @@ def non_contractual_labels(
     out = out.mutate(churned=churned)
     out = out.mutate(churn_date=ibis.ifelse(out.churned, out.as_of, ibis.null("date")))
     return out.select("account_id", "as_of", "churned", "churn_date")
-
-
-def observed_until(tables: Tables) -> dt.date:
-    """The day after the latest activity in the data: outcomes are known up to (not including) it."""
-    latest: list[dt.datetime | dt.date] = []
-    for name, col in (("events", "ts"), ("tickets", "opened_at"), ("surveys", "ts")):
-        t = tables.get(name)
-        if t is not None and col in t.columns:
-            v = tables.con.execute(t[col].max())
-            if v is not None:
-                latest.append(v)
-    subs = tables.get("subscriptions")
-    if subs is not None:
-        v = tables.con.execute(subs.start_date.max())
-        if v is not None:
-            latest.append(v)
-    if not latest:
-        raise ValueError("cannot tell when the data ends: no timestamps in events, tickets, surveys")
-    days = [x.date() if isinstance(x, dt.datetime) else x for x in latest]
-    return max(days) + dt.timedelta(days=1)
 
 
 def labels_expr(

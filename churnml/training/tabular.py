@@ -31,17 +31,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from churnml.config import Settings
+from churnml.data.dates import utc_today
 from churnml.model.baselines import LogisticBaseline
 from churnml.model.model import ChurnModel, infer_features
 from churnml.training import plots
 from churnml.training.backtest import fit_on_fold
 from churnml.training.metrics import metrics_table
+from churnml.training.train import MODEL_NAME, frame_digest
 
 log = logging.getLogger(__name__)
 
 LABEL = "churned"
 SPLIT = "split"
-MODEL_NAME = "lightgbm"
 #: LightGBM settings for a few thousand rows of static attributes (the event-log defaults expect millions).
 DEFAULT_MODEL: dict[str, Any] = {
     "n_estimators": 2000,
@@ -201,13 +202,6 @@ def evaluate(frame: pd.DataFrame, cfg: SnapshotConfig) -> tuple[pd.DataFrame, di
     return predictions, metrics
 
 
-def frame_digest(frame: pd.DataFrame) -> str:
-    """sha256 of the snapshot's columns and values: the training data's identity."""
-    h = hashlib.sha256(json.dumps([[c, str(t)] for c, t in frame.dtypes.items()]).encode())
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return h.hexdigest()
-
-
 def train_snapshot(frame: pd.DataFrame, cfg: SnapshotConfig | None = None, *, figures: bool = True) -> SnapshotResult:
     """Evaluate by the configured split, then fit the final model on all rows.
 
@@ -265,13 +259,14 @@ def train_and_register_snapshot(
         data: the snapshot Parquet file or the import folder holding it.
         name: registered model name (default `<registry.name>-snapshot`).
     """
-    from churnml.lifecycle.registry import ModelRegistry, PromotionPolicy
-    from churnml.lifecycle.tracking import backtest_metrics, configure, log_run
+    from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_record import RunRecord, backtest_metrics
+    from churnml.lifecycle.tracking import log_run
 
     cfg = cfg or SnapshotConfig()
+    registry = ModelRegistry.from_settings(settings, name or f"{settings.registry.name}-snapshot")
     frame = load_snapshot(data)
     result = train_snapshot(frame, cfg)
-    client = configure(settings.work_dir, settings.registry.experiment)
     metrics = backtest_metrics(result.metrics["overall"], result.metrics["per_fold"])
     for row in result.metrics["summary"].itertuples():
         prefix = "" if row.model == MODEL_NAME else f"baseline_{row.model}_"
@@ -279,20 +274,18 @@ def train_and_register_snapshot(
         metrics[f"{prefix}roc_auc_fold_std"] = row.roc_auc_std
     split_key = json.dumps({"split": cfg.model_dump(include={"evaluation", "folds", "test_size", "seed"}),
                             "data": result.lineage["frame_sha256"]}, sort_keys=True)
-    run = log_run(
-        client, result.model, frame[result.model.feature_names_].head(5),
+    run = log_run(registry.client, RunRecord(
+        result.model, frame[result.model.feature_names_].head(5),
         experiment=settings.registry.experiment,
-        run_name=f"train-snapshot {dt.date.today().isoformat()}",
+        run_name=f"train-snapshot {utc_today().isoformat()}",
         params={"snapshot": cfg.model_dump()},
         metrics=metrics,
-        tables={k: v for k, v in result.metrics.items()},
+        tables=dict(result.metrics),
         lineage={**result.lineage, "source": str(data)},
         plots=result.figures,
         tags={"churnml.shape": "snapshot"},
         backtest=hashlib.sha256(split_key.encode()).hexdigest()[:16],
-    )
-    policy = PromotionPolicy(margin_auc=settings.registry.margin_auc, margin_revenue=settings.registry.margin_revenue)
-    registry = ModelRegistry(client, name or f"{settings.registry.name}-snapshot", policy=policy)
+    ))
     version = registry.register(run.run_id)
     decision = registry.promote_if_better(version)
     return SnapshotOutcome(result, run.run_id, registry.name, version, decision.promote, decision.reason)
@@ -311,8 +304,9 @@ def score_snapshot(
     """Score and explain the customers of a snapshot with the registered snapshot model; store the scores.
 
     The same score table, reasons and "why it moved" as event-log scoring (`churnml.scoring.table.score_accounts`),
-    written to the score store (`<work_dir>/scores.duckdb`) under `as_of` (default today), so the API, the
-    report and the CRM push read them as they read event-log scores. Rows already marked churned are left out
+    written to the score store (`<work_dir>/scores.duckdb`) under `as_of` (default: today in UTC, see
+    `churnml.data.dates`: a snapshot has no time axis), so the API, the report
+    and the CRM push read them as they read event-log scores. Rows already marked churned are left out
     unless `include_churned`: they are no longer customers to save. `mrr_column` names the attribute holding
     monthly revenue (e.g. telco's MonthlyCharges) when the snapshot has no `mrr` column, for MRR at risk.
 
@@ -334,7 +328,7 @@ def score_snapshot(
         frame = frame[~frame[LABEL]]
     if frame.empty:
         raise ValueError(f"no customer to score in {data}")
-    day = as_of or dt.date.today()
+    day = as_of or utc_today()
     frame = frame.drop(columns=[c for c in (LABEL, SPLIT) if c in frame.columns]).reset_index(drop=True)
     frame["as_of"] = pd.Timestamp(day)
     if mrr_column is not None:

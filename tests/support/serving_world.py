@@ -25,6 +25,7 @@ class ServingWorld:
 def build_serving_world(root: Path) -> ServingWorld:
     """Simulate 150 accounts x 14 months, fit a tiny model, register it twice, promote v1, score two dates."""
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_record import RunRecord
     from churnml.lifecycle.tracking import configure, log_run
     from churnml.scoring.job import run_scoring
     from tests.unit.scoring.test_explain import build_world
@@ -34,7 +35,8 @@ def build_serving_world(root: Path) -> ServingWorld:
     client = configure(work)
     registry = ModelRegistry.from_work_dir(work)
     for i in range(2):
-        run = log_run(client, world.model, world.frame.head(10), metrics={"roc_auc": 0.7 + i / 100}, run_name=f"t{i}")
+        run = log_run(client, RunRecord(world.model, world.frame.head(10), metrics={"roc_auc": 0.7 + i / 100},
+                                        run_name=f"t{i}"))
         version = registry.register(run.run_id)
         if i == 0:
             registry.promote(version, "first champion")

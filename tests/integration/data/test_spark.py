@@ -159,10 +159,11 @@ def test_write_features_partitioned_by_as_of(loaded: dict[str, Tables], tmp_path
 @pytest.fixture(scope="module")
 def champion(world: Path, loaded: dict[str, Tables], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small model trained on the DuckDB frame, logged and registered as champion; returns the work dir."""
-    from churnml.features import build_training_frame
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_record import RunRecord
     from churnml.lifecycle.tracking import ENV_TRACKING_URI, configure, log_run
     from churnml.model.model import ChurnModel
+    from churnml.training.frames import build_training_frame
 
     mp = pytest.MonkeyPatch()
     mp.delenv(ENV_TRACKING_URI, raising=False)
@@ -174,7 +175,7 @@ def champion(world: Path, loaded: dict[str, Tables], tmp_path_factory: pytest.Te
                            num_threads=1, calibration="sigmoid").fit(lab, lab["churned"], X_calib=lab,
                                                                      y_calib=lab["churned"])
         work = tmp_path_factory.mktemp("spark_champion")
-        run = log_run(configure(work), model, frame.head(10), metrics={"roc_auc": 0.7}, run_name="spark")
+        run = log_run(configure(work), RunRecord(model, frame.head(10), metrics={"roc_auc": 0.7}, run_name="spark"))
         registry = ModelRegistry.from_work_dir(work)
         registry.promote_if_better(registry.register(run.run_id))
         yield work

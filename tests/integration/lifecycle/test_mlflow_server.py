@@ -88,6 +88,7 @@ def test_remote_round_trip(server: dict[str, Any], tmp_path: Path, monkeypatch: 
     import mlflow
 
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_record import RunRecord
     from churnml.lifecycle.tracking import configure, log_run
     from churnml.model.pyfunc import PROBABILITY, load_churn_model, pyfunc_input
 
@@ -99,9 +100,10 @@ def test_remote_round_trip(server: dict[str, Any], tmp_path: Path, monkeypatch: 
     model, frame = fit_small_model(seed=21)
     lineage = {"source": "s3://bucket/features.parquet", "frame_sha256": "f" * 64, "rows": len(frame),
                "as_of_min": "2024-01-01", "as_of_max": "2024-04-01"}
-    run = log_run(client, model, frame.head(10), metrics={"roc_auc": 0.7, "churned_mrr_share_top10": 0.3,
-                                                           "fold_0_roc_auc": 0.69},
-                  lineage=lineage, tables={"overall": {"model": "lightgbm", "roc_auc": 0.7}}, backtest="bt")
+    run = log_run(client, RunRecord(model, frame.head(10), metrics={"roc_auc": 0.7, "churned_mrr_share_top10": 0.3,
+                                                                    "fold_0_roc_auc": 0.69},
+                                    lineage=lineage, tables={"overall": {"model": "lightgbm", "roc_auc": 0.7}},
+                                    backtest="bt"))
     got = client.get_run(run.run_id)
     assert got.data.metrics["fold_0_roc_auc"] == 0.69
     assert got.data.tags["data.digest"] == "f" * 64

@@ -93,6 +93,7 @@ def test_headline_drops_breakdowns() -> None:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """An embedded store with one logged run of a real tiny ChurnModel (registered several times below)."""
+    from churnml.lifecycle.run_record import RunRecord
     from churnml.lifecycle.tracking import configure, log_run
 
     mp = pytest.MonkeyPatch()
@@ -101,7 +102,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
         work = tmp_path_factory.mktemp("work")
         model, frame = fit_small_model(seed=11)
         client = configure(work)
-        run = log_run(client, model, frame.head(10), metrics=m(0.70, 0.30), backtest="bt-1", run_name="t")
+        run = log_run(client, RunRecord(model, frame.head(10), metrics=m(0.70, 0.30), backtest="bt-1", run_name="t"))
         yield {"work": work, "client": client, "run": run, "model": model, "frame": frame}
     finally:
         mp.undo()

@@ -14,15 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnml.lifecycle.tracking import (
-    ENV_TRACKING_URI,
+from churnml.lifecycle.run_record import (
     backtest_key,
     backtest_metrics,
     flatten_params,
     lineage_summary,
     metric_name,
-    tracking_uri,
 )
+from churnml.lifecycle.tracking import ENV_TRACKING_URI, tracking_uri
 from churnml.model.model import ChurnModel
 from churnml.model.pyfunc import (
     BASE_VALUE,

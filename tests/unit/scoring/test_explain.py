@@ -41,9 +41,8 @@ def build_world(root: Path) -> World:
     """Simulate 150 accounts × 14 months, build the training frame, fit a 40-tree model (a few seconds)."""
     from churnml.config import Settings
     from churnml.data.load import load_data
-    from churnml.features import build_training_frame
     from churnml.simulate import simulate_world
-    from churnml.training.frames import training_dates
+    from churnml.training.frames import build_training_frame, training_dates
 
     data = root / "data"
     simulate_world(data, accounts=150, start=dt.date(2024, 1, 1), months=14, seed=3, progress=False)

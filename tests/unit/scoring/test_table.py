@@ -104,13 +104,15 @@ def test_summary(world: World) -> None:
 def registered(world: World, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A champion registered in an embedded store; settings pointing at it and at the world's data."""
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_record import RunRecord
     from churnml.lifecycle.tracking import configure, log_run
 
     mp = pytest.MonkeyPatch()
     mp.delenv(ENV_TRACKING_URI, raising=False)
     try:
         work = tmp_path_factory.mktemp("work")
-        run = log_run(configure(work), world.model, world.frame.head(10), metrics={"roc_auc": 0.7}, run_name="t")
+        run = log_run(configure(work), RunRecord(world.model, world.frame.head(10), metrics={"roc_auc": 0.7},
+                                                     run_name="t"))
         registry = ModelRegistry.from_work_dir(work)
         registry.promote_if_better(registry.register(run.run_id))
         yield Settings(work_dir=work, data=DataConfig(dir=world.data))

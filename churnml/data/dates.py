@@ -1,0 +1,52 @@
+"""The one default date for "now", chosen here for every entry point (CLI, weekly job, demo, API, notebooks).
+
+An as-of date left out means **the end of the data**: the day after the latest activity (`observed_until`), so
+a command run on last night's export scores, reports and retrains on the newest complete day whatever the
+clock says, and the same command on the same data gives the same answer tomorrow. Only where the data has no
+time axis (an imported one-row-per-customer snapshot) or no data is at hand (names of training runs) is the
+clock used, and then the UTC date (`utc_today`), never the machine's local date, so the score store, the API
+and a scheduler in another zone agree on what "today" is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from churnml.data.sources import Tables
+
+
+def utc_today() -> dt.date:
+    """Today's date in UTC."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def observed_until(tables: Tables) -> dt.date:
+    """The day after the latest activity in the data: outcomes are known up to (not including) it.
+
+    Raises:
+        ValueError: no table holds a timestamp.
+    """
+    latest: list[dt.datetime | dt.date] = []
+    for name, col in (("events", "ts"), ("tickets", "opened_at"), ("surveys", "ts")):
+        t = tables.get(name)
+        if t is not None and col in t.columns:
+            v = tables.con.execute(t[col].max())
+            if v is not None:
+                latest.append(v)
+    subs = tables.get("subscriptions")
+    if subs is not None:
+        v = tables.con.execute(subs.start_date.max())
+        if v is not None:
+            latest.append(v)
+    if not latest:
+        raise ValueError("cannot tell when the data ends: no timestamps in events, tickets, surveys")
+    days = [x.date() if isinstance(x, dt.datetime) else x for x in latest]
+    return max(days) + dt.timedelta(days=1)
+
+
+def default_as_of(tables: Tables | None = None) -> dt.date:
+    """The as-of date an entry point uses when none is given: the end of `tables`, or `utc_today()` without data."""
+    return observed_until(tables) if tables is not None else utc_today()
+
+
+__all__ = ["default_as_of", "observed_until", "utc_today"]
