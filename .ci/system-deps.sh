@@ -2,26 +2,37 @@
 # System packages the test suite needs beyond Python: Debian's Chromium (browser tests drive it with Playwright's
 # executable_path; Playwright never downloads a browser), a Java 17+ runtime (pyspark local mode) and the PostgreSQL
 # server binaries (the import tests start a throwaway server). Installed only when missing; needs root or sudo.
-# Tests that need one of these skip with a clear reason when it is still absent (e.g. no root on a laptop).
+#
+# Fails loudly: exit 1, naming what is missing and why, when a package cannot be installed (no root, no apt-get,
+# apt-get failing) or is still missing afterwards, so `make test` stops instead of running a suite whose
+# browser/Spark/PostgreSQL tests would skip. With CI set, those tests fail rather than skip too
+# (tests/support/system.py). Run the suite without them on a laptop with plain `.venv/bin/pytest`.
 set -uo pipefail
-missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
-if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
-  missing+=(postgresql)
-fi
+
+have_pg() { command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; }
+check() {
+  missing=()
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+  command -v java >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/java" ] || missing+=(openjdk-17-jre-headless)
+  have_pg || missing+=(postgresql)
+}
+fail() { echo "system-deps: $*" >&2; exit 1; }
+
+check
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
-    echo "system-deps: missing ${missing[*]} and no root; tests needing them will be skipped" >&2; exit 0
+    fail "missing ${missing[*]} and no root or passwordless sudo to install them; install them by hand"
   fi
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "system-deps: missing ${missing[*]} and no apt-get; install them by hand" >&2; exit 0
-fi
+command -v apt-get >/dev/null 2>&1 || fail "missing ${missing[*]} and no apt-get; install them by hand"
 echo "system-deps: installing ${missing[*]}" >&2
-$SUDO apt-get update -q >/dev/null 2>&1 || true
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
-  || echo "system-deps: apt-get install ${missing[*]} failed; tests needing them will be skipped" >&2
-exit 0
+log=$(mktemp)
+$SUDO apt-get update -q >"$log" 2>&1 || { tail -5 "$log" >&2; fail "apt-get update failed (output above)"; }
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log" 2>&1 \
+  || { tail -20 "$log" >&2; fail "apt-get install ${missing[*]} failed (output above)"; }
+rm -f "$log"
+check
+[ ${#missing[@]} -eq 0 ] || fail "still missing after the install: ${missing[*]}"
+echo "system-deps: installed" >&2

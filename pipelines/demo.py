@@ -113,14 +113,15 @@ def train_step(settings: Settings) -> None:
 
 def score_step(settings: Settings) -> None:
     """Score every active account at the end of the data and print the 10 most at risk, with their reasons."""
-    from churnml.data.load import load_data as _load
+    from churnml.data.dates import default_as_of
+    from churnml.data.load import load_data
     from churnml.scoring.job import run_scoring
     from churnml.scoring.table import top_reasons
-    from churnml.training.labels import observed_until
 
-    as_of = observed_until(_load(settings).tables)
+    loaded = load_data(settings)
+    as_of = default_as_of(loaded.tables)
     with console.status(f"scoring and explaining every active account at {as_of}…"):
-        run = run_scoring(settings, as_of)
+        run = run_scoring(settings, as_of, loaded=loaded)
     scores = run.scores.sort_values("churn_probability", ascending=False).head(10)
     t = Table(title=f"Top 10 accounts at risk on {as_of} (model {run.model_uri})", title_justify="left")
     for col, just in (("account", "left"), ("risk", "right"), ("MRR at risk", "right"), ("why", "left")):
@@ -149,9 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     console.print(Rule("4 · score → explain"))
     score_step(settings)
     console.print(Rule("5 · weekly job (retrain → promote if better → score → drift → push to a local webhook)"))
-    from pipelines.weekly_retrain import run as weekly_job
+    from churnml.cli.retrain import run_retrain
+    from churnml.jobs.state import RetrainError
 
-    if weekly_job(settings, force=True, local_webhook=True) != 0:
+    try:
+        run_retrain(settings, force=True, local_webhook=True)
+    except RetrainError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 1
     console.print(f"[green]demo finished in {time.perf_counter() - t0:.0f}s[/]")
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from churnml.scoring.explain import THEMES
+from churnml.scoring.explain.attribution import group_by_theme
 from serving.schemas import AccountRow, AccountScore, HistoryPoint, ModelRef, Reason, ThemeReasons
 
 
@@ -37,17 +37,9 @@ def _json(v: Any, default: Any) -> Any:
     return json.loads(v) if isinstance(v, str) and v else default
 
 
-def group_by_theme(drivers: Iterable[Reason], protective: Iterable[Reason]) -> list[ThemeReasons]:
-    """Reasons grouped by theme, in the registry's theme order (themes without reasons left out)."""
-    d, p = list(drivers), list(protective)
-    themes = [*THEMES, *sorted({r.theme for r in (*d, *p)} - set(THEMES))]
-    out = []
-    for theme in themes:
-        td = [r for r in d if r.theme == theme]
-        tp = [r for r in p if r.theme == theme]
-        if td or tp:
-            out.append(ThemeReasons(theme=theme, drivers=td, protective=tp))
-    return out
+def reasons_by_theme(drivers: Iterable[Reason], protective: Iterable[Reason]) -> list[ThemeReasons]:
+    """Reasons grouped by theme, in the catalog's theme order (`churnml.scoring.explain.group_by_theme`)."""
+    return [ThemeReasons(theme=theme, drivers=d, protective=p) for theme, (d, p) in group_by_theme(drivers, protective)]
 
 
 def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,7 +69,7 @@ def account_score(row: Mapping[str, Any]) -> AccountScore:
         change_by_theme=_json(row.get("change_by_theme"), None),
         risk_drivers=drivers,
         protective_factors=protective,
-        reasons_by_theme=group_by_theme(drivers, protective),
+        reasons_by_theme=reasons_by_theme(drivers, protective),
         theme_contributions=_json(row["theme_contributions"], {}),
         raw_score=float(row["raw_score"]),
         base_value=float(row["base_value"]),

@@ -26,11 +26,12 @@ def user_errors() -> Iterator[None]:
     from churnml.data.sources import SourceError
     from churnml.data.validate import DataValidationError
     from churnml.lifecycle.registry import RegistryError
+    from churnml.lifecycle.tracking import TrackingUnavailable
 
     try:
         yield
     except (DataValidationError, SourceError, RegistryError, MlflowException, FileNotFoundError, ValueError,
-            pydantic.ValidationError) as exc:
+            TrackingUnavailable, pydantic.ValidationError) as exc:
         if os.environ.get("CHURNML_DEBUG"):
             raise
         message = exc.message if isinstance(exc, MlflowException) else str(exc)

@@ -21,7 +21,8 @@ console = Console()
 
 
 def report_command(
-    as_of: Annotated[str, typer.Option("--as-of", help="Report date (YYYY-MM-DD); data before it is used.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Report date (YYYY-MM-DD); data before it is used. "
+                                              "Default: the end of the data.")] = None,
     out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("work/report.html"),
     months: Annotated[int, typer.Option(min=1, max=60, help="Complete months reported before --as-of.")] = 12,
     costs: Annotated[Path | None, typer.Option(help="Acquisition costs (CSV/Parquet: account_id, cost — or "
@@ -35,12 +36,12 @@ def report_command(
     from churnml.config import load_settings
     from churnml.reporting.report import build_report, write_report
 
-    date = parse_date(as_of)
+    date = parse_date(as_of) if as_of else None
     with user_errors():
         settings = load_settings(config)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
-            task = progress.add_task(f"computing KPIs and cohorts as of {date}", total=2)
+            task = progress.add_task(f"computing KPIs and cohorts as of {date or 'the end of the data'}", total=2)
             report = build_report(settings, date, data=data, costs=costs, months=months, gross_margin=gross_margin)
             progress.update(task, advance=1, description="drawing the plots and writing the HTML")
             path = write_report(report, out)

@@ -66,7 +66,8 @@ def print_run(run: ScoringRun) -> None:
 
 
 def score_command(
-    as_of: Annotated[str, typer.Option("--as-of", help="Scoring date (YYYY-MM-DD); data before it is used.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Scoring date (YYYY-MM-DD); data before it is used. "
+                                              "Default: the end of the data.")] = None,
     alias: Annotated[str | None, typer.Option(help="Registry alias of the model (default: champion).")] = None,
     data: DataOpt = None,
     export: Annotated[Path | None, typer.Option(help="Also write this as-of date's scores to a Parquet file.")]
@@ -80,16 +81,16 @@ def score_command(
     from churnml.config import load_settings
     from churnml.scoring.job import run_scoring
 
-    date = parse_date(as_of)
+    date = parse_date(as_of) if as_of else None
     with user_errors():
         settings = load_settings(config)
         if engine is not None:
             settings.features.engine = engine.value
-        with console.status(f"scoring accounts active at {date}", spinner="dots"):
+        with console.status(f"scoring accounts active at {date or 'the end of the data'}", spinner="dots"):
             run = run_scoring(settings, date, alias=alias, data=data)
         if export is not None:
             from churnml.scoring.store import ScoreStore
 
-            n = ScoreStore(run.store).export_parquet(export, as_of=date)
+            n = ScoreStore(run.store).export_parquet(export, as_of=run.summary.as_of)
             console.print(f"{n:,} rows exported to {export}", highlight=False)
     print_run(run)

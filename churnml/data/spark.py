@@ -118,23 +118,28 @@ def spark_connection(session: SparkSession | None = None, **session_kwargs: Any)
     """An Ibis pyspark connection on `session` (default: `spark_session(**session_kwargs)`).
 
     Tables opened on it with `churnml.data.sources.open_tables(source, con)` feed the unchanged feature and label
-    expressions; Ibis compiles them to Spark SQL.
+    expressions; Ibis compiles them to Spark SQL with `spark_compiler()`, set on this connection only: nothing
+    process-wide is patched (Ibis's own PySpark compiler, and any other connection, stay as shipped).
     """
     session = session if session is not None else spark_session(**session_kwargs)
-    _teach_bit_or()
-    return ibis.pyspark.connect(session)
+    con = ibis.pyspark.connect(session)
+    con.compiler = spark_compiler()
+    return con
 
 
-def _teach_bit_or() -> None:
-    """Compile Ibis's BIT_OR aggregate to Spark's `bit_or` (Spark >= 3.0 has it; Ibis 12 lacks the rule).
+def spark_compiler() -> Any:
+    """Ibis's PySpark compiler plus the one rule the portable feature definitions need and Ibis 12 lacks.
 
-    The distinct-count features aggregate activity bitmaps with BIT_OR; this is the one translation the
-    portable feature definitions need that Ibis's PySpark compiler does not ship.
+    The distinct-count features aggregate activity bitmaps with BIT_OR; this subclass compiles it to Spark's
+    `bit_or` (Spark >= 3.0). A subclass, not a patch of Ibis's class, so the rule lives on churnml's connections.
     """
     from ibis.backends.sql.compilers.pyspark import PySparkCompiler
 
-    if "visit_BitOr" not in PySparkCompiler.__dict__:
-        PySparkCompiler.visit_BitOr = lambda self, op, *, arg, where: self.agg.bit_or(arg, where=where)
+    class ChurnmlSparkCompiler(PySparkCompiler):
+        def visit_BitOr(self, op: Any, *, arg: Any, where: Any) -> Any:
+            return self.agg.bit_or(arg, where=where)
+
+    return ChurnmlSparkCompiler()
 
 
 def write_features_spark(fs: FeatureSet, out: Path | str, con: BaseBackend | None = None) -> int:
@@ -157,6 +162,7 @@ __all__ = [
     "LOCAL_CONF",
     "SparkUnavailable",
     "java_available",
+    "spark_compiler",
     "spark_connection",
     "spark_session",
     "write_features_spark",

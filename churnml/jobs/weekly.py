@@ -9,7 +9,14 @@ Safety contract:
   push ledger only sends what was not acknowledged).
 - On failure the champion alias and the stored scores are as they were: a challenger is registered but only
   promoted after training, backtest and drift succeeded; if scoring then fails, the previous champion is put
-  back. A failing push leaves the week's (complete, consistent) scores and their model in place and the
+  back.
+- Promotion and the week's scoring are one recoverable step: the job records its intent in
+  `jobs/<week>/state.json` (`churnml.jobs.state`) before the alias may move, and again after each step. A run
+  killed in between (no exception handler runs) leaves that record, and the next run finishes the week from it:
+  if the alias had moved, the new champion (pinned by version) scores the week and the push follows; if it had
+  not, the old champion is still in place and the week runs from the start. Nothing a re-run writes keeps a
+  field of an earlier attempt.
+- A failing push leaves the week's (complete, consistent) scores and their model in place and the
   unsent records in the ledger, to be resumed by the next run or `churnml push`. Every failure is raised as
   `RetrainError` with one line naming the week and the step.
 - Every step is a nested MLflow run under one parent run `weekly <week>`; the summary goes to
@@ -20,53 +27,28 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from churnml.jobs.state import JobState, RetrainError, job_lock, read_state, state_path, week_key, write_state
+from churnml.jobs.summary import push_lines, render_summary
 from churnml.scoring.drift import DriftReport, drift_report
-from churnml.training.train import train
+from churnml.training.job import Challenger, train_challenger, training_frame
 
 if TYPE_CHECKING:
     from churnml.config import Settings
     from churnml.crm.push import PushReport
+    from churnml.data.load import LoadedData
+    from churnml.lifecycle.registry import Decision, ModelRegistry
     from churnml.scoring.job import ScoringRun
 
-LOCK_FILE = "retrain.lock"
-JOBS_DIR = "jobs"
-
-
-class RetrainError(ValueError):
-    """The weekly job failed or could not start; the message is one line."""
-
-
-def week_key(as_of: dt.date) -> str:
-    """ISO week of the as-of date, e.g. `2025-W09` (the job's idempotency key)."""
-    year, week, _ = as_of.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-@contextmanager
-def job_lock(work_dir: Path) -> Iterator[Path]:
-    """Hold `<work_dir>/retrain.lock` exclusively for the block (released by the OS if the process dies)."""
-    path = Path(work_dir) / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RetrainError(f"another weekly job is running (lock {path} is held)") from None
-        try:
-            yield path
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+__all__ = ["RetrainError", "WeeklyResult", "run_weekly", "week_key"]
 
 
 @dataclass
@@ -86,6 +68,12 @@ class WeeklyResult:
     drift: DriftReport | None = None
     push: PushReport | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def state(self, status: str, **changes: object) -> JobState:
+        """This result as the state file records it."""
+        base = JobState(status, self.as_of.isoformat(), run_id=self.run_id, version=self.version,
+                        champion=self.champion, promoted=self.promoted, reason=self.reason, scored=self.scored)
+        return replace(base, **changes)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -113,12 +101,6 @@ class _Steps:
             mlflow.log_metric("seconds", self.seconds[name])
 
 
-def _metrics_table(overall: pd.DataFrame) -> pd.DataFrame:
-    cols = [c for c in ("model", "roc_auc", "pr_auc", "brier", "lift_top10", "churned_mrr_share_top10")
-            if c in overall.columns]
-    return overall[cols]
-
-
 def run_weekly(
     settings: Settings,
     *,
@@ -131,7 +113,7 @@ def run_weekly(
     """Run the whole week once (see the module docstring for the safety contract).
 
     Args:
-        as_of: scoring date (default: the day after the latest activity in the data).
+        as_of: scoring date (default: the end of the data, `churnml.data.dates.default_as_of`).
         data: input folder or .duckdb file (default `settings.data.dir`).
         push: push the scores (default `settings.retrain.push`); `target` overrides `crm.target`.
         force: run again even if this week already succeeded.
@@ -143,141 +125,188 @@ def run_weekly(
         return _run_locked(settings, as_of, data, settings.retrain.push if push is None else push, target, force)
 
 
+@dataclass(frozen=True)
+class _Week:
+    """What every step of one week shares: validated once, at the start."""
+
+    settings: Settings
+    loaded: LoadedData
+    source: Path
+    as_of: dt.date
+    week: str
+    push: bool
+    target: str | None
+
+    @property
+    def job_dir(self) -> Path:
+        return state_path(self.settings.work_dir, self.week).parent
+
+    @property
+    def state_file(self) -> Path:
+        return state_path(self.settings.work_dir, self.week)
+
+
 def _run_locked(settings: Settings, as_of: dt.date | None, data: Path | None, push: bool, target: str | None,
                 force: bool) -> WeeklyResult:
-    import mlflow
-
+    from churnml.data.dates import default_as_of
     from churnml.data.load import load_data
-    from churnml.training.labels import observed_until
+    from churnml.lifecycle.registry import ModelRegistry
 
     source = Path(data) if data is not None else settings.data.dir
-    steps = _Steps()
     try:
+        registry = ModelRegistry.from_settings(settings)
         loaded = load_data(settings, source)
-        as_of = as_of or observed_until(loaded.tables)
+        as_of = as_of or default_as_of(loaded.tables)
     except Exception as exc:
         raise RetrainError(f"weekly job failed at validate: {_one_line(exc)}") from exc
-    week = week_key(as_of)
-    job_dir = settings.work_dir / JOBS_DIR / week
-    state_file = job_dir / "state.json"
-    if not force and state_file.exists():
-        state = json.loads(state_file.read_text())
-        if state.get("status") == "succeeded":
-            return WeeklyResult(week, as_of, "skipped", job_dir / "summary.md", run_id=state.get("run_id"),
-                                version=state.get("version"), promoted=bool(state.get("promoted")),
-                                reason="this week already succeeded", champion=state.get("champion"),
-                                scored=int(state.get("scored", 0)))
-        if state.get("status") == "failed" and state.get("step") == "push" and push:
-            return _resume_push(settings, as_of, week, job_dir, state, target)
-    from churnml.training.job import registry_for
+    wk = _Week(settings, loaded, source, as_of, week_key(as_of), push, target)
+    state = read_state(wk.state_file)
+    if not force and state is not None:
+        if state.status == "succeeded":
+            return WeeklyResult(wk.week, as_of, "skipped", wk.job_dir / "summary.md", run_id=state.run_id,
+                                version=state.version, promoted=state.promoted,
+                                reason="this week already succeeded", champion=state.champion, scored=state.scored)
+        if state.pending or (state.status == "failed" and state.step == "push" and push):
+            finished = _finish(wk, registry, state)
+            if finished is not None:
+                return finished
+    return _full_week(wk, registry)
 
-    registry = registry_for(settings)
+
+def _full_week(wk: _Week, registry: ModelRegistry) -> WeeklyResult:
+    """Every step, from validation to push, under one parent MLflow run."""
+    import mlflow
+
+    steps = _Steps()
     before = registry.champion()
-    out = WeeklyResult(week, as_of, "running", job_dir / "summary.md", champion=before)
-    promoted_now, scored_now = False, False
-    experiment = registry.client.get_experiment_by_name(settings.registry.experiment)
+    out = WeeklyResult(wk.week, wk.as_of, "running", wk.job_dir / "summary.md", champion=before)
+    write_state(wk.state_file, out.state("running", previous=before))
+    challenger: Challenger | None = None
+    scoring: ScoringRun | None = None
+    promoted_now = scored_now = False
+    experiment = registry.client.get_experiment_by_name(wk.settings.registry.experiment)
     try:
         with mlflow.start_run(experiment_id=experiment.experiment_id if experiment else None,
-                              run_name=f"weekly {week}") as parent:
+                              run_name=f"weekly {wk.week}") as parent:
             out.run_id, steps.experiment_id = parent.info.run_id, parent.info.experiment_id
-            mlflow.set_tags({"churnml.job": "weekly", "churnml.week": week, "churnml.as_of": as_of.isoformat()})
+            mlflow.set_tags({"churnml.job": "weekly", "churnml.week": wk.week,
+                             "churnml.as_of": wk.as_of.isoformat()})
             with steps("validate"):
-                mlflow.log_metrics({f"rows_{k}": float(v) for k, v in _row_counts(loaded).items()})
+                mlflow.log_metrics({f"rows_{k}": float(v) for k, v in _row_counts(wk.loaded).items()})
             with steps("features"):
-                frame, current, names = _features(settings, loaded, as_of)
+                frame, current, names = _features(wk)
                 mlflow.log_metrics({"training_rows": float(len(frame)), "accounts_now": float(len(current))})
             with steps("train"):
-                outcome = _train(settings, registry, frame, names, source)
-                out.version = outcome["version"]
+                challenger = train_challenger(wk.settings, registry, frame, names, wk.source, run_name="challenger")
+                out.version = challenger.version
             with steps("drift"):
-                out.drift = _drift(settings, frame, current, outcome["model"], names)
+                out.drift = _drift(wk.settings, frame, current, challenger.result.model, names)
                 mlflow.log_metrics(out.drift.metrics())
                 mlflow.log_text(out.drift.features.to_csv(index=False), "drift.csv")
             with steps("promote"):
-                decision = _promote(settings, registry, outcome, out.drift)
+                write_state(wk.state_file, out.state("promoting", previous=before))  # the intent, before the move
+                decision = _promote(wk.settings, registry, challenger, out.drift)
                 out.promoted, out.reason = decision.promote, decision.reason
                 promoted_now = decision.promote
                 out.champion = registry.champion()
+                write_state(wk.state_file, out.state("scoring", previous=before))
                 mlflow.log_metric("promoted", float(decision.promote))
             with steps("score"):
-                scoring = _score(settings, as_of, source)
+                scoring = _score(wk, out.champion, current)
                 scored_now = True
                 out.scored = len(scoring.scores)
+                write_state(wk.state_file, out.state("scored", previous=before))
                 mlflow.log_metric("accounts_scored", float(out.scored))
-            if push:
+            if wk.push:
                 with steps("push"):
-                    out.push = _push(settings, as_of, target)
+                    out.push = _push(wk.settings, wk.as_of, wk.target)
                     mlflow.log_metrics({"pushed_acked": float(out.push.acked),
                                         "pushed_rejected": float(len(out.push.rejected))})
             out.status, out.seconds = "succeeded", steps.seconds
-            text = render_summary(out, outcome["overall"], scoring)
-            job_dir.mkdir(parents=True, exist_ok=True)
-            out.summary_path.write_text(text)
-            mlflow.log_text(text, "summary.md")
+            _write_summary(out, challenger, scoring, mlflow_log=True)
     except Exception as exc:
         if promoted_now and not scored_now and before is not None:
-            _restore_champion(registry, before, week, exc)
-        failed = {"status": "failed", "step": steps.current, "error": _one_line(exc), "run_id": out.run_id}
+            _restore_champion(registry, before, wk.week, exc)
+            out.champion = before
         if steps.current == "push":  # model and scores are this week's: a re-run only has the push left to do
-            failed.update(version=out.version, promoted=out.promoted, champion=out.champion, scored=out.scored,
-                          reason=out.reason, as_of=as_of.isoformat())
             out.status = f"failed at push ({_one_line(exc)})"
-            job_dir.mkdir(parents=True, exist_ok=True)
-            out.summary_path.write_text(render_summary(out, outcome["overall"], scoring))
-        _write_state(state_file, failed)
-        raise RetrainError(f"weekly job {week} failed at {steps.current}: {_one_line(exc)}") from exc
-    _write_state(state_file, {"status": "succeeded", "run_id": out.run_id, "version": out.version,
-                              "promoted": out.promoted, "champion": out.champion, "scored": out.scored,
-                              "as_of": as_of.isoformat()})
+            _write_summary(out, challenger, scoring)
+        write_state(wk.state_file, out.state("failed", step=steps.current, error=_one_line(exc), previous=before))
+        raise RetrainError(f"weekly job {wk.week} failed at {steps.current}: {_one_line(exc)}") from exc
+    write_state(wk.state_file, out.state("succeeded"))
     return out
 
 
-def _resume_push(settings: Settings, as_of: dt.date, week: str, job_dir: Path, state: dict[str, Any],
-                 target: str | None) -> WeeklyResult:
-    """The week failed while pushing: its model and scores stand, so only the push runs again (the push
-    ledger resumes where it stopped: nothing is sent twice, nothing is lost). Appends to the week's summary."""
+def _finish(wk: _Week, registry: ModelRegistry, state: JobState) -> WeeklyResult | None:
+    """Complete a week an earlier run left unfinished (killed, or failed while pushing); None: start it over.
+
+    `promoting` with the alias moved to the challenger, or `scoring`: the recorded champion scores the week, then
+    the push. `scored` or failed at push: only the push. `promoting` with the alias not moved: the old champion is
+    still in place and nothing needs putting back, so the week runs from the start.
+    """
     import mlflow
 
-    state_file = job_dir / "state.json"
-    out = WeeklyResult(week, as_of, "running", job_dir / "summary.md", version=state.get("version"),
-                       promoted=bool(state.get("promoted")), reason=state.get("reason", ""),
-                       champion=state.get("champion"), scored=int(state.get("scored", 0)))
+    champion = registry.champion()
+    out = WeeklyResult(wk.week, wk.as_of, "running", wk.job_dir / "summary.md", run_id=state.run_id,
+                       version=state.version, promoted=state.promoted, reason=state.reason,
+                       champion=state.champion, scored=state.scored)
+    if state.status == "promoting":
+        if state.version is None or champion != state.version:
+            return None
+        out.champion, out.promoted = champion, True
+        out.reason = out.reason or "promoted by the interrupted run; this run finished the week"
+    needs_scoring = state.status in ("promoting", "scoring")
+    label = "score and push (resumed)" if needs_scoring else "push (resumed)"
+    scoring: ScoringRun | None = None
     try:
-        with mlflow.start_run(run_id=state["run_id"]) if state.get("run_id") else mlflow.start_run(
-                run_name=f"weekly {week}") as parent:
+        with mlflow.start_run(run_id=state.run_id) if state.run_id else mlflow.start_run(
+                run_name=f"weekly {wk.week}") as parent:
             out.run_id = parent.info.run_id
-            with mlflow.start_run(run_name="push (resumed)", nested=True):
+            with mlflow.start_run(run_name=label, nested=True):
                 t0 = time.perf_counter()
-                out.push = _push(settings, as_of, target)
-                out.seconds["push (resumed)"] = round(time.perf_counter() - t0, 2)
-                mlflow.log_metrics({"pushed_acked": float(out.push.acked),
-                                    "pushed_rejected": float(len(out.push.rejected))})
+                if needs_scoring:
+                    write_state(wk.state_file, out.state("scoring", previous=state.previous))
+                    scoring = _score(wk, out.champion, None)
+                    out.scored = len(scoring.scores)
+                    write_state(wk.state_file, out.state("scored", previous=state.previous))
+                if wk.push:
+                    out.push = _push(wk.settings, wk.as_of, wk.target)
+                    mlflow.log_metrics({"pushed_acked": float(out.push.acked),
+                                        "pushed_rejected": float(len(out.push.rejected))})
+                out.seconds[label] = round(time.perf_counter() - t0, 2)
     except Exception as exc:
-        _write_state(state_file, {**state, "error": _one_line(exc), "at_resume": True})
-        raise RetrainError(f"weekly job {week} failed at push (resumed): {_one_line(exc)}") from exc
+        step = "score" if needs_scoring and scoring is None else "push"
+        write_state(wk.state_file, out.state("failed", step=step, error=_one_line(exc), previous=state.previous))
+        raise RetrainError(f"weekly job {wk.week} failed at {step} (resumed): {_one_line(exc)}") from exc
     out.status = "succeeded"
-    earlier = out.summary_path.read_text() if out.summary_path.exists() else ""
-    resumed = push_lines(out.push, f"Push (resumed after the failure: {state.get('error', '')})")
-    out.summary_path.write_text("\n".join([earlier, *resumed]))
-    _write_state(state_file, {"status": "succeeded", "run_id": out.run_id, "version": out.version,
-                              "promoted": out.promoted, "champion": out.champion, "scored": out.scored,
-                              "as_of": as_of.isoformat(), "resumed": "push"})
+    if needs_scoring:
+        _write_summary(out, None, scoring)
+    elif out.push is not None:
+        earlier = out.summary_path.read_text() if out.summary_path.exists() else ""
+        resumed = push_lines(out.push, f"Push (resumed after the failure: {state.error or 'interrupted'})")
+        out.summary_path.parent.mkdir(parents=True, exist_ok=True)
+        out.summary_path.write_text("\n".join([earlier, *resumed]))
+    write_state(wk.state_file, out.state("succeeded", resumed="score" if needs_scoring else "push"))
     return out
 
 
-def _write_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**state, "at": dt.datetime.now(dt.UTC).isoformat()}, indent=2))
-    tmp.replace(path)
+def _write_summary(out: WeeklyResult, challenger: Challenger | None, scoring: ScoringRun | None,
+                   mlflow_log: bool = False) -> None:
+    text = render_summary(out, challenger.overall if challenger is not None else None, scoring)
+    out.summary_path.parent.mkdir(parents=True, exist_ok=True)
+    out.summary_path.write_text(text)
+    if mlflow_log:
+        import mlflow
+
+        mlflow.log_text(text, "summary.md")
 
 
-def _restore_champion(registry: Any, version: int, week: str, exc: BaseException) -> None:
+def _restore_champion(registry: ModelRegistry, version: int, week: str, exc: BaseException) -> None:
     with contextlib.suppress(Exception):  # the original failure is what the user must see
         registry.promote(version, f"weekly job {week} failed after promotion ({_one_line(exc)}): restored")
 
 
-def _row_counts(loaded: Any) -> dict[str, int]:
+def _row_counts(loaded: LoadedData) -> dict[str, int]:
     """Rows accepted and rejected per table, from the validation report."""
     out = {}
     for name, t in loaded.report.tables.items():
@@ -285,79 +314,41 @@ def _row_counts(loaded: Any) -> dict[str, int]:
     return out
 
 
-def _features(settings: Settings, loaded: Any, as_of: dt.date) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    from churnml.features import build_training_frame, feature_set, to_frame
-    from churnml.training.frames import training_dates
+def _features(wk: _Week) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The training frame (snapshots before as_of, labels masked as of then) and this week's feature frame."""
+    from churnml.features import feature_set, to_frame
 
-    dates = [d for d in training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days)
-             if d < as_of]
-    frame, fs = build_training_frame(loaded.tables, dates, settings.labels)
-    frame = mask_unobserved(frame, as_of, settings.labels.horizon_days + settings.labels.grace_days)
-    current = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
+    frame, fs, _ = training_frame(wk.settings, loaded=wk.loaded, as_of=wk.as_of)
+    current = to_frame(feature_set(wk.loaded.tables, [wk.as_of], wk.settings.labels))
     if current.empty:
-        raise ValueError(f"no account is active at {as_of}: nothing to score")
+        raise ValueError(f"no account is active at {wk.as_of}: nothing to score")
     return frame, current, list(fs.names)
 
 
-def mask_unobserved(frame: pd.DataFrame, as_of: dt.date, days: int) -> pd.DataFrame:
-    """Null the labels whose horizon (plus grace) had not passed by the job's `as_of`.
-
-    Labels are computed from all the data; when the job runs for a past week (a backfill) outcomes after `as_of`
-    would leak into training. At the end of the data this changes nothing (those labels are already null).
-    """
-    out = frame.copy()
-    late = pd.to_datetime(out["as_of"]) + pd.Timedelta(days=days) > pd.Timestamp(as_of)
-    out.loc[late, "churned"] = pd.NA
-    if "churn_date" in out.columns:
-        out.loc[late, "churn_date"] = pd.NaT
-    return out
-
-
-def _train(settings: Settings, registry: Any, frame: pd.DataFrame, names: list[str], source: Path) -> dict[str, Any]:
-    from churnml.lifecycle.tracking import log_training
-    from churnml.simulate.oracle import read_truth
-    from churnml.training.job import CHAMPION_ROW, _champion_factory, _row_metrics, train_config
-
-    try:
-        truth: pd.DataFrame | None = read_truth(source)
-    except FileNotFoundError:
-        truth = None
-    cfg = train_config(settings)
-    extra = _champion_factory(registry, names)
-    result = train(frame, cfg, truth=truth, extra_models=extra)
-    run = log_training(registry.client, result, frame[result.model.feature_names_].head(5), source=str(source),
-                       experiment=settings.registry.experiment, run_name="challenger",
-                       params={"train": cfg.model_dump(exclude={"health_config"}),
-                               "labels": settings.labels.model_dump()})
-    version = registry.register(run.run_id)
-    overall = result.metrics["overall"]
-    return {"model": result.model, "version": version, "overall": overall,
-            "champion_metrics": _row_metrics(overall, CHAMPION_ROW) if extra else None}
-
-
-def _drift(settings: Settings, frame: pd.DataFrame, current: pd.DataFrame, model: Any,
+def _drift(settings: Settings, frame: pd.DataFrame, current: pd.DataFrame, model: object,
            names: list[str]) -> DriftReport:
     """This week against the last `drift_weeks` weekly snapshots of the training window."""
     dates = sorted(pd.to_datetime(frame["as_of"]).unique())[-settings.retrain.drift_weeks:]
     reference = frame[pd.to_datetime(frame["as_of"]).isin(dates)]
-    ref_scores = model.predict_proba(reference)[:, 1]
-    cur_scores = model.predict_proba(current)[:, 1]
+    ref_scores = model.predict_proba(reference)[:, 1]  # type: ignore[attr-defined]
+    cur_scores = model.predict_proba(current)[:, 1]  # type: ignore[attr-defined]
     return drift_report(reference, current, names, settings.retrain.drift, ref_scores, cur_scores)
 
 
-def _promote(settings: Settings, registry: Any, outcome: dict[str, Any], drift: DriftReport) -> Any:
+def _promote(settings: Settings, registry: ModelRegistry, challenger: Challenger, drift: DriftReport) -> Decision:
     from churnml.lifecycle.registry import Decision
 
     if settings.retrain.drift.block_promotion and drift.breached and registry.champion() is not None:
         return Decision(False, f"not promoted: drift breach in {', '.join(drift.breaches[:5])} "
                                "(retrain.drift.block_promotion)")
-    return registry.promote_if_better(outcome["version"], champion_metrics=outcome["champion_metrics"])
+    return registry.promote_if_better(challenger.version, champion_metrics=challenger.champion_metrics)
 
 
-def _score(settings: Settings, as_of: dt.date, source: Path) -> ScoringRun:
+def _score(wk: _Week, champion: int | None, current: pd.DataFrame | None) -> ScoringRun:
+    """The week's scores by the `champion` version (pinned), from the tables and feature frame already built."""
     from churnml.scoring.job import run_scoring
 
-    return run_scoring(settings, as_of, data=source)
+    return run_scoring(wk.settings, wk.as_of, version=champion, loaded=wk.loaded, features=current)
 
 
 def _push(settings: Settings, as_of: dt.date, target: str | None) -> PushReport:
@@ -365,60 +356,3 @@ def _push(settings: Settings, as_of: dt.date, target: str | None) -> PushReport:
     from churnml.scoring.store import ScoreStore
 
     return push_scores(settings.crm, ScoreStore.from_work_dir(settings.work_dir).path, as_of, target=target)
-
-
-# --------------------------------------------------------------------------- the summary (pure)
-
-
-def _md_table(frame: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    if frame.empty:
-        return "_(none)_\n"
-    head = "| " + " | ".join(str(c) for c in frame.columns) + " |\n"
-    sep = "|" + "|".join("---" for _ in frame.columns) + "|\n"
-    body = ""
-    for row in frame.itertuples(index=False):
-        cells = [floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]
-        body += "| " + " | ".join(cells) + " |\n"
-    return head + sep + body
-
-
-def push_lines(p: PushReport, heading: str = "Push") -> list[str]:
-    """The summary's push section: counts, and the first rejected records with the CRM's error."""
-    lines = [f"## {heading}", "", f"Target **{p.target}**: {p.acked:,} acknowledged, {len(p.rejected):,} rejected, "
-             f"{p.unchanged:,} unchanged (not sent), {p.batches:,} batches, {p.retries:,} retries.", ""]
-    lines += [f"- rejected `{account}`: {error}" for account, error in list(p.rejected.items())[:10]]
-    return [*lines, ""]
-
-
-def render_summary(result: WeeklyResult, overall: pd.DataFrame, scoring: ScoringRun | None) -> str:
-    """The job summary in Markdown: model vs champion, drift, scores, biggest movers, push counts, timings."""
-    lines = [f"# Weekly churn job — {result.week} (scores as of {result.as_of})", "",
-             f"Status: **{result.status}** · MLflow parent run `{result.run_id}`", "",
-             "## Model", "",
-             f"Challenger v{result.version}: **{'promoted to champion' if result.promoted else 'stays challenger'}**"
-             f" — {result.reason}. Champion now: v{result.champion}.", "",
-             "Backtest on the same out-of-time folds (`champion` is the current champion refitted on them):", "",
-             _md_table(_metrics_table(overall))]
-    if result.drift is not None:
-        d = result.drift
-        flag = "**DRIFT BREACH**: " + ", ".join(d.breaches) if d.breached else "no breach"
-        lines += ["## Drift (PSI, training window vs this week)", "",
-                  f"Thresholds: shifted ≥ {d.config.warn}, breach ≥ {d.config.alert}. {flag}.", "",
-                  f"Score distribution PSI: {d.score_psi:.3f} ({d.score_status})", "",
-                  _md_table(d.features.head(10))]
-    if scoring is not None:
-        s = scoring.summary
-        lines += ["## Scores", "", f"{s.accounts:,} accounts scored with {s.model}; MRR at risk "
-                  f"${s.mrr_at_risk:,.0f} of ${s.mrr:,.0f}.", "",
-                  _md_table(s.by_band.assign(mrr=s.by_band["mrr"].round(0), mrr_at_risk=s.by_band["mrr_at_risk"]
-                                             .round(0)), "{:,.0f}"),
-                  "## Biggest risk movers", ""]
-        movers = s.movers[["account_id", "churn_probability", "change_points", "change_text"]] if len(s.movers) \
-            else pd.DataFrame()
-        lines.append(_md_table(movers, "{:.2f}"))
-    if result.push is not None:
-        lines += push_lines(result.push)
-    if result.seconds:
-        lines += ["## Steps", "", _md_table(pd.DataFrame(list(result.seconds.items()), columns=["step", "seconds"]),
-                                            "{:.1f}")]
-    return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 Revenue and logos (`revenue_monthly`): each month is read between two snapshots, the first day of the month
 and the first day of the next. An account is a customer on a day if one of its coverage blocks covers it
-(subscriptions merged, gaps of at most `grace_days` bridged, as in `churnml.training.labels`); its MRR is the sum of
+(subscriptions merged, gaps of at most `grace_days` bridged, by `churnml.training.labels`); its MRR is the sum of
 the MRR of the subscriptions running that day (inside a bridged gap: its latest subscription's MRR).
 
 - churned: a customer at the start, not at the end; logo churn rate = churned / customers at the start,
@@ -66,19 +66,31 @@ def _dates(col: pd.Series) -> pd.Series:
 def coverage_blocks(subscriptions: pd.DataFrame, grace_days: int = 0) -> pd.DataFrame:
     """(account_id, block_start, block_end) with gaps of at most `grace_days` bridged; block_end NaT = open.
 
-    The pandas twin of `churnml.training.labels.coverage_blocks`, so KPIs and labels agree on what a churn is.
+    Computed by the label definition itself (`churnml.training.labels.coverage_blocks`, run on an in-process
+    DuckDB), so the KPIs and the labels cannot disagree on what a churn is.
     """
-    s = pd.DataFrame({
+    import ibis
+
+    from churnml.training.labels import coverage_blocks as label_blocks
+
+    subs = pd.DataFrame({
         "account_id": subscriptions["account_id"].astype(str),
-        "start": _dates(subscriptions["start_date"]),
-        "end": _dates(subscriptions["end_date"]).fillna(pd.Timestamp.max.normalize()),
-    }).sort_values(["account_id", "start", "end"], kind="stable")
-    prev_end = s.groupby("account_id")["end"].cummax().groupby(s["account_id"]).shift()
-    gap = (s["start"] - prev_end).dt.days
-    s["block"] = (prev_end.isna() | (gap > grace_days + 1)).astype(int).groupby(s["account_id"]).cumsum()
-    b = s.groupby(["account_id", "block"]).agg(block_start=("start", "min"), block_end=("end", "max")).reset_index()
-    b["block_end"] = b["block_end"].where(b["block_end"] != pd.Timestamp.max.normalize())
-    return b[["account_id", "block_start", "block_end"]]
+        "start_date": _dates(subscriptions["start_date"]),
+        "end_date": _dates(subscriptions["end_date"]),
+    })
+    table = ibis.memtable(subs, schema={"account_id": "string", "start_date": "timestamp", "end_date": "timestamp"})
+    table = table.mutate(start_date=table.start_date.cast("date"), end_date=table.end_date.cast("date"))
+    con = ibis.duckdb.connect()
+    try:
+        blocks = con.execute(label_blocks(table, grace_days))
+    finally:
+        con.disconnect()
+    out = pd.DataFrame({
+        "account_id": blocks["account_id"].astype(str),
+        "block_start": pd.to_datetime(blocks["block_start"]),
+        "block_end": pd.to_datetime(blocks["block_end"]),
+    })
+    return out.sort_values(["account_id", "block_start"], kind="stable").reset_index(drop=True)
 
 
 def account_states(subscriptions: pd.DataFrame, days: Sequence[dt.date], grace_days: int = 0) -> pd.DataFrame:

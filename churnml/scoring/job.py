@@ -59,7 +59,7 @@ def model_for_alias(settings: Settings, name: str, alias: str, hint: str,
 
 def run_scoring(
     settings: Settings,
-    as_of: dt.date,
+    as_of: dt.date | None = None,
     *,
     alias: str | None = None,
     version: int | None = None,
@@ -76,7 +76,8 @@ def run_scoring(
 
     Args:
         settings: churnml settings (work_dir, data, labels, registry name).
-        as_of: the scoring date (features use data strictly before it).
+        as_of: the scoring date (features use data strictly before it); default: the end of the data
+            (`churnml.data.dates.default_as_of`).
         alias: registry alias (default `config.alias`, i.e. champion).
         version: score with this registered version instead of the alias's (the weekly job pins the version
             it promoted).
@@ -90,6 +91,7 @@ def run_scoring(
     Raises:
         ValueError: no model has the alias, or no account is active at `as_of`.
     """
+    from churnml.data.dates import default_as_of
     from churnml.data.load import load_data
     from churnml.features import feature_set, to_frame
     from churnml.scoring.store import ScoreStore
@@ -99,6 +101,7 @@ def run_scoring(
     model, version, uri = model_for_alias(settings, name, alias or cfg.alias, "train and promote one first "
                                           "(see `churnml models list`)", version=version)
     loaded = loaded if loaded is not None else load_data(settings, data)
+    as_of = as_of or default_as_of(loaded.tables)
     store = store or ScoreStore.from_work_dir(settings.work_dir)
     acc = loaded.tables["accounts"]
     acc = acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns])

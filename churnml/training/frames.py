@@ -88,3 +88,17 @@ def build_training_frame(
     df["churned"] = df["churned"].astype("boolean")
     df["churn_date"] = pd.to_datetime(df["churn_date"])
     return df, fs
+
+
+def mask_unobserved(frame: pd.DataFrame, as_of: dt.date, days: int) -> pd.DataFrame:
+    """Null the labels whose horizon (plus grace, `days` in all) had not passed by `as_of`.
+
+    Labels are computed from all the data; when training runs for a past week (a backfill) outcomes after
+    `as_of` would leak into training. At the end of the data this changes nothing (those labels are already null).
+    """
+    out = frame.copy()
+    late = pd.to_datetime(out["as_of"]) + pd.Timedelta(days=days) > pd.Timestamp(as_of)
+    out.loc[late, "churned"] = pd.NA
+    if "churn_date" in out.columns:
+        out.loc[late, "churn_date"] = pd.NaT
+    return out

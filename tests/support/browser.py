@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.system import missing, require_import
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -29,11 +29,11 @@ def chromium_path() -> str | None:
 
 @contextmanager
 def browser_page(viewport: tuple[int, int] = (1280, 900)) -> Iterator[Any]:
-    """A fresh Playwright page in headless Chromium; skips the test when Chromium or Playwright is missing."""
+    """A fresh Playwright page in headless Chromium; skips the test if Chromium or Playwright is missing (CI: fails)."""
     exe = chromium_path()
     if exe is None:
-        pytest.skip("Debian chromium is not installed (make test installs it via .ci/system-deps.sh)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+        missing("Debian chromium is not installed (make test installs it via .ci/system-deps.sh)")
+    sync_api: Any = require_import("playwright.sync_api", "playwright is not installed (pip install -e '.[dev]')")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
         try:

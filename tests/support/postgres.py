@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from tests.support.system import missing
 
 
 def _bin_dir() -> Path | None:
@@ -40,14 +40,14 @@ def postgres_server() -> Iterator[str]:
     """Start a server; yield a SQLAlchemy URL to its `postgres` database; stop and delete it afterwards."""
     bin_dir = _bin_dir()
     if bin_dir is None or not (bin_dir / "initdb").exists():
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; run ./.ci/system-deps.sh")
+        missing("PostgreSQL server binaries (initdb, pg_ctl) not found; run ./.ci/system-deps.sh")
     prefix: list[str] = []
     owner = None
     if os.geteuid() == 0:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and no 'postgres' user to run the PostgreSQL server as")
+            missing("running as root and no 'postgres' user to run the PostgreSQL server as")
         prefix = ["runuser", "-u", "postgres", "--"]
     root = Path(tempfile.mkdtemp(prefix="churnml_pg_"))
     if owner is not None:
@@ -61,7 +61,7 @@ def postgres_server() -> Iterator[str]:
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w", "-t", "60", "start")
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"could not start a PostgreSQL server: {exc.stderr.decode(errors='replace')[-300:]}")
+        missing(f"could not start a PostgreSQL server: {exc.stderr.decode(errors='replace')[-300:]}")
     try:
         yield f"postgresql://churnml@127.0.0.1:{port}/postgres"
     finally:

@@ -8,9 +8,9 @@ overhead, so we call the booster directly. Sentences come from `sentences`; why 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, Protocol, TypeVar, get_args
 
 import numpy as np
 import pandas as pd
@@ -71,13 +71,28 @@ class Explanation:
 
     def grouped(self) -> dict[str, dict[str, list[Reason]]]:
         """Reasons by theme (themes in the registry's order, empty ones left out): {theme: {drivers, protective}}."""
-        out: dict[str, dict[str, list[Reason]]] = {}
-        for theme in [*THEMES, *sorted({r.theme for r in (*self.drivers, *self.protective)} - set(THEMES))]:
-            d = [r for r in self.drivers if r.theme == theme]
-            p = [r for r in self.protective if r.theme == theme]
-            if d or p:
-                out[theme] = {DRIVERS: d, PROTECTIVE: p}
-        return out
+        return {theme: {DRIVERS: d, PROTECTIVE: p} for theme, (d, p) in group_by_theme(self.drivers, self.protective)}
+
+
+class _Themed(Protocol):
+    theme: str
+
+
+R = TypeVar("R", bound=_Themed)
+
+
+def group_by_theme(drivers: Iterable[R], protective: Iterable[R]) -> list[tuple[str, tuple[list[R], list[R]]]]:
+    """Reasons (anything with a `theme`) grouped by theme: [(theme, (drivers, protective))], in the catalog's theme
+    order (unknown themes after, sorted), themes without a reason left out. Explanations and the API's response
+    models both group with this."""
+    d, p = list(drivers), list(protective)
+    out = []
+    for theme in [*THEMES, *sorted({r.theme for r in (*d, *p)} - set(THEMES))]:
+        td = [r for r in d if r.theme == theme]
+        tp = [r for r in p if r.theme == theme]
+        if td or tp:
+            out.append((theme, (td, tp)))
+    return out
 
 
 # --------------------------------------------------------------------------- explaining a frame

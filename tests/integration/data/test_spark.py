@@ -22,12 +22,16 @@ from churnml.features import FeatureSet, feature_set
 from churnml.features.pipeline import to_frame
 from churnml.simulate import simulate_world
 from churnml.training.labels import labels_expr
+from tests.support.system import missing
 from tests.support.tiny_world import AS_OF, frames, to_tables
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not java_available(), reason="Spark needs a Java 17+ runtime (JAVA_HOME or java on PATH)"),
-]
+pytestmark = [pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _java() -> None:
+    if not java_available():
+        missing("Spark needs a Java 17+ runtime (JAVA_HOME or java on PATH; .ci/system-deps.sh installs one)")
 
 # Weekly as-of dates inside the simulated ten months, late enough for full look-back windows, with a mix of
 # observable and not-yet-observable labels.

@@ -8,6 +8,7 @@ import fcntl
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -15,10 +16,12 @@ import yaml
 from typer.testing import CliRunner
 
 from churnml.config import Settings, load_settings
-from churnml.jobs.weekly import LOCK_FILE, RetrainError, run_weekly, week_key
+from churnml.jobs.state import LOCK_FILE, RetrainError, week_key
+from churnml.jobs.weekly import run_weekly
 from churnml.lifecycle.registry import Decision, ModelRegistry
 from churnml.lifecycle.tracking import ENV_TRACKING_URI
 from churnml.scoring.store import ScoreStore
+from churnml.training.job import Challenger
 from tests.support.fake_crm import WEBHOOK_PATH, FakeCrm
 
 WEEK1, WEEK2 = dt.date(2025, 2, 10), dt.date(2025, 2, 17)
@@ -110,7 +113,7 @@ def test_training_failure_leaves_champion_and_scores(job: Job, monkeypatch: pyte
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("injected training failure\nsecond line never shown")
 
-    monkeypatch.setattr("churnml.jobs.weekly.train", broken)
+    monkeypatch.setattr("churnml.training.job.train", broken)
     res = CliRunner().invoke(app, ["retrain", "--as-of", WEEK2.isoformat(), "-c", str(job.config)])
     assert res.exit_code == 1
     # one message (rich may wrap it at the test terminal's 80 columns), no traceback, no second line
@@ -123,30 +126,38 @@ def test_training_failure_leaves_champion_and_scores(job: Job, monkeypatch: pyte
     assert not (s.work_dir / "jobs" / "2025-W08" / "summary.md").exists()
 
 
+def _quick_train(champion: int):
+    """A new version registered from the champion's own run (real training is tested above; these tests are about
+    safety, and this keeps each run to seconds)."""
+
+    def quick(settings: Settings, registry: ModelRegistry, frame: pd.DataFrame, names: list[str], source: Path,
+              **kwargs: object) -> Challenger:
+        from churnml.model.pyfunc import load_churn_model
+
+        model = load_churn_model(f"models:/{registry.name}/{champion}")
+        version = registry.register(registry.get_version(champion).run_id)
+        result = SimpleNamespace(model=model, metrics={"overall": pd.DataFrame({"model": ["lightgbm"]})})
+        return Challenger(result, None, version, None)  # type: ignore[arg-type]
+
+    return quick
+
+
+def _force(settings: Settings, registry: ModelRegistry, challenger: Challenger, drift: object) -> Decision:
+    registry.promote(challenger.version, "forced by the test")
+    return Decision(True, "forced by the test")
+
+
 def test_failure_after_promotion_puts_the_champion_back(job: Job, monkeypatch: pytest.MonkeyPatch) -> None:
     s = job.settings
     store = ScoreStore.from_work_dir(s.work_dir)
     before, champion = store.read(), _registry(s).champion()
 
-    def quick_train(settings: Settings, registry: ModelRegistry, frame: pd.DataFrame, names: list[str],
-                    source: Path) -> dict:
-        """A new version from the champion's own run (real training is tested above; this test is about safety)."""
-        from churnml.model.pyfunc import load_churn_model
-
-        model = load_churn_model(registry.model_uri("champion"))
-        version = registry.register(registry.get_version(champion).run_id)
-        return {"model": model, "version": version, "overall": pd.DataFrame({"model": ["lightgbm"]}),
-                "champion_metrics": None}
-
-    def force(settings: Settings, registry: ModelRegistry, outcome: dict, drift: object) -> Decision:
-        registry.promote(outcome["version"], "forced by the test")
-        return Decision(True, "forced by the test")
+    monkeypatch.setattr("churnml.jobs.weekly.train_challenger", _quick_train(champion))
+    monkeypatch.setattr("churnml.jobs.weekly._promote", _force)
 
     def broken_scoring(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("churnml.jobs.weekly._train", quick_train)
-    monkeypatch.setattr("churnml.jobs.weekly._promote", force)
     monkeypatch.setattr("churnml.jobs.weekly._score", broken_scoring)
     with pytest.raises(RetrainError, match=r"^weekly job 2025-W08 failed at score: OSError: disk full$"):
         run_weekly(s, as_of=WEEK2)
@@ -177,7 +188,7 @@ def test_pipeline_entry_point_with_a_local_webhook(job: Job, capsys: pytest.Capt
 
 
 def test_backfill_weeks_do_not_train_on_outcomes_after_their_date() -> None:
-    from churnml.jobs.weekly import mask_unobserved
+    from churnml.training.frames import mask_unobserved
 
     frame = pd.DataFrame({"as_of": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]),
                           "churned": pd.array([True, False, True], dtype="boolean"),
@@ -218,3 +229,88 @@ def test_a_week_that_failed_while_pushing_resumes_with_the_push_only(job: Job,
     assert json.loads((job_dir / "state.json").read_text())["resumed"] == "push"
     assert "## Push (resumed after the failure" in (job_dir / "summary.md").read_text()
     assert run_weekly(s, as_of=week3).status == "skipped"
+
+
+class Crash(BaseException):
+    """A simulated kill: not an `Exception`, so none of the job's handlers run (as with SIGKILL); only the lock
+    and the MLflow runs are released on the way out, as the OS and the server would."""
+
+
+def _crash_before(real: object) -> object:
+    def crash(*args: object, **kwargs: object) -> None:
+        raise Crash
+
+    return crash
+
+
+def _crash_after(real: object) -> object:
+    def crash(*args: object, **kwargs: object) -> None:
+        real(*args, **kwargs)  # type: ignore[operator]
+        raise Crash
+
+    return crash
+
+
+#: (step boundary, function patched, crash before or after it runs, what the re-run does)
+BOUNDARIES = [
+    ("intent recorded, alias not moved", "_promote", _crash_before, "start over"),
+    ("alias moved, nothing scored", "_promote", _crash_after, "score"),
+    ("decision recorded, scoring not begun", "_score", _crash_before, "score"),
+    ("scores stored, state not yet updated", "_score", _crash_after, "score"),
+    ("scores stored and recorded, push not done", "_push", _crash_before, "push"),
+]
+
+
+def _fail(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("injected drift failure")
+
+
+def _quick_week(monkeypatch: pytest.MonkeyPatch, champion: int) -> None:
+    monkeypatch.setattr("churnml.jobs.weekly.train_challenger", _quick_train(champion))
+    monkeypatch.setattr("churnml.jobs.weekly._promote", _force)
+
+
+@pytest.mark.parametrize(("boundary", "target", "how", "rerun"), BOUNDARIES, ids=[b[0] for b in BOUNDARIES])
+def test_a_week_killed_at_a_step_boundary_is_finished_consistently_by_the_rerun(
+    job: Job, monkeypatch: pytest.MonkeyPatch, boundary: str, target: str, how: object, rerun: str
+) -> None:
+    """Killed anywhere between recording the intent and finishing the push, the next run leaves the champion and the
+    week's stored scores in step (scores by the champion's version) and a state file with no stale failure."""
+    from churnml.jobs import weekly
+
+    s = job.settings
+    day = dt.date(2025, 1, 6) + dt.timedelta(days=7 * [b[0] for b in BOUNDARIES].index(boundary))
+    reg = _registry(s)
+    champion = reg.champion()
+    assert champion is not None
+    # an earlier failed attempt of the same week: its error must not survive the recovery
+    _quick_week(monkeypatch, champion)
+    monkeypatch.setattr("churnml.jobs.weekly._drift", _fail)
+    with pytest.raises(RetrainError, match="failed at drift"):
+        run_weekly(s, as_of=day)
+    monkeypatch.undo()
+    _quick_week(monkeypatch, champion)
+    monkeypatch.setattr(f"churnml.jobs.weekly.{target}", how(getattr(weekly, target)))  # type: ignore[operator]
+    with pytest.raises(Crash):
+        run_weekly(s, as_of=day)
+    after_crash = reg.champion()
+    assert after_crash == (champion if rerun == "start over" else reg.list_versions()[-1].version)
+    versions = len(reg.list_versions())
+
+    monkeypatch.undo()
+    _quick_week(monkeypatch, champion)  # used only if the re-run has to train
+    done = run_weekly(s, as_of=day)
+    final = reg.champion()
+    assert done.status == "succeeded" and done.champion == final
+    if rerun == "start over":  # the old champion had never left: the week ran again, from training
+        assert len(reg.list_versions()) == versions + 1
+    else:  # finished with the champion the killed run promoted; nothing trained or registered again
+        assert final == after_crash and len(reg.list_versions()) == versions
+    scores = ScoreStore.from_work_dir(s.work_dir).read(day)
+    assert len(scores) > 0 and set(scores["model_version"]) == {str(final)}
+    state = json.loads((s.work_dir / "jobs" / week_key(day) / "state.json").read_text())
+    assert state["status"] == "succeeded" and "error" not in state and "step" not in state
+    assert state["champion"] == final and state["scored"] == len(scores)
+    if rerun != "start over":
+        assert state["resumed"] == rerun
+    assert run_weekly(s, as_of=day).status == "skipped"

@@ -1,0 +1,73 @@
+"""The weekly job's summary, pure: model vs champion, drift, scores, biggest movers, push counts, timings (Markdown)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from churnml.crm.push import PushReport
+    from churnml.jobs.weekly import WeeklyResult
+    from churnml.scoring.job import ScoringRun
+
+
+def _metrics_table(overall: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in ("model", "roc_auc", "pr_auc", "brier", "lift_top10", "churned_mrr_share_top10")
+            if c in overall.columns]
+    return overall[cols]
+
+
+def _md_table(frame: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
+    if frame.empty:
+        return "_(none)_\n"
+    head = "| " + " | ".join(str(c) for c in frame.columns) + " |\n"
+    sep = "|" + "|".join("---" for _ in frame.columns) + "|\n"
+    body = ""
+    for row in frame.itertuples(index=False):
+        cells = [floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]
+        body += "| " + " | ".join(cells) + " |\n"
+    return head + sep + body
+
+
+def push_lines(p: PushReport, heading: str = "Push") -> list[str]:
+    """The summary's push section: counts, and the first rejected records with the CRM's error."""
+    lines = [f"## {heading}", "", f"Target **{p.target}**: {p.acked:,} acknowledged, {len(p.rejected):,} rejected, "
+             f"{p.unchanged:,} unchanged (not sent), {p.batches:,} batches, {p.retries:,} retries.", ""]
+    lines += [f"- rejected `{account}`: {error}" for account, error in list(p.rejected.items())[:10]]
+    return [*lines, ""]
+
+
+def render_summary(result: WeeklyResult, overall: pd.DataFrame | None, scoring: ScoringRun | None) -> str:
+    """The job summary in Markdown: model vs champion, drift, scores, biggest movers, push counts, timings."""
+    lines = [f"# Weekly churn job — {result.week} (scores as of {result.as_of})", "",
+             f"Status: **{result.status}** · MLflow parent run `{result.run_id}`", "",
+             "## Model", "",
+             f"Challenger v{result.version}: **{'promoted to champion' if result.promoted else 'stays challenger'}**"
+             f" — {result.reason}. Champion now: v{result.champion}.", "",
+             "Backtest on the same out-of-time folds (`champion` is the current champion refitted on them):", "",
+             _md_table(_metrics_table(overall)) if overall is not None
+             else "_(finished after an interrupted run: the backtest is on the MLflow run)_\n"]
+    if result.drift is not None:
+        d = result.drift
+        flag = "**DRIFT BREACH**: " + ", ".join(d.breaches) if d.breached else "no breach"
+        lines += ["## Drift (PSI, training window vs this week)", "",
+                  f"Thresholds: shifted ≥ {d.config.warn}, breach ≥ {d.config.alert}. {flag}.", "",
+                  f"Score distribution PSI: {d.score_psi:.3f} ({d.score_status})", "",
+                  _md_table(d.features.head(10))]
+    if scoring is not None:
+        s = scoring.summary
+        lines += ["## Scores", "", f"{s.accounts:,} accounts scored with {s.model}; MRR at risk "
+                  f"${s.mrr_at_risk:,.0f} of ${s.mrr:,.0f}.", "",
+                  _md_table(s.by_band.assign(mrr=s.by_band["mrr"].round(0), mrr_at_risk=s.by_band["mrr_at_risk"]
+                                             .round(0)), "{:,.0f}"),
+                  "## Biggest risk movers", ""]
+        movers = s.movers[["account_id", "churn_probability", "change_points", "change_text"]] if len(s.movers) \
+            else pd.DataFrame()
+        lines.append(_md_table(movers, "{:.2f}"))
+    if result.push is not None:
+        lines += push_lines(result.push)
+    if result.seconds:
+        lines += ["## Steps", "", _md_table(pd.DataFrame(list(result.seconds.items()), columns=["step", "seconds"]),
+                                            "{:.1f}")]
+    return "\n".join(lines)
