@@ -86,7 +86,7 @@ def score_snapshot_command(
     from churnml.cli.errors import parse_date
     from churnml.cli.score import print_run
     from churnml.config import load_settings
-    from churnml.training.tabular import score_snapshot
+    from churnml.scoring.tabular import score_snapshot
 
     day = parse_date(as_of) if as_of else None
     with user_errors():

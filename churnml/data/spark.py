@@ -19,15 +19,20 @@ import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import ibis
 from ibis.backends import BaseBackend
 
 if TYPE_CHECKING:
+    from ibis.expr.types import Table
     from pyspark.sql import SparkSession
 
-    from churnml.features import FeatureSet
+
+class _HasTable(Protocol):
+    """What `write_features_spark` reads of a feature set (`churnml.features.FeatureSet`): its lazy table."""
+
+    table: Table
 
 DEFAULT_MASTER = "local[2]"
 
@@ -142,7 +147,7 @@ def spark_compiler() -> Any:
     return ChurnmlSparkCompiler()
 
 
-def write_features_spark(fs: FeatureSet, out: Path | str, con: BaseBackend | None = None) -> int:
+def write_features_spark(fs: _HasTable, out: Path | str, con: BaseBackend | None = None) -> int:
     """Write the feature table from Spark as Parquet partitioned by ``as_of`` (``out/as_of=YYYY-MM-DD/``).
 
     The table is written by the executors, never collected to the driver; an existing folder at `out` is

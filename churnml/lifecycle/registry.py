@@ -1,5 +1,8 @@
 """Model registry: versions of `churn-risk`, the `champion` / `challenger` aliases, and an audit history.
 
+This module runs over 400 lines on purpose: the promotion rule (`decide_promotion`), the history it writes and the
+registry class that applies both are one contract, read together; the pure parts come first.
+
 A new version becomes `challenger`. It is promoted to `champion` only if it beats the current champion on
 the same backtest by a margin on both ROC-AUC and revenue captured (share of churned MRR in the top 10% by
 risk); the first version is promoted because there is nothing to beat. Otherwise it stays challenger and

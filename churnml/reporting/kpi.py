@@ -37,7 +37,7 @@ REVENUE_SUMS: tuple[str, ...] = (
     "customers_start", "new", "reactivated", "churned", "customers_end",
     "mrr_start", "new_mrr", "reactivation_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "mrr_end",
 )
-_ALL = "(all)"
+ALL = "(all)"
 
 
 # --------------------------------------------------------------------------- months and coverage
@@ -139,9 +139,10 @@ def account_states(subscriptions: pd.DataFrame, days: Sequence[dt.date], grace_d
     })
 
 
-def _groups(accounts: pd.DataFrame | None, by: str | None, ids: pd.Series) -> pd.Series:
+def group_of(accounts: pd.DataFrame | None, by: str | None, ids: pd.Series) -> pd.Series:
+    """The `by` column of each account id (`ALL` when `by` is None; "(none)" for accounts without a value)."""
     if by is None:
-        return pd.Series(_ALL, index=ids.index)
+        return pd.Series(ALL, index=ids.index)
     if accounts is None or by not in accounts.columns:
         raise ValueError(f"accounts have no column {by!r} to split by")
     lookup = dict(zip(accounts["account_id"].astype(str), accounts[by].astype(object), strict=True))
@@ -210,7 +211,7 @@ def revenue_monthly(
         "contraction_mrr": np.where(kept, np.clip(-diff, 0, None), 0.0), "churned_mrr": np.where(s & ~e, r0, 0.0),
         "mrr_end": np.where(e, r1, 0.0),
     }
-    groups = _groups(accounts, by, pd.Series(ids)).to_numpy()
+    groups = group_of(accounts, by, pd.Series(ids)).to_numpy()
     month_ts = [pd.Timestamp(x) for x in edges[:-1]]
     rows = []
     for col in REVENUE_SUMS:
@@ -291,16 +292,16 @@ def experience_monthly(
     """
     months = sorted(pd.Timestamp(m) for m in months)
     sv = surveys if surveys is not None else pd.DataFrame(columns=["account_id", "ts", "kind", "score"])
-    sv = sv.assign(month=month_of(sv["ts"]), _group=_groups(accounts, by, sv["account_id"]))
+    sv = sv.assign(month=month_of(sv["ts"]), _group=group_of(accounts, by, sv["account_id"]))
     sv = sv[sv["month"].isin(months)]
     tk = None
     if tickets is not None and "effort_score" in tickets.columns:
         when = tickets["closed_at"].fillna(tickets["opened_at"]) if "closed_at" in tickets else tickets["opened_at"]
-        tk = tickets.assign(month=month_of(when), _group=_groups(accounts, by, tickets["account_id"]))
+        tk = tickets.assign(month=month_of(when), _group=group_of(accounts, by, tickets["account_id"]))
         tk = tk[tk["month"].isin(months)]
-    groups = sorted(set(sv["_group"]) | (set(tk["_group"]) if tk is not None else set())) or [_ALL]
+    groups = sorted(set(sv["_group"]) | (set(tk["_group"]) if tk is not None else set())) or [ALL]
     if by is not None and accounts is not None:
-        groups = sorted(set(groups) | set(_groups(accounts, by, accounts["account_id"])))
+        groups = sorted(set(groups) | set(group_of(accounts, by, accounts["account_id"])))
     grid = pd.MultiIndex.from_product([groups, months], names=["_group", "month"])
     out = _experience(sv, tk, ["_group", "month"]).reindex(grid)
     for c in EXPERIENCE_COLUMNS:
@@ -366,7 +367,7 @@ def summarise_period(
     if surveys is not None and len(surveys):
         months = set(pd.to_datetime(revenue["month"]))
         sv = surveys[month_of(surveys["ts"]).isin(months)]
-        sv = sv.assign(_group=_groups(accounts, by, sv["account_id"]))
+        sv = sv.assign(_group=group_of(accounts, by, sv["account_id"]))
         e = _experience(sv, None, ["_group"]).drop(columns="responding_accounts").reset_index()
         for c in ("nps", "csat", "ces"):
             e[f"{c}_responses"] = e[f"{c}_responses"].fillna(0).astype("int64")
@@ -389,77 +390,8 @@ def summarise_period(
     return out
 
 
-# --------------------------------------------------------------------------- acquisition cost
-
-
-def cac(
-    costs: pd.DataFrame,
-    revenue: pd.DataFrame,
-    *,
-    accounts: pd.DataFrame | None = None,
-    by: str | None = None,
-) -> pd.DataFrame:
-    """Customer acquisition cost per `by` group.
-
-    `costs` is either per account (account_id, cost: CAC = mean cost of the accounts costed) or per period
-    (month and optionally segment, cost: CAC = cost of the months reported / new logos won in them, taken
-    from `revenue`, so reactivations are not counted as acquisitions).
-
-    Raises:
-        ValueError: `costs` has neither an account_id nor a month column, or no cost column.
-    """
-    if "cost" not in costs.columns:
-        raise ValueError("acquisition costs need a 'cost' column")
-    keys = [by] if by else []
-    if "account_id" in costs.columns:
-        c = costs.assign(_group=_groups(accounts, by, costs["account_id"]))
-        out = c.groupby("_group").agg(acquisition_cost=("cost", "sum"), acquired=("cost", "size")).reset_index()
-    elif "month" in costs.columns:
-        c = costs.assign(month=month_of(costs["month"]))
-        c = c[c["month"].isin(set(pd.to_datetime(revenue["month"])))]
-        if by and by in c.columns:
-            c = c.assign(_group=c[by].astype(str))
-        elif by:
-            raise ValueError(f"per-month acquisition costs have no {by!r} column to split by")
-        else:
-            c = c.assign(_group=_ALL)
-        spent = c.groupby("_group")["cost"].sum().rename("acquisition_cost")
-        won = revenue.groupby(keys)["new"].sum() if keys else pd.Series({_ALL: revenue["new"].sum()})
-        out = pd.concat([spent, won.rename("acquired")], axis=1).rename_axis("_group").reset_index()
-        out["acquisition_cost"] = out["acquisition_cost"].fillna(0.0)
-    else:
-        raise ValueError("acquisition costs need an 'account_id' or a 'month' column")
-    out["cac"] = out["acquisition_cost"] / out["acquired"].where(out["acquired"] > 0)
-    return out.rename(columns={"_group": by}) if by else out.drop(columns="_group")
-
-
-def ltv_cac(summary: pd.DataFrame, cac_table: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
-    """`summary` (from `summarise_period`) with `cac` and `ltv_cac` = LTV / CAC beside it."""
-    if by:
-        out = summary.merge(cac_table[[by, "cac"]], on=by, how="left")
-    else:
-        out = summary.assign(cac=float(cac_table["cac"].iloc[0]) if len(cac_table) else np.nan)
-    out["ltv_cac"] = out["ltv"] / out["cac"].where(out["cac"] > 0)
-    return out
-
-
 __all__ = [
-    "EXPERIENCE_COLUMNS",
-    "REVENUE_SUMS",
-    "account_states",
-    "cac",
-    "ces",
-    "complete_months",
-    "coverage_blocks",
-    "csat",
-    "enps_monthly",
-    "experience_monthly",
-    "ltv_cac",
-    "month_of",
-    "month_starts",
-    "nps",
-    "response_rates",
-    "revenue_monthly",
-    "revenue_rates",
-    "summarise_period",
+    "ALL", "EXPERIENCE_COLUMNS", "REVENUE_SUMS", "account_states", "ces", "complete_months", "coverage_blocks", "csat",
+    "enps_monthly", "experience_monthly", "group_of", "month_of", "month_starts", "nps", "response_rates",
+    "revenue_monthly", "revenue_rates", "summarise_period",
 ]

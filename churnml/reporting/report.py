@@ -24,6 +24,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 
 from churnml.reporting import cohorts, kpi
+from churnml.reporting import costs as costs_kpi
 from churnml.reporting import figures as rf
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def compute_report(
         as_of: report date; the `months` complete calendar months before it are reported.
         grace_days: a lapse followed by a return within this many days is no churn (as in the labels).
         gross_margin: for LTV.
-        costs: optional acquisition costs (see `churnml.reporting.kpi.cac`).
+        costs: optional acquisition costs (see `churnml.reporting.costs.cac`).
         training_frame: labelled (account, as-of) feature rows for the decile analysis.
         feature_candidates: features considered for the decile analysis (default: numeric columns).
         scores: score-store rows (all as-of dates); model health and revenue at risk come from them.
@@ -111,6 +112,28 @@ def compute_report(
     overall = kpi.summarise_period(revenue, exp, surveys, gross_margin=gross_margin)
     enps = kpi.enps_monthly(enps_t, month_list)
 
+    splits, by_segment = _splits(subs, accounts, surveys, month_list, grace_days, gross_margin, costs, notes)
+    if costs is not None:
+        overall = costs_kpi.ltv_cac(overall, costs_kpi.cac(costs, revenue, accounts=accounts))
+    csms = _with_own_enps(splits.get("csm_id", pd.DataFrame()), enps_t, month_list)
+
+    retention = cohorts.retention_curves(subs, as_of, grace_days=grace_days, max_months=12,
+                                         since=month_list[0] - dt.timedelta(days=366))
+    deciles, keys = _deciles(training_frame, feature_candidates, notes)
+
+    report = KpiReport(
+        as_of=as_of, months=month_list, overall=overall, revenue=revenue, experience=exp, enps=enps,
+        segments=splits.get("segment", pd.DataFrame()), csms=csms, revenue_by_segment=by_segment,
+        retention=retention, deciles=deciles, key_features=keys, has_costs=costs is not None, notes=notes,
+    )
+    _model_health(report, scores, labels)
+    return report
+
+
+def _splits(subs: pd.DataFrame, accounts: pd.DataFrame, surveys: pd.DataFrame | None, month_list: list[dt.date],
+            grace_days: int, gross_margin: float, costs: pd.DataFrame | None,
+            notes: list[str]) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """The period summary by segment and by CSM (with LTV:CAC where costs allow), and revenue by segment."""
     splits: dict[str, pd.DataFrame] = {}
     by_segment = pd.DataFrame()
     for by in ("segment", "csm_id"):
@@ -122,40 +145,37 @@ def compute_report(
         summary = kpi.summarise_period(rev, e, surveys, accounts=accounts, by=by, gross_margin=gross_margin)
         if costs is not None:
             try:
-                summary = kpi.ltv_cac(summary, kpi.cac(costs, rev, accounts=accounts, by=by), by=by)
+                summary = costs_kpi.ltv_cac(summary, costs_kpi.cac(costs, rev, accounts=accounts, by=by), by=by)
             except ValueError as exc:
                 notes.append(f"LTV:CAC by {by}: {exc}")
         splits[by] = summary
         if by == "segment":
             by_segment = rev
-    if costs is not None:
-        overall = kpi.ltv_cac(overall, kpi.cac(costs, revenue, accounts=accounts))
-    csms = splits.get("csm_id", pd.DataFrame())
-    if len(csms) and enps_t is not None and len(enps_t):
-        in_months = enps_t[kpi.month_of(enps_t["ts"]).isin(set(map(pd.Timestamp, month_list)))]
-        mine = in_months.groupby(in_months["csm_id"].astype(str))["score"].agg([kpi.nps, "size"])
-        mine.columns = ["enps", "enps_responses"]
-        csms = csms.merge(mine.rename_axis("csm_id").reset_index(), on="csm_id", how="left")
+    return splits, by_segment
 
-    retention = cohorts.retention_curves(subs, as_of, grace_days=grace_days, max_months=12,
-                                         since=month_list[0] - dt.timedelta(days=366))
-    deciles, keys = pd.DataFrame(), []
-    if training_frame is not None and training_frame["churned"].notna().any():
-        cands = feature_candidates or [c for c in training_frame.columns
-                                       if c not in ("account_id", "as_of", "churned", "churn_date")]
-        keys = cohorts.key_features(training_frame, cands, top=6)
-        deciles = pd.concat([cohorts.churn_by_decile(training_frame, f) for f in keys], ignore_index=True) \
-            if keys else pd.DataFrame()
-    else:
+
+def _with_own_enps(csms: pd.DataFrame, enps_t: pd.DataFrame | None, month_list: list[dt.date]) -> pd.DataFrame:
+    """Each CSM's own eNPS over the reported months beside their accounts' figures."""
+    if not len(csms) or enps_t is None or not len(enps_t):
+        return csms
+    in_months = enps_t[kpi.month_of(enps_t["ts"]).isin(set(map(pd.Timestamp, month_list)))]
+    mine = in_months.groupby(in_months["csm_id"].astype(str))["score"].agg([kpi.nps, "size"])
+    mine.columns = ["enps", "enps_responses"]
+    return csms.merge(mine.rename_axis("csm_id").reset_index(), on="csm_id", how="left")
+
+
+def _deciles(training_frame: pd.DataFrame | None, candidates: list[str] | None,
+             notes: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Churn rate by decile of the key features, from the labelled feature rows (none: a note says so)."""
+    if training_frame is None or not training_frame["churned"].notna().any():
         notes.append("No labelled feature rows before the as-of date: no churn-by-decile analysis.")
-
-    report = KpiReport(
-        as_of=as_of, months=month_list, overall=overall, revenue=revenue, experience=exp, enps=enps,
-        segments=splits.get("segment", pd.DataFrame()), csms=csms, revenue_by_segment=by_segment,
-        retention=retention, deciles=deciles, key_features=keys, has_costs=costs is not None, notes=notes,
-    )
-    _model_health(report, scores, labels)
-    return report
+        return pd.DataFrame(), []
+    keys_and_label = ("account_id", "as_of", "churned", "churn_date")
+    cands = candidates or [c for c in training_frame.columns if c not in keys_and_label]
+    keys = cohorts.key_features(training_frame, cands, top=6)
+    deciles = pd.concat([cohorts.churn_by_decile(training_frame, f) for f in keys], ignore_index=True) \
+        if keys else pd.DataFrame()
+    return deciles, keys
 
 
 def _model_health(report: KpiReport, scores: pd.DataFrame | None, labels: pd.DataFrame | None) -> None:

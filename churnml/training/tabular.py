@@ -15,7 +15,6 @@ function whose ties cost ranking quality, while Platt is strictly increasing and
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -289,56 +288,3 @@ def train_and_register_snapshot(
     version = registry.register(run.run_id)
     decision = registry.promote_if_better(version)
     return SnapshotOutcome(result, run.run_id, registry.name, version, decision.promote, decision.reason)
-
-
-def score_snapshot(
-    settings: Settings,
-    data: Path | str,
-    *,
-    as_of: dt.date | None = None,
-    name: str | None = None,
-    alias: str | None = None,
-    include_churned: bool = False,
-    mrr_column: str | None = None,
-) -> Any:
-    """Score and explain the customers of a snapshot with the registered snapshot model; store the scores.
-
-    The same score table, reasons and "why it moved" as event-log scoring (`churnml.scoring.table.score_accounts`),
-    written to the score store (`<work_dir>/scores.duckdb`) under `as_of` (default: today in UTC, see
-    `churnml.data.dates`: a snapshot has no time axis), so the API, the report
-    and the CRM push read them as they read event-log scores. Rows already marked churned are left out
-    unless `include_churned`: they are no longer customers to save. `mrr_column` names the attribute holding
-    monthly revenue (e.g. telco's MonthlyCharges) when the snapshot has no `mrr` column, for MRR at risk.
-
-    Returns:
-        `churnml.scoring.job.ScoringRun`.
-
-    Raises:
-        ValueError: no version of the model has the alias, or no customer is left to score.
-    """
-    from churnml.scoring.job import ScoringRun, model_for_alias
-    from churnml.scoring.store import ScoreStore
-    from churnml.scoring.table import score_accounts, summarise
-
-    cfg = settings.scoring
-    name = name or f"{settings.registry.name}-snapshot"
-    model, version, uri = model_for_alias(settings, name, alias or cfg.alias, "run `churnml train-snapshot` first")
-    frame = load_snapshot(data, labelled=False)
-    if LABEL in frame.columns and not include_churned:
-        frame = frame[~frame[LABEL]]
-    if frame.empty:
-        raise ValueError(f"no customer to score in {data}")
-    day = as_of or utc_today()
-    frame = frame.drop(columns=[c for c in (LABEL, SPLIT) if c in frame.columns]).reset_index(drop=True)
-    frame["as_of"] = pd.Timestamp(day)
-    if mrr_column is not None:
-        if mrr_column not in frame.columns:
-            raise ValueError(f"snapshot {data} has no column {mrr_column!r} for MRR")
-        frame["mrr"] = pd.to_numeric(frame[mrr_column], errors="coerce")
-    accounts = frame[[c for c in ("account_id", "segment", "csm_id") if c in frame.columns]]
-    store = ScoreStore.from_work_dir(settings.work_dir)
-    scores = score_accounts(model, frame, model_name=name, model_version=version, accounts=accounts,
-                            previous=store.previous(day), bands=cfg.bands, top_n=cfg.top_reasons,
-                            min_contribution=cfg.min_contribution)
-    store.write(scores)
-    return ScoringRun(scores, summarise(scores, cfg.movers), store.path, uri)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnml.reporting import kpi
+from churnml.reporting import costs, kpi
 
 JAN, FEB, MAR = dt.date(2024, 1, 1), dt.date(2024, 2, 1), dt.date(2024, 3, 1)
 MONTHS = [JAN, FEB, MAR]
@@ -221,18 +221,18 @@ def test_enps() -> None:
 def test_ltv_cac_per_account_and_per_month() -> None:
     rev = kpi.revenue_monthly(SUBS, MONTHS)
     summary = kpi.summarise_period(rev)  # LTV = 300 / (2/11) = 1650
-    per_account = kpi.cac(pd.DataFrame({"account_id": ["E"], "cost": [300.0]}), rev)
+    per_account = costs.cac(pd.DataFrame({"account_id": ["E"], "cost": [300.0]}), rev)
     assert per_account["cac"].iloc[0] == 300
-    assert kpi.ltv_cac(summary, per_account)["ltv_cac"].iloc[0] == pytest.approx(1650 / 300)
+    assert costs.ltv_cac(summary, per_account)["ltv_cac"].iloc[0] == pytest.approx(1650 / 300)
     # per month: cost of the reported months / new logos won in them (C's return is no acquisition)
     monthly = pd.DataFrame({"month": ["2024-01-01", "2024-03-01", "2023-12-01"], "cost": [400.0, 100.0, 9e9]})
-    assert kpi.cac(monthly, rev)["cac"].iloc[0] == 500
+    assert costs.cac(monthly, rev)["cac"].iloc[0] == 500
     seg_rev = kpi.revenue_monthly(SUBS, MONTHS, accounts=ACCOUNTS, by="segment")
     seg_costs = pd.DataFrame({"month": ["2024-01-01"] * 2, "segment": ["SMB", "Enterprise"], "cost": [80.0, 70.0]})
-    c = kpi.cac(seg_costs, seg_rev, accounts=ACCOUNTS, by="segment").set_index("segment")
+    c = costs.cac(seg_costs, seg_rev, accounts=ACCOUNTS, by="segment").set_index("segment")
     assert c.loc["SMB", "cac"] == 80 and math.isnan(c.loc["Enterprise", "cac"])  # no new Enterprise logo
     with pytest.raises(ValueError, match="'account_id' or a 'month'"):
-        kpi.cac(pd.DataFrame({"cost": [1.0]}), rev)
+        costs.cac(pd.DataFrame({"cost": [1.0]}), rev)
 
 
 # --------------------------------------------------------------------------- agrees with the labels
