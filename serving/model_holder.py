@@ -89,17 +89,13 @@ class ModelHolder:
         return self._reg().aliases().get(self.alias)
 
     def _load(self, version: int) -> ServedModel:
-        import mlflow
-
-        from churnml.lifecycle.tracking import tracking_uri
+        from churnml.lifecycle.tracking import tracking_uri, use_tracking_store
         from churnml.model.pyfunc import load_churn_model
 
         uri = f"models:/{self.name}/{version}"  # pinned: the alias may move again while loading
         # `models:/` URIs resolve through MLflow's process-wide registry URI: point it at this holder's store
-        # (what `churnml.lifecycle.tracking.configure` sets) so a load can never come from another store in the process
-        store = tracking_uri(self.work_dir)
-        mlflow.set_tracking_uri(store)
-        mlflow.set_registry_uri(store)
+        # (the one setter churnml uses) so a load can never come from another store in the process
+        use_tracking_store(tracking_uri(self.work_dir))
         model = (self._loader or load_churn_model)(uri)
         reg = self._reg()
         info = reg.get_version(version)

@@ -2,12 +2,15 @@
 
 Embedded by default: a SQLite store `<work_dir>/mlflow.db` and artifacts under `<work_dir>/mlartifacts`, so
 `make demo` needs no server. Any MLflow server is used instead by setting ``MLFLOW_TRACKING_URI`` (the
-environment wins over the work directory). Nothing happens at import: `configure` sets the URI when called.
+environment wins over the work directory). Nothing happens at import. MLflow's tracking and registry URIs are
+process-wide; `use_tracking_store` is the one place churnml sets them, and `configure` calls it after checking a
+remote server answers (`check_server`: seconds, not MLflow's minutes of retries).
 
-A training run records parameters; overall, per-fold, per-baseline, per-segment and oracle metrics under flat
-names (`roc_auc`, `fold_2_roc_auc`, `baseline_logreg_roc_auc`, `segment_SMB_roc_auc`, `oracle_roc_auc`);
-the training data's lineage (params, tags and an MLflow dataset input); plots and backtest tables as
-artifacts; and exactly one pyfunc model (see `churnml.model.pyfunc`).
+A training run (`log_run` of a `churnml.lifecycle.run_record.RunRecord`) records parameters; overall, per-fold,
+per-baseline, per-segment and oracle metrics under flat names (`roc_auc`, `fold_2_roc_auc`,
+`baseline_logreg_roc_auc`, `segment_SMB_roc_auc`, `oracle_roc_auc`); the training data's lineage (params, tags and
+an MLflow dataset input); plots and backtest tables as artifacts; and exactly one pyfunc model (see
+`churnml.model.pyfunc`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The CS KPI report: one self-contained HTML file (plots embedded as base64 PNG), readable offline.
 
-`compute_report` is pure (pandas tables in, a `KpiReport` of tables out); `render_html` turns it into HTML
-with a Jinja2 template; `build_report` is the job at the edge: it opens and validates the data, keeps only
-what was known before the as-of date, computes the features for the decile analysis, reads past scorings
-from the score store and their realised outcomes, and returns the report.
+`compute_report` is pure (pandas tables in, a `KpiReport` of tables out); `render_html` turns it into HTML with the
+Jinja2 template `churnml/reporting/templates/kpi.html.j2`; `build_report` is the job at the edge: it opens and
+validates the data, keeps only what was known before the as-of date, computes the features for the decile analysis,
+reads past scorings from the score store and their realised outcomes, and returns the report.
 
 What is in it: monthly logo churn and retention, GRR/NRR and MRR movements; NPS, CSAT, CES, response rates
 and CSM team eNPS; experience next to outcomes per segment (either alone misleads); LTV (and LTV:CAC when
