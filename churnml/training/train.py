@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field
 
+from churnml.lifecycle.run_record import MAIN_MODEL
 from churnml.model.baselines import HealthScoreBaseline, LogisticBaseline
 from churnml.model.model import ChurnModel, infer_features
 from churnml.simulate.oracle import oracle_probability
@@ -37,7 +38,7 @@ from churnml.training.metrics import log_loss
 
 log = logging.getLogger(__name__)
 
-MODEL_NAME = "lightgbm"
+MODEL_NAME = MAIN_MODEL  # the main model's row in the metric tables, defined once in lifecycle.run_record
 BASELINES = ("logistic", "health_score")
 
 
