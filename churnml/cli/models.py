@@ -39,7 +39,7 @@ def _registry(config: Path | None, name: str) -> ModelRegistry:
     from churnml.lifecycle.registry import ModelRegistry
 
     settings = load_settings(config)
-    return ModelRegistry.from_work_dir(settings.work_dir, name=name)
+    return ModelRegistry.from_settings(settings, name=name)
 
 
 def _fmt(value: float | None) -> str:
