@@ -19,9 +19,9 @@ from rich.rule import Rule
 from rich.table import Table
 
 from churnml.cli.app import backtest_table, churn_rate_table
+from churnml.cli.render import validation_table
 from churnml.config import Settings, load_settings
 from churnml.data.load import load_data
-from churnml.cli.render import validation_table
 from churnml.features import feature_set
 from churnml.simulate import simulate_world
 from churnml.training.frames import churn_rate_by_date, training_dates, write_features, write_labels

@@ -89,8 +89,8 @@ def validate(
     config: ConfigOpt = None,
 ) -> None:
     """Validate the input tables against the data contract (docs/data-contract.md)."""
-    from churnml.data.load import load_data
     from churnml.cli.render import validation_table
+    from churnml.data.load import load_data
 
     settings = _settings(config)
     with user_errors():

@@ -173,7 +173,7 @@ def check_parquet(path: Path, table: str) -> None:
 def _open_text(path: Path) -> io.TextIOBase:
     if path.name.endswith(".gz"):
         return io.TextIOWrapper(gzip.open(path), encoding="utf-8", errors="replace", newline="")
-    return open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115 - returned to a with
+    return open(path, encoding="utf-8", errors="replace", newline="")
 
 
 def csv_problem(path: Path, delimiter: str | None = None) -> str | None:
@@ -212,8 +212,11 @@ def _read_csv(con: BaseBackend, path: Path, table: str) -> ibis.Table:
         raise SourceError(f"{table}: cannot read CSV file {path}: {problem}") from None
     with _open_text(path) as f:
         header_line = f.readline()
-    if len(t.columns) == 1 and any(d in header_line for d in ",;\t|"):  # sniffer fell back to one column
-        problem = csv_problem(path)
+    delim = max(",;\t|", key=header_line.count)
+    header = next(csv.reader([header_line], delimiter=delim), [])
+    # A sniffer that saw rows disagree falls back to one column, or takes another row for the header.
+    if [c.strip() for c in header] != list(t.columns):
+        problem = csv_problem(path, delim)
         if problem:
             raise SourceError(f"{table}: cannot read CSV file {path}: {problem}")
     return t
@@ -229,7 +232,7 @@ def describe_read_error(exc: Exception, tables: Tables) -> str:
     for name, t in tables.tables.items():
         try:
             t.count().execute()
-        except Exception:  # noqa: BLE001 - this is the table; say which, then what
+        except Exception:
             path = Path(tables.paths.get(name, ""))
             if path.suffix in {".csv", ".gz"} and path.is_file():
                 problem = csv_problem(path)
@@ -240,7 +243,7 @@ def describe_read_error(exc: Exception, tables: Tables) -> str:
                     try:
                         for _ in pq.ParquetFile(part).iter_batches():
                             pass
-                    except Exception as part_exc:  # noqa: BLE001
+                    except Exception as part_exc:
                         return f"{name}: cannot read Parquet file {part}: {str(part_exc).splitlines()[0]}"
             return f"{name}: cannot read {path or tables.source}: {first}"
     return f"cannot read {tables.source}: {first}"

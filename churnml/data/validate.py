@@ -342,7 +342,7 @@ def _prepare(spec: TableSpec, raw: ir.Table, now: datetime) -> _Prepared:
         rules += _column_rules(spec, col, cast, now, converted)
     rules += _table_rules(spec, cast)
     notes = [
-        (f"{c.name}: {{n:,}} text timestamps with a UTC offset (Z or ±hh:mm) were converted to UTC", _offset(raw[c.name]))
+        (f"{c.name}: {{n:,}} {_OFFSET_NOTE}", _offset(raw[c.name]))
         for c in present
         if c.kind == "timestamp" and raw[c.name].type().is_string()
     ]
@@ -377,6 +377,7 @@ def _cast(value: ir.Value, kind: str, join_key: bool = True) -> ir.Value:
 
 
 # Text that ends in a time followed by a zone offset: "...T07:27:49+05:00", "... 07:27:49.5Z", "10:00 -0330".
+_OFFSET_NOTE = "text timestamps with a UTC offset (Z or ±hh:mm) were converted to UTC"
 _OFFSET = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$"
 
 
@@ -739,7 +740,7 @@ def _fmt(v: Any) -> str:
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, str):
-        return repr(v) if len(v) <= MAX_SHOWN else f"{repr(v[:MAX_SHOWN])}… ({len(v):,} characters)"
+        return repr(v) if len(v) <= MAX_SHOWN else f"{v[:MAX_SHOWN]!r}… ({len(v):,} characters)"
     return shorten(str(v))
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from churnml.cli.render import validation_table
 from churnml.data.contract import TABLES
 from churnml.data.sources import Tables, duckdb_connection, open_tables
-from churnml.cli.render import validation_table
 from churnml.data.validate import DataValidationError, validate_tables
 from tests.support.factories import NOW, valid_frames, write_dataset, write_duckdb
 
