@@ -75,7 +75,8 @@ def test_unreadable_parquet_is_one_line_naming_file_and_table(tmp_path: Path, da
     ("tail", "expected"),
     [
         ("A3,T3,2024-03-01 12:00:00,2024-03-02 08:00:00,normal,6.0,True\nA2,T4,2024-03-0",
-         r"line 5 has 3 field\(s\), fewer than the header's 7 \(the file ends in the middle of this row: truncated\?\)"),
+         r"line 5 has 3 field\(s\), fewer than the header's 7 "
+         r"\(the file ends in the middle of this row: truncated\?\)"),
         ("A3,T3,2024-03-01 12:00:00,2024-03-02 08:00:00,normal,6.0,True,surplus\n",
          r"line 4 has 8 field\(s\), more than the header's 7"),
     ],
