@@ -210,16 +210,25 @@ def _read_csv(con: BaseBackend, path: Path, table: str) -> ibis.Table:
     except Exception as exc:  # the engine's sniffer gave up: say why, in one line
         problem = csv_problem(path) or str(exc).splitlines()[0]
         raise SourceError(f"{table}: cannot read CSV file {path}: {problem}") from None
-    with _open_text(path) as f:
-        header_line = f.readline()
-    delim = max(",;\t|", key=header_line.count)
-    header = next(csv.reader([header_line], delimiter=delim), [])
-    # A sniffer that saw rows disagree falls back to one column, or takes another row for the header.
-    if [c.strip() for c in header] != list(t.columns):
-        problem = csv_problem(path, delim)
-        if problem:
-            raise SourceError(f"{table}: cannot read CSV file {path}: {problem}")
+    problem = csv_misread(path, list(t.columns))
+    if problem:
+        raise SourceError(f"{table}: cannot read CSV file {path}: {problem}")
     return t
+
+
+def csv_misread(path: Path, columns: list[str], delimiter: str | None = None) -> str | None:
+    """What is wrong with a CSV whose columns, as the engine read them, are not its header line's; else None.
+
+    A sniffer that saw rows disagree with the header falls back to one column, or takes another row for the
+    header; then the rows are checked one by one (`csv_problem`) and the first bad line is named.
+    """
+    with _open_text(path) as f:
+        header_line = f.readline().rstrip("\r\n")
+    delim = delimiter or max(",;\t|", key=header_line.count)
+    header = next(csv.reader([header_line], delimiter=delim), [])
+    if [c.strip() for c in header] == [c.strip() for c in columns]:
+        return None
+    return csv_problem(path, delim)
 
 
 def describe_read_error(exc: Exception, tables: Tables) -> str:
