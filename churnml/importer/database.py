@@ -133,9 +133,7 @@ def _copy_adbc(
                 raise _missing(needed, available, shown)
             for name in needed:
                 qualified = ".".join(ident(p) for p in (options.schema_name, name) if p)
-                cur.execute(f"SELECT count(*) FROM {qualified}")
-                total = int(cur.fetchone()[0])  # type: ignore[index]
-                task = bar.add_task(f"{name}", total=total) if bar is not None else None
+                task = bar.add_task(f"{name}", total=_row_estimate(cur, qualified)) if bar is not None else None
                 cur.execute(f"SELECT * FROM {qualified}")
                 reader = cur.fetch_record_batch()
 
@@ -151,8 +149,23 @@ def _copy_adbc(
                     con.raw_sql(f"CREATE TABLE {ident(name)} AS SELECT * FROM _stream")
                 finally:
                     con.con.unregister("_stream")
+                if bar is not None:  # the estimate made exact
+                    done = bar.tasks[task].completed  # type: ignore[index]
+                    bar.update(task, total=done, completed=done)  # type: ignore[arg-type]
     except adbc_driver_manager.Error as exc:
         raise SourceError(f"cannot read from {shown}: {_first_line(exc)}") from None
+
+
+def _row_estimate(cur: Any, qualified: str) -> int:
+    """Rows in a PostgreSQL table for the progress bar: the planner's figure when the table was analysed
+    (free), else an exact count (one scan; still much cheaper than the copy)."""
+    quoted = qualified.replace("'", "''")
+    cur.execute(f"SELECT reltuples::bigint FROM pg_class WHERE oid = '{quoted}'::regclass")
+    estimate = int(cur.fetchone()[0])
+    if estimate > 0:
+        return estimate
+    cur.execute(f"SELECT count(*) FROM {qualified}")
+    return int(cur.fetchone()[0])
 
 
 def _copy_sqlalchemy(
