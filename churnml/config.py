@@ -31,6 +31,11 @@ class DataConfig(BaseModel):
         False, description="Quarantine bad rows to a rejects folder instead of failing on them."
     )
     rejects_dir: Path | None = Field(None, description="Default: <data.dir>/rejects.")
+    duplicate_events: Literal["keep", "drop"] = Field(
+        "keep",
+        description="Events equal in every column (reported as a warning): keep them (a log may repeat) or "
+        "drop the repeats, keeping one of each.",
+    )
 
 
 class SimulateConfig(BaseModel):

@@ -19,9 +19,9 @@ from rich.rule import Rule
 from rich.table import Table
 
 from churnml.cli.app import backtest_table, churn_rate_table
+from churnml.cli.render import validation_table
 from churnml.config import Settings, load_settings
 from churnml.data.load import load_data
-from churnml.data.validate import report_table
 from churnml.features import feature_set
 from churnml.simulate import simulate_world
 from churnml.training.frames import churn_rate_by_date, training_dates, write_features, write_labels
@@ -63,7 +63,7 @@ def simulate_step(settings: Settings) -> Path:
 def features_step(settings: Settings) -> tuple[pd.DataFrame, int, dict[str, int]]:
     t0 = time.perf_counter()
     loaded = load_data(settings)
-    console.print(report_table(loaded.report))
+    console.print(validation_table(loaded.report))
     dates = training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days)
     fs = feature_set(loaded.tables, dates, settings.labels)
     work = settings.work_dir

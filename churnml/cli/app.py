@@ -89,13 +89,13 @@ def validate(
     config: ConfigOpt = None,
 ) -> None:
     """Validate the input tables against the data contract (docs/data-contract.md)."""
+    from churnml.cli.render import validation_table
     from churnml.data.load import load_data
-    from churnml.data.validate import report_table
 
     settings = _settings(config)
     with user_errors():
         loaded = load_data(settings, data, lenient=lenient or None)
-    console.print(report_table(loaded.report))
+    console.print(validation_table(loaded.report))
     if loaded.report.total_rejected:
         console.print(
             f"[yellow]{loaded.report.total_rejected:,} rows quarantined to {loaded.report.rejects_dir}[/]"

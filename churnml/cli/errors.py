@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 err_console = Console(stderr=True)
 
@@ -35,7 +36,7 @@ def user_errors() -> Iterator[None]:
         if os.environ.get("CHURNML_DEBUG"):
             raise
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -46,7 +46,13 @@ class TableSpec:
     Attributes:
         name: table name (file stem or DuckDB table name).
         columns: known columns; extra columns are allowed only where `allow_extra` is set.
-        unique_key: columns that identify a row; duplicates on these are rejected.
+        unique_key: columns that identify a row; duplicates on these are rejected. Key columns the
+            table does not have are left out of the key (a key left empty checks nothing).
+        key_needs: the key applies only when these columns are present, and only to rows where they
+            are not null: `events` has a key only with an `event_id` column; survey answers without a
+            `respondent_id` (anonymous) are never duplicates of each other.
+        log: a log of things that happened (`events`): rows repeating the same values are legal. Rows
+            equal in every column are counted (a warning) and kept or dropped per `data.duplicate_events`.
         required: whether the table must exist (depends on label definition for `subscriptions`).
         allow_extra: extra columns are kept (accounts: static attributes that become features).
         parent: (column, table, column) foreign key, e.g. every event's account must exist.
@@ -55,6 +61,8 @@ class TableSpec:
     name: str
     columns: tuple[ColumnSpec, ...]
     unique_key: tuple[str, ...]
+    key_needs: tuple[str, ...] = ()
+    log: bool = False
     required: bool = True
     allow_extra: bool = False
     parent: tuple[str, str, str] | None = None
@@ -82,7 +90,13 @@ ACCOUNTS = TableSpec(
     description="One row per customer account. Extra columns are static attributes that become features.",
     columns=(
         ColumnSpec("account_id", "id", description="Account identifier (string or integer)."),
-        ColumnSpec("created_at", "timestamp", not_future=True, description="When the account was created."),
+        ColumnSpec(
+            "created_at",
+            "timestamp",
+            required=False,
+            not_future=True,
+            description="When the account was created. Default: the first subscription start, else the first event.",
+        ),
         ColumnSpec("segment", "string", required=False, nullable=True, description="e.g. SMB, Mid-Market."),
         ColumnSpec("industry", "string", required=False, nullable=True),
         ColumnSpec("region", "string", required=False, nullable=True),
@@ -103,8 +117,8 @@ SUBSCRIPTIONS = TableSpec(
         ColumnSpec("start_date", "date", not_future=True),
         ColumnSpec("end_date", "date", nullable=True, description="Null while open; must be >= start_date."),
         ColumnSpec("mrr", "float", min_value=0.0, description="Monthly recurring revenue of this term."),
-        ColumnSpec("plan", "string"),
-        ColumnSpec("seats", "int", min_value=0),
+        ColumnSpec("plan", "string", required=False),
+        ColumnSpec("seats", "int", required=False, min_value=0),
         ColumnSpec(
             "term_months",
             "int",
@@ -120,15 +134,18 @@ SUBSCRIPTIONS = TableSpec(
 
 EVENTS = TableSpec(
     name="events",
-    description="Product usage events.",
+    description="Product usage events: a log, so rows may repeat (two purchases on one day).",
     columns=(
+        ColumnSpec("event_id", "id", required=False, description="Unique event id; when present, the key."),
         ColumnSpec("account_id", "id"),
         ColumnSpec("ts", "timestamp", not_future=True),
         ColumnSpec("event_type", "string"),
         ColumnSpec("user_id", "id", required=False, nullable=True),
         ColumnSpec("value", "float", required=False, nullable=True, description="Default 1."),
     ),
-    unique_key=("account_id", "ts", "event_type", "user_id"),
+    unique_key=("event_id",),
+    key_needs=("event_id",),
+    log=True,
     parent=("account_id", "accounts", "account_id"),
 )
 
@@ -168,6 +185,7 @@ SURVEYS = TableSpec(
         ColumnSpec("respondent_id", "id", required=False, nullable=True),
     ),
     unique_key=("account_id", "ts", "kind", "respondent_id"),
+    key_needs=("respondent_id",),
     required=False,
     parent=("account_id", "accounts", "account_id"),
 )

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
+
 from churnml.data.sources import Tables
 
 
@@ -31,12 +33,12 @@ def observed_until(tables: Tables) -> dt.date:
         t = tables.get(name)
         if t is not None and col in t.columns:
             v = tables.con.execute(t[col].max())
-            if v is not None:
+            if v is not None and not pd.isna(v):  # an empty table's max is null (NaT)
                 latest.append(v)
     subs = tables.get("subscriptions")
     if subs is not None:
         v = tables.con.execute(subs.start_date.max())
-        if v is not None:
+        if v is not None and not pd.isna(v):
             latest.append(v)
     if not latest:
         raise ValueError("cannot tell when the data ends: no timestamps in events, tickets, surveys")

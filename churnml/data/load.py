@@ -43,6 +43,7 @@ def load_data(settings: Settings, data: Path | None = None, lenient: bool | None
         lenient=is_lenient,
         rejects_dir=settings.data.rejects_dir,
         work_dir=settings.work_dir / "validated",
+        duplicate_events=settings.data.duplicate_events,
     )
     return LoadedData(clean, report)
 

@@ -45,16 +45,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import duckdb
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pyarrow.parquet as pq
-from rich.table import Table as RichTable
 
 from churnml.data.contract import SURVEY_SCALES, TABLES, ColumnSpec, TableSpec
-from churnml.data.sources import Tables
+from churnml.data.derived import fill_created_at, repeated_rows
+from churnml.data.sources import SourceError, Tables, describe_read_error
 
 N_EXAMPLES = 5
 ROW_COL = "_row"
@@ -127,9 +128,15 @@ class DataValidationError(ValueError):
 class TableReport:
     """What validation did to one table.
 
+    `rows_in == rows_ok + rows_rejected + rows_dropped` always.
+
     Attributes:
         ignored_columns: columns outside the contract on a table that allows none; left out of the
             clean table (they are reported here, not used).
+        warnings: legal but notable findings (an empty table; events repeating another row in every
+            column); they never stop a run.
+        notes: what validation did to values, in words (offsets converted to UTC, defaults filled).
+        rows_dropped: repeated events dropped under `data.duplicate_events: drop` (one copy kept).
     """
 
     table: str
@@ -139,6 +146,9 @@ class TableReport:
     problems: list[Problem] = field(default_factory=list)
     rejects_path: Path | None = None
     ignored_columns: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rows_dropped: int = 0
 
 
 @dataclass
@@ -161,6 +171,11 @@ class ValidationReport:
     def problems(self) -> list[Problem]:
         """All problems, table by table."""
         return [p for r in self.tables.values() for p in r.problems]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """All warnings, table by table (legal input worth knowing about; never an error)."""
+        return [w for r in self.tables.values() for w in r.warnings]
 
 
 @dataclass
@@ -189,6 +204,7 @@ class _Prepared:
     rules: list[_Rule]
     extras_kept: list[str]
     ignored: list[str]
+    notes: list[tuple[str, ir.BooleanValue]] = field(default_factory=list)
 
 
 def validate_tables(
@@ -199,6 +215,7 @@ def validate_tables(
     rejects_dir: Path | None = None,
     now: datetime | None = None,
     work_dir: Path | None = None,
+    duplicate_events: Literal["keep", "drop"] = "keep",
 ) -> tuple[Tables, ValidationReport]:
     """Check every contract table in `tables` and return clean, canonically typed tables.
 
@@ -210,13 +227,18 @@ def validate_tables(
         now: extract time; later timestamps are rejected (default: current UTC time, naive).
         work_dir: lenient mode writes the clean version of tables that lost rows here as Parquet
             (default: temporary tables in the engine).
+        duplicate_events: events equal in every column are a warning either way; "keep" keeps them
+            (a log may repeat), "drop" keeps one of each and counts the rest as `rows_dropped`.
 
     Returns:
-        The clean tables (absent optional tables stay absent) and a per-table report.
+        The clean tables (absent optional tables stay absent; `accounts.created_at` filled when the
+        source has none, see `churnml.data.derived`) and a per-table report.
 
     Raises:
         DataValidationError: strict mode and any problem; or, in any mode, a missing required table
             or column.
+        SourceError: a file cannot be read (a corrupt Parquet part, a CSV row with the wrong number of
+            fields), naming the table and file.
     """
     now = now or datetime.now(UTC).replace(tzinfo=None)
     structural: list[Problem] = []
@@ -238,18 +260,31 @@ def validate_tables(
         if not missing:
             prepared[name] = _prepare(spec, raw, now)
 
-    if lenient:
-        if structural:
-            raise DataValidationError(structural, lenient=True)
-        return _lenient(tables, prepared, rejects_dir, work_dir)
+    if lenient and structural:
+        raise DataValidationError(structural, lenient=True)
+    try:
+        if lenient:
+            clean, report = _lenient(tables, prepared, rejects_dir, work_dir)
+        else:
+            clean, report = _strict(tables, prepared, structural)
+        clean = _finish(clean, prepared, report, duplicate_events)
+    except duckdb.Error as exc:  # a file the engine cannot read: name it, in one line
+        raise SourceError(describe_read_error(exc, tables)) from None
+    return clean, report
 
+
+def _strict(
+    tables: Tables, prepared: dict[str, _Prepared], structural: list[Problem]
+) -> tuple[Tables, ValidationReport]:
     report = ValidationReport()
     problems = list(structural)
     for name, prep in prepared.items():
         parent_ids = _parent_ids(prep.spec, prepared)
         counts = _count(prep, parent_ids)
         found = _strict_problems(prep, counts, parent_ids) if counts.any else []
-        report.tables[name] = TableReport(name, counts.rows_in, counts.rows_in, 0, found, None, prep.ignored)
+        report.tables[name] = TableReport(
+            name, counts.rows_in, counts.rows_in, 0, found, None, prep.ignored, notes=counts.notes
+        )
         problems += found
     if problems:
         raise DataValidationError(problems)
@@ -257,31 +292,31 @@ def validate_tables(
     return tables.replace(**clean), report
 
 
-def report_table(report: ValidationReport) -> RichTable:
-    """A rich table of rows in / ok / rejected and problem counts per table, for the CLI to print."""
-    out = RichTable(title="Data validation")
-    for header, justify in [
-        ("table", "left"),
-        ("rows in", "right"),
-        ("ok", "right"),
-        ("rejected", "right"),
-        ("problems", "left"),
-        ("rejects file", "left"),
-    ]:
-        out.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for rep in report.tables.values():
-        problems = "\n".join(f"{p.check} ({p.column}): {p.n_rows:,}" if p.column else p.check for p in rep.problems)
-        if rep.ignored_columns:
-            problems = "\n".join(filter(None, [problems, f"ignored columns: {', '.join(rep.ignored_columns)}"]))
-        out.add_row(
-            rep.table,
-            f"{rep.rows_in:,}",
-            f"{rep.rows_ok:,}",
-            f"[red]{rep.rows_rejected:,}[/red]" if rep.rows_rejected else "0",
-            problems or "[green]none[/green]",
-            str(rep.rejects_path) if rep.rejects_path else "",
-        )
-    return out
+def _finish(
+    clean: Tables, prepared: dict[str, _Prepared], report: ValidationReport, duplicate_events: str
+) -> Tables:
+    """Warnings and derived values on the clean tables: empty tables, repeated events, `created_at`."""
+    for name, rep in report.tables.items():
+        spec = prepared[name].spec
+        if rep.rows_in == 0:
+            rep.warnings.append(Problem(name, "", "empty_table", 0, "the table has no rows"))
+        if spec.log and rep.rows_ok:
+            n_rep, examples = repeated_rows(clean[name], N_EXAMPLES)
+            if n_rep:
+                drop = duplicate_events == "drop"
+                what = "dropped (data.duplicate_events: drop)" if drop else "kept (data.duplicate_events: keep)"
+                msg = f"repeating another row in every column; the repeats are {what}"
+                rep.warnings.append(Problem(name, "", "repeated_rows", n_rep, msg, examples))
+                if drop:
+                    clean = clean.replace(**{name: clean[name].distinct()})
+                    rep.rows_dropped, rep.rows_ok = n_rep, rep.rows_ok - n_rep
+    accounts = prepared.get("accounts")
+    if accounts is not None and "created_at" not in accounts.raw.columns:
+        filled, how = fill_created_at(clean["accounts"], clean.get("subscriptions"), clean.get("events"))
+        clean = clean.replace(accounts=filled)
+        clean.derived["accounts"] = ("created_at",)
+        report.tables["accounts"].notes.append(f"created_at: not in the source; {how}")
+    return clean
 
 
 # --- building the checks -------------------------------------------------------------------------------
@@ -306,7 +341,12 @@ def _prepare(spec: TableSpec, raw: ir.Table, now: datetime) -> _Prepared:
         converted = not casts[_c(col.name)].equals(raw[col.name])
         rules += _column_rules(spec, col, cast, now, converted)
     rules += _table_rules(spec, cast)
-    return _Prepared(spec, raw, cast, expr, rules, extras_kept, ignored)
+    notes = [
+        (f"{c.name}: {{n:,}} {_OFFSET_NOTE}", _offset(raw[c.name]))
+        for c in present
+        if c.kind == "timestamp" and raw[c.name].type().is_string()
+    ]
+    return _Prepared(spec, raw, cast, expr, rules, extras_kept, ignored, notes)
 
 
 # Ids that join tables must share one type (string); other integer ids (user_id, respondent_id) stay
@@ -328,7 +368,22 @@ def _cast(value: ir.Value, kind: str, join_key: bool = True) -> ir.Value:
         return value.cast("string")
     if target.is_timestamp() and src.is_timestamp():
         return value  # keep a time zone the source declares
+    if target.is_timestamp() and src.is_string():
+        # A plain cast would drop an offset ("07:27:49+05:00" -> 07:27:49); read it, then convert to UTC
+        # (naive). The connection's session time zone is UTC (`churnml.data.sources.duckdb_connection`).
+        utc = value.try_cast(dt.Timestamp(timezone="UTC")).cast(dt.timestamp)
+        return ibis.ifelse(_offset(value), utc, value.try_cast(target))
     return value.try_cast(target)
+
+
+# Text that ends in a time followed by a zone offset: "...T07:27:49+05:00", "... 07:27:49.5Z", "10:00 -0330".
+_OFFSET_NOTE = "text timestamps with a UTC offset (Z or ±hh:mm) were converted to UTC"
+_OFFSET = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|[+-]\d{2}(:?\d{2})?)$"
+
+
+def _offset(value: ir.Value) -> ir.BooleanValue:
+    """True on text timestamps that carry a UTC offset."""
+    return value.strip().re_search(_OFFSET).fill_null(False)
 
 
 def _column_rules(spec: TableSpec, col: ColumnSpec, t: ir.Table, now: datetime, converted: bool) -> list[_Rule]:
@@ -406,12 +461,25 @@ def _table_rules(spec: TableSpec, t: ir.Table) -> list[_Rule]:
 
 def _identity(spec: TableSpec, t: ir.Table) -> tuple[str, ...]:
     """Columns that help a reader find the row: the account and the unique key (present ones)."""
-    cols = [c for c in ("account_id", *spec.unique_key) if c in t.columns]
+    logged = ("ts", "event_type") if spec.log else ()
+    cols = [c for c in ("account_id", *spec.unique_key, *logged) if c in t.columns]
     return tuple(dict.fromkeys(cols))
 
 
 def _key(spec: TableSpec, t: ir.Table) -> list[str]:
+    """The unique key's columns present in `t`; none when a column the key needs is absent."""
+    if any(c not in t.columns for c in spec.key_needs):
+        return []
     return [c for c in spec.unique_key if c in t.columns]
+
+
+def _keyed(spec: TableSpec, t: ir.Table) -> ir.BooleanValue:
+    """Rows the unique key applies to: those with every `key_needs` column filled."""
+    keyed = ibis.literal(True)
+    for c in spec.key_needs:
+        if _c(c) in t.columns:  # absent: the key is empty anyway (`_key`)
+            keyed = keyed & t[_c(c)].notnull()
+    return keyed
 
 
 def _parent_ids(spec: TableSpec, prepared: dict[str, _Prepared]) -> ir.Column | None:
@@ -439,6 +507,7 @@ class _Counts:
     failing: list[tuple[_Rule, int]]
     n_dup: int
     n_orphan: int
+    notes: list[str] = field(default_factory=list)
 
     @property
     def any(self) -> bool:
@@ -453,17 +522,23 @@ def _count(prep: _Prepared, parent_ids: ir.Column | None) -> _Counts:
     t = prep.cast
     row_ok = _row_ok(prep.rules)
     sums = {f"r{i}": rule.bad.cast("int64").sum() for i, rule in enumerate(prep.rules)}
+    sums |= {f"n{i}": flag.cast("int64").sum() for i, (_, flag) in enumerate(prep.notes)}
+    key = _key(prep.spec, t)
+    keyed = _keyed(prep.spec, t)
+    sums["n_keyed"] = (row_ok & keyed).cast("int64").sum()
     agg = t.aggregate(n=t.count(), n_ok=row_ok.cast("int64").sum(), **sums).to_pyarrow().to_pylist()[0]
     failing = [(rule, int(agg[f"r{i}"])) for i, rule in enumerate(prep.rules) if agg[f"r{i}"]]
-    n_ok = int(agg["n_ok"] or 0)
+    notes = [text.format(n=int(agg[f"n{i}"])) for i, (text, _) in enumerate(prep.notes) if agg[f"n{i}"]]
+    n_ok, n_keyed = int(agg["n_ok"] or 0), int(agg["n_keyed"] or 0)
     ok_rows = t.filter(row_ok)
-    key = _key(prep.spec, t)
-    n_dup = n_ok - int(ok_rows.select(*[_c(k) for k in key]).distinct().count().execute()) if key and n_ok else 0
+    n_dup = 0
+    if key and n_keyed:
+        n_dup = n_keyed - int(ok_rows.filter(keyed).select(*[_c(k) for k in key]).distinct().count().execute())
     n_orphan = 0
     if parent_ids is not None and n_ok:
         col = prep.spec.parent[0]  # type: ignore[index]
         n_orphan = int(ok_rows.filter(~ok_rows[_c(col)].isin(parent_ids)).count().execute())
-    return _Counts(int(agg["n"]), failing, n_dup, n_orphan)
+    return _Counts(int(agg["n"]), failing, n_dup, n_orphan, notes)
 
 
 # --- strict --------------------------------------------------------------------------------------------
@@ -476,7 +551,7 @@ def _strict_problems(prep: _Prepared, counts: _Counts, parent_ids: ir.Column | N
     ok_rows = t.filter(_row_ok(prep.rules))
     if counts.n_dup:
         key = _key(spec, t)
-        dup = _duplicate_flag(ok_rows, key)
+        dup = _duplicate_flag(ok_rows, key) & _keyed(spec, ok_rows)
         rule = _Rule("duplicate", ", ".join(key), _dup_message(key), dup, _identity(spec, t))
         problems.append(_problem(spec, rule, counts.n_dup, ok_rows.filter(dup)))
     if counts.n_orphan and parent_ids is not None:
@@ -542,7 +617,8 @@ def _annotate(prep: _Prepared, counts: _Counts, parent_ids: ir.Column | None, t:
         key = _key(prep.spec, t)
         # Ranked among rows that passed the row checks: a bad first copy doesn't make a good one a dup.
         rank = ibis.row_number().over(group_by=[*(t[_c(k)] for k in key), t._reject_check], order_by=t[ROW_COL])
-        t = _flag(t, t._reject_check.isnull() & (rank > 0), "duplicate", ", ".join(key), _dup_message(key))
+        dup = t._reject_check.isnull() & (rank > 0) & _keyed(prep.spec, t)
+        t = _flag(t, dup, "duplicate", ", ".join(key), _dup_message(key))
     if counts.n_orphan and parent_ids is not None:
         col, parent_table, _ = prep.spec.parent  # type: ignore[misc]
         orphan = t._reject_check.isnull() & ~t[_c(col)].isin(parent_ids)
@@ -577,7 +653,9 @@ def _lenient(
         if not counts.any:
             path.unlink(missing_ok=True)  # no stale rejects file from an earlier run
             clean[name] = _clean_view(prep, prep.cast)
-            report.tables[name] = TableReport(name, counts.rows_in, counts.rows_in, 0, [], None, prep.ignored)
+            report.tables[name] = TableReport(
+                name, counts.rows_in, counts.rows_in, 0, [], None, prep.ignored, notes=counts.notes
+            )
             continue
         annotated = _annotate(prep, counts, parent_ids, prep.expr)
         rejects = annotated.filter(annotated._reject_check.notnull())
@@ -593,7 +671,9 @@ def _lenient(
                 f"{name}: {counts.rows_in} rows in but {n_ok} kept + {n_rejected} rejected; please report this"
             )
         problems = _problems_from_rejects(prep.spec, tables, path)
-        report.tables[name] = TableReport(name, counts.rows_in, n_ok, n_rejected, problems, path, prep.ignored)
+        report.tables[name] = TableReport(
+            name, counts.rows_in, n_ok, n_rejected, problems, path, prep.ignored, notes=counts.notes
+        )
         clean[name] = out
     return tables.replace(**clean), report
 
@@ -660,10 +740,21 @@ def _fmt(v: Any) -> str:
     if isinstance(v, date):
         return v.isoformat()
     if isinstance(v, str):
-        return repr(v)
-    return str(v)
+        return repr(v) if len(v) <= MAX_SHOWN else f"{v[:MAX_SHOWN]!r}… ({len(v):,} characters)"
+    return shorten(str(v))
+
+
+MAX_SHOWN = 80
+"""Longest value shown in a message; longer ones are cut, with their length (a 10 MB id prints 80 characters)."""
+
+
+def shorten(text: str, limit: int = MAX_SHOWN) -> str:
+    """`text`, or its first `limit` characters followed by its length when it is longer."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def _format_example(row: dict[str, Any]) -> str:
-    fields = ", ".join(f"{k}: {_fmt(v)}" for k, v in row.items() if k != ROW_COL)
+    fields = ", ".join(f"{shorten(k)}: {_fmt(v)}" for k, v in row.items() if k not in (ROW_COL, "_copies"))
+    if "_copies" in row:
+        return f"{row['_copies']:,} copies of {{{fields}}}"
     return f"row {row.get(ROW_COL, '?')} {{{fields}}}"

@@ -56,8 +56,9 @@ def commercial_features(spine: ibis.Table, subscriptions: ibis.Table, dates: Seq
     block = s.group_by(KEYS).aggregate(
         mrr=s.mrr.sum(where=s.active),
         mrr_90d_ago=s.mrr.sum(where=s.active_90),
-        seats=s.seats.sum(where=s.active),
-        plan=s.plan.max(where=s.active & (s.mrr == s.top_mrr)),
+        # seats and plan are optional columns: absent from the source, absent here (not faked).
+        **({"seats": s.seats.sum(where=s.active)} if "seats" in s.columns else {}),
+        **({"plan": s.plan.max(where=s.active & (s.mrr == s.top_mrr))} if "plan" in s.columns else {}),
         _term=s.term.max(where=s.active),
         _first_start=s.start_date.min(),
         days_to_renewal=s.to_renewal.min(where=s.active),

@@ -144,6 +144,8 @@ class ReadOptions(BaseModel):
         csv_null: strings a CSV reader treats as missing everywhere (e.g. ["?"] for OULAD).
         csv_delimiter: CSV delimiter (default: detected).
         schema_name: database schema to read tables from (URL sources; default: the server's default).
+        db_reader: how database tables are copied (`churnml.importer.database`): "auto" (ADBC, Arrow-native,
+            for PostgreSQL; SQLAlchemy in pandas chunks for other databases), "adbc" or "sqlalchemy".
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -151,6 +153,7 @@ class ReadOptions(BaseModel):
     csv_null: list[str] = Field(default_factory=list)
     csv_delimiter: str | None = None
     schema_name: str | None = Field(None, alias="schema")
+    db_reader: Literal["auto", "adbc", "sqlalchemy"] = "auto"
 
 
 class Mapping(BaseModel):

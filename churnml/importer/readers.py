@@ -6,9 +6,12 @@ backend), so the mapping's SQL and `churnml.data.validate` run the same way what
 * a folder: `name.csv` / `name.csv.gz` / `name.tsv` / `name.parquet` / a folder `name/` of Parquet parts;
   files are read lazily by DuckDB, never loaded into pandas;
 * a `.duckdb` file: attached read-only;
-* a database URL that SQLAlchemy understands (``postgresql://user:pw@host:5432/db``, ``sqlite:///x.db``,
-  ...): only the tables the mapping reads are copied, in chunks, into the DuckDB connection. Plain
-  ``postgresql://`` URLs use the psycopg (3) driver.
+* a database URL (``postgresql://user:pw@host:5432/db``, ``sqlite:///x.db``, ...): only the tables the
+  mapping reads are copied into the DuckDB connection, Arrow-natively for PostgreSQL (ADBC), else through
+  SQLAlchemy (`churnml.importer.database`).
+
+Parquet footers are checked and CSV rows that do not fit their header are named by line
+(`churnml.data.sources.check_parquet` / `csv_problem`), so a bad file is one line naming file and table.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from pathlib import Path
 
 import ibis
 from ibis.backends import BaseBackend
+from rich.console import Console
 
-from churnml.data.sources import SourceError
+from churnml.data.sources import SourceError, check_parquet, csv_misread, csv_problem
+from churnml.importer.database import copy_tables, hide_password
 from churnml.importer.mapping import ReadOptions
 from churnml.importer.sql import ident, literal
 
-_CHUNK_ROWS = 100_000
 _SUFFIXES = (".csv.gz", ".csv", ".tsv", ".parquet")
 
 
@@ -36,11 +40,13 @@ class Source:
         con: the Ibis DuckDB backend holding one table or view per source table.
         location: what was opened (folder, file or URL with the password hidden).
         origins: source table name → where its rows came from.
+        notes: how the source was read, where it matters (the database reader used).
     """
 
     con: BaseBackend
     location: str
     origins: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def columns(self, sql_from: str) -> list[str]:
         """Column names of a FROM item (a quoted table name or a parenthesised SELECT)."""
@@ -58,21 +64,25 @@ def open_source(
     needed: Sequence[str],
     options: ReadOptions | None = None,
     text_columns: Mapping[str, Collection[str]] | None = None,
+    console: Console | None = None,
 ) -> Source:
     """Open the source tables `needed` by a mapping.
 
     Args:
         text_columns: per CSV table, columns read as text whatever the sniffer guesses, so that value
             maps and formats see the value as written ("Yes", "05/01/2024"), not DuckDB's guess (true, a date).
+        console: where a database copy draws its progress bar (none without).
 
     Raises:
         SourceError: the location does not exist, or a needed table is not in it (available ones listed).
     """
     options = options or ReadOptions()
     con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")  # offsets in text timestamps become UTC (churnml.data.validate)
     text = str(location)
     if is_url(text):
-        return _open_url(con, text, needed, options)
+        origins, notes = copy_tables(con, text, needed, options, console)
+        return Source(con, hide_password(text), origins, notes)
     path = Path(location)
     if not path.exists():
         raise SourceError(f"import source not found: {path}")
@@ -123,12 +133,15 @@ def _open_folder(
         path = files[name]
         where = literal(path.resolve().as_posix())
         if path.is_dir():
+            for part in sorted(path.glob("*.parquet")):
+                check_parquet(part, name)
             scan = f"read_parquet({literal((path.resolve() / '*.parquet').as_posix())})"
         elif path.name.endswith(".parquet"):
+            check_parquet(path, name)
             scan = f"read_parquet({where})"
         else:
             opts = _csv_options(options, path)
-            header = [r[0] for r in con.raw_sql(f"DESCRIBE SELECT * FROM read_csv({where}, {opts})").fetchall()]
+            header = _csv_header(con, path, name, where, opts, options)
             as_text = [c for c in text_columns.get(name, ()) if c in header]
             if as_text:
                 opts += ", types = {" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in as_text) + "}"
@@ -153,57 +166,15 @@ def _open_duckdb(con: BaseBackend, path: Path, needed: Sequence[str]) -> Source:
     return src
 
 
-def _sqlalchemy_url(url: str) -> str:
-    for plain in ("postgresql://", "postgres://"):
-        if url.startswith(plain):
-            return "postgresql+psycopg://" + url[len(plain):]
-    return url
-
-
-def _open_url(con: BaseBackend, url: str, needed: Sequence[str], options: ReadOptions) -> Source:
-    import pandas as pd
-    import sqlalchemy as sa
-
+def _csv_header(con: BaseBackend, path: Path, name: str, where: str, opts: str, options: ReadOptions) -> list[str]:
+    """The CSV's columns as DuckDB reads them; a file whose rows do not fit its header is refused by line."""
+    delim = options.csv_delimiter or ("\t" if path.name.endswith(".tsv") else None)
     try:
-        engine = sa.create_engine(_sqlalchemy_url(url))
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-        raise SourceError(f"cannot use database URL {_hide_password(url)}: {exc}") from None
-    shown = _hide_password(url)
-    try:
-        with engine.connect() as db:
-            available = sa.inspect(db).get_table_names(schema=options.schema_name)
-            if any(n not in available for n in needed):
-                raise _missing(needed, sorted(available), shown)
-            src = Source(con, shown)
-            for name in needed:
-                first = True
-                for chunk in pd.read_sql_table(name, db, schema=options.schema_name, chunksize=_CHUNK_ROWS):
-                    con.con.register("_chunk", chunk)
-                    if first:
-                        con.raw_sql(f"CREATE TABLE {ident(name)} AS SELECT * FROM _chunk")
-                        first = False
-                    else:
-                        con.raw_sql(f"INSERT INTO {ident(name)} SELECT * FROM _chunk")
-                    con.con.unregister("_chunk")
-                if first:  # empty table: keep its columns
-                    quote = db.dialect.identifier_preparer.quote
-                    qualified = ".".join(quote(p) for p in (options.schema_name, name) if p)
-                    empty = pd.read_sql_query(sa.text(f"SELECT * FROM {qualified} WHERE 1 = 0"), db)
-                    con.con.register("_chunk", empty)
-                    con.raw_sql(f"CREATE TABLE {ident(name)} AS SELECT * FROM _chunk")
-                    con.con.unregister("_chunk")
-                src.origins[name] = f"{shown} table {name}"
-    except sa.exc.SQLAlchemyError as exc:
-        raise SourceError(f"cannot read from {shown}: {str(exc).splitlines()[0]}") from None
-    finally:
-        engine.dispose()
-    return src
-
-
-def _hide_password(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can parse: show the scheme only
-        return url.split("://", 1)[0] + "://…"
+        header = [r[0] for r in con.raw_sql(f"DESCRIBE SELECT * FROM read_csv({where}, {opts})").fetchall()]
+    except Exception as exc:  # the sniffer gave up: say why, in one line
+        problem = csv_problem(path, delim) or str(exc).splitlines()[0]
+        raise SourceError(f"{name}: cannot read CSV file {path}: {problem}") from None
+    problem = csv_misread(path, header, delim)
+    if problem:
+        raise SourceError(f"{name}: cannot read CSV file {path}: {problem}")
+    return header

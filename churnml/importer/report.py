@@ -1,7 +1,9 @@
 """The import report: what was mapped, converted and rejected, per table, with counts.
 
-Plain data (written as `import_report.json` beside the imported tables) plus rich tables for the CLI.
-For every table `rows_read == rows_filtered + rows_written + rows_rejected`: nothing is dropped unseen.
+Plain data (written as `import_report.json` beside the imported tables) plus rich tables for the CLI (data in
+them escaped, so markup in a value prints as itself).
+For every table `rows_read == rows_filtered + rows_written + rows_rejected + rows_dropped`: nothing is dropped
+unseen (`rows_dropped`: repeated events under `data.duplicate_events: drop`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 REPORT_FILE = "import_report.json"
@@ -34,6 +37,9 @@ class TableImport:
         rows_filtered: rows left out by the mapping's `where` (a choice, not a rejection).
         rows_written / rows_rejected: after validation; rejects are in `rejects_path` with reasons.
         problems: validation problems, one line each (check, column, count, reason).
+        warnings / notes: legal findings (repeated events, an empty table) and what validation did to
+            values (offsets converted to UTC, a derived `created_at`).
+        rows_dropped: repeated events dropped under `data.duplicate_events: drop` (one copy kept).
         kept / dropped: attribute columns carried over unchanged, and those the mapping left out.
     """
 
@@ -49,11 +55,14 @@ class TableImport:
     dropped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     rejects_path: str | None = None
+    rows_dropped: int = 0
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class ImportReport:
-    """The whole import."""
+    """The whole import; `seconds` is its wall time, `notes` how the source was read."""
 
     source: str
     mapping: str
@@ -62,6 +71,8 @@ class ImportReport:
     lenient: bool
     tables: dict[str, TableImport] = field(default_factory=dict)
     description: str = ""
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def total_rejected(self) -> int:
@@ -80,15 +91,25 @@ class ImportReport:
 
 def summary_table(report: ImportReport) -> RichTable:
     """Rows read / filtered / written / rejected per table."""
-    out = RichTable(title=f"Import from {report.source} ({report.shape})", title_justify="left")
-    for header in ("table", "from", "read", "filtered", "written", "rejected", "problems"):
+    title = f"Import from {escape(report.source)} ({report.shape})"
+    if report.notes:
+        title += "\n" + "\n".join(escape(n) for n in report.notes)
+    out = RichTable(title=title, title_justify="left")
+    dropped = any(t.rows_dropped for t in report.tables.values())
+    headers = ["table", "from", "read", "filtered", "written", "rejected", *(["dropped"] if dropped else []),
+               "problems"]
+    for header in headers:
         out.add_column(header, justify="left" if header in ("table", "from", "problems") else "right",
                        overflow="fold")
     for t in report.tables.values():
+        lines = [escape(p) for p in t.problems] or ["[green]none[/green]"]
+        lines += [f"[yellow]warning {escape(w)}[/yellow]" for w in t.warnings]
+        lines += [f"[dim]{escape(n)}[/dim]" for n in t.notes]
         out.add_row(
-            t.table, t.origin, f"{t.rows_read:,}", f"{t.rows_filtered:,}", f"{t.rows_written:,}",
+            escape(t.table), escape(t.origin), f"{t.rows_read:,}", f"{t.rows_filtered:,}", f"{t.rows_written:,}",
             f"[red]{t.rows_rejected:,}[/red]" if t.rows_rejected else "0",
-            "\n".join(t.problems) or "[green]none[/green]",
+            *([f"{t.rows_dropped:,}"] if dropped else []),
+            "\n".join(lines),
         )
     return out
 
@@ -101,9 +122,9 @@ def columns_table(report: ImportReport) -> RichTable:
     for t in report.tables.values():
         for c in t.columns:
             counts = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in c.counts.items())
-            out.add_row(t.table, c.target, c.how, counts)
+            out.add_row(escape(t.table), escape(c.target), escape(c.how), counts)
         if t.kept:
-            out.add_row(t.table, f"{len(t.kept)} kept as is", ", ".join(t.kept), "")
+            out.add_row(escape(t.table), f"{len(t.kept)} kept as is", escape(", ".join(t.kept)), "")
         if t.dropped:
-            out.add_row(t.table, f"{len(t.dropped)} left out", ", ".join(t.dropped), "")
+            out.add_row(escape(t.table), f"{len(t.dropped)} left out", escape(", ".join(t.dropped)), "")
     return out

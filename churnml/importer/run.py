@@ -10,11 +10,14 @@ ordinary churnml data folder: `churnml validate/features/train --data <out>` rea
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import ibis.expr.types as ir
 import pyarrow.parquet as pq
+from rich.console import Console
 
 from churnml.data.contract import TABLES, ColumnKind
 from churnml.data.sources import SourceError, Tables
@@ -83,6 +86,8 @@ def import_data(
     *,
     lenient: bool = False,
     now: datetime | None = None,
+    duplicate_events: Literal["keep", "drop"] = "keep",
+    progress: Console | None = None,
 ) -> ImportReport:
     """Import a company's export through a mapping into `out`.
 
@@ -92,6 +97,9 @@ def import_data(
         out: output folder (empty, or written by an earlier import).
         lenient: quarantine bad rows to `<out>/rejects/` instead of failing.
         now: extract time for the not-in-the-future checks (default: now).
+        duplicate_events: events equal in every column are kept (default) or dropped to one copy; counted
+            either way (`data.duplicate_events`, `churnml.data.validate`).
+        progress: a rich console to draw progress on (database copies), or None for none.
 
     Returns:
         The import report (also written as `<out>/import_report.json`).
@@ -100,6 +108,7 @@ def import_data(
         MappingError: the mapping does not fit the source. SourceError: the source cannot be read.
         DataValidationError: strict mode and a bad row, or any mode and a missing required table/column.
     """
+    t0 = time.perf_counter()
     mapping_path = str(mapping) if not isinstance(mapping, Mapping) else "(in memory)"
     m = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
     out = Path(out)
@@ -111,9 +120,27 @@ def import_data(
             as_text.setdefault(tm.source, set()).update(
                 cm.column for cm in tm.columns.values() if cm.column is not None and converted(cm)
             )
-    src = open_source(source, needed, m.read, as_text)
-    report = ImportReport(str(src.location), mapping_path, m.shape, str(out), lenient, description=m.description)
+    src = open_source(source, needed, m.read, as_text, progress)
+    report = ImportReport(str(src.location), mapping_path, m.shape, str(out), lenient, description=m.description,
+                          notes=list(src.notes))
+    status = progress.status("mapping, validating and writing…", spinner="dots") if progress else None
+    if status is not None:
+        status.start()
+    try:
+        _map_validate_write(src, m, targets, out, report, lenient, now, duplicate_events)
+    finally:
+        if status is not None:
+            status.stop()
+    report.seconds = round(time.perf_counter() - t0, 2)
+    report.write(out)
+    return report
 
+
+def _map_validate_write(
+    src: Source, m: Mapping, targets: dict[str, TableMap], out: Path, report: ImportReport, lenient: bool,
+    now: datetime | None, duplicate_events: Literal["keep", "drop"],
+) -> None:
+    """Build each target table's SELECT, count conversions, validate, write Parquet; fill `report` in place."""
     mapped: dict[str, ir.Table] = {}
     for name, tm in targets.items():
         source_cols = src.columns(base_sql(tm))
@@ -148,7 +175,7 @@ def import_data(
     else:
         clean_tables, validation = validate_tables(
             tables, require_subscriptions="subscriptions" in mapped, lenient=lenient,
-            rejects_dir=rejects_dir, now=now,
+            rejects_dir=rejects_dir, now=now, duplicate_events=duplicate_events,
         )
         clean = {name: clean_tables[name] for name in mapped}
         vreports = validation.tables
@@ -157,21 +184,23 @@ def import_data(
         path = out / f"{name}.parquet"
         table.to_parquet(path)
         _finish(report.tables[name], vreports[name], path)
-    report.write(out)
-    return report
 
 
 def _finish(entry: TableImport, vrep: TableReport, path: Path) -> None:
     entry.output = str(path)
     entry.rows_written = pq.ParquetFile(path).metadata.num_rows
     entry.rows_rejected = vrep.rows_rejected
+    entry.rows_dropped = vrep.rows_dropped
     entry.rejects_path = str(vrep.rejects_path) if vrep.rejects_path else None
     entry.problems = [f"{p.check} ({p.column}): {p.n_rows:,} — {p.message}" if p.column else p.check
                       for p in vrep.problems]
     if vrep.ignored_columns:
         entry.problems.append(f"ignored columns (not in the contract): {', '.join(vrep.ignored_columns)}")
-    if entry.rows_read != entry.rows_filtered + entry.rows_written + entry.rows_rejected:
+    entry.warnings = [f"{w.check}: {f'{w.n_rows:,} rows ' if w.n_rows else ''}{w.message}" for w in vrep.warnings]
+    entry.notes = list(vrep.notes)
+    accounted = entry.rows_filtered + entry.rows_written + entry.rows_rejected + entry.rows_dropped
+    if entry.rows_read != accounted:
         raise RuntimeError(
             f"{entry.table}: {entry.rows_read} rows read but {entry.rows_filtered} filtered + {entry.rows_written} "
-            f"written + {entry.rows_rejected} rejected; please report this"
+            f"written + {entry.rows_rejected} rejected + {entry.rows_dropped} dropped; please report this"
         )

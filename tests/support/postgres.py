@@ -1,8 +1,8 @@
-"""A throwaway PostgreSQL server for tests: `initdb` + `pg_ctl` into a temp folder, on a free local port.
+"""A throwaway PostgreSQL server for tests and benchmarks: `initdb` + `pg_ctl` into a temp folder, on a free port.
 
-Skips (with the reason) when the server binaries are absent, or when running as root without a `postgres`
-user to run them as (PostgreSQL refuses to run as root). `make test` installs the binaries when it can
-(`.ci/system-deps.sh`).
+`postgres_server` (tests) skips (with the reason) when the server binaries are absent, or when running as root
+without a `postgres` user to run them as (PostgreSQL refuses to run as root); `start_postgres` raises instead.
+`make test` installs the binaries when it can (`.ci/system-deps.sh`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from tests.support.system import missing
@@ -35,19 +35,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL server can be started here (binaries absent, or root without a `postgres` user)."""
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a server; yield a SQLAlchemy URL to its `postgres` database; stop and delete it afterwards."""
+def start_postgres() -> Iterator[str]:
+    """Start a server; yield a URL to its `postgres` database; stop and delete it afterwards.
+
+    Raises:
+        PostgresUnavailable: with the reason, when no server can be started.
+    """
     bin_dir = _bin_dir()
     if bin_dir is None or not (bin_dir / "initdb").exists():
-        missing("PostgreSQL server binaries (initdb, pg_ctl) not found; run ./.ci/system-deps.sh")
+        raise PostgresUnavailable("PostgreSQL server binaries (initdb, pg_ctl) not found; run ./.ci/system-deps.sh")
     prefix: list[str] = []
     owner = None
     if os.geteuid() == 0:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            missing("running as root and no 'postgres' user to run the PostgreSQL server as")
+            raise PostgresUnavailable("running as root and no 'postgres' user to run the server as") from None
         prefix = ["runuser", "-u", "postgres", "--"]
     root = Path(tempfile.mkdtemp(prefix="churnml_pg_"))
     if owner is not None:
@@ -61,10 +69,22 @@ def postgres_server() -> Iterator[str]:
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w", "-t", "60", "start")
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(root, ignore_errors=True)
-        missing(f"could not start a PostgreSQL server: {exc.stderr.decode(errors='replace')[-300:]}")
+        why = exc.stderr.decode(errors="replace")[-300:]
+        raise PostgresUnavailable(f"could not start a PostgreSQL server: {why}") from None
     try:
         yield f"postgresql://churnml@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """`start_postgres` for tests: skips (with the reason) where no server can be started."""
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(start_postgres())
+        except PostgresUnavailable as exc:
+            missing(str(exc))
+        yield url

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from churnml.cli.render import validation_table
 from churnml.data.contract import TABLES
 from churnml.data.sources import Tables, duckdb_connection, open_tables
-from churnml.data.validate import DataValidationError, report_table, validate_tables
+from churnml.data.validate import DataValidationError, validate_tables
 from tests.support.factories import NOW, valid_frames, write_dataset, write_duckdb
 
 Frames = dict[str, pd.DataFrame]
@@ -37,6 +38,12 @@ def _append_copy(table: str, row: int) -> Callable[[Frames], None]:
         f[table] = pd.concat([f[table], f[table].iloc[[row]]], ignore_index=True)
 
     return mutate
+
+
+def _with_event_ids_and_copy(f: Frames) -> None:
+    """Events with an `event_id` (then the key) and one event written twice."""
+    f["events"].insert(0, "event_id", [f"e{i}" for i in range(len(f["events"]))])
+    _append_copy("events", 0)(f)
 
 
 def _as_strings(table: str, column: str, row: int, value: str) -> Callable[[Frames], None]:
@@ -71,8 +78,9 @@ CASES = [
      "future_timestamp", [2]),
     ("events-unknown-account", _set("events", "account_id", 4, "ZZ"), "events", "account_id",
      "unknown_account", [5]),
-    ("events-duplicate", _append_copy("events", 0), "events", "account_id, ts, event_type, user_id",
-     "duplicate", [6]),
+    ("events-duplicate-id", _with_event_ids_and_copy, "events", "event_id", "duplicate", [6]),
+    ("surveys-same-respondent", _append_copy("surveys", 0), "surveys", "account_id, ts, kind, respondent_id",
+     "duplicate", [4]),
     ("events-null-type", _set("events", "event_type", 2, None), "events", "event_type", "not_null", [3]),
     ("tickets-closed-before-opened", _set("tickets", "closed_at", 2, pd.Timestamp("2024-02-01")), "tickets",
      "closed_at", "end_before_start", [3]),
@@ -311,7 +319,7 @@ def test_report_table_renders_counts(tmp_path: Path) -> None:
     _set("surveys", "score", 0, 11.0)(frames)
     _, report = _run(tmp_path, frames, lenient=True)
     console = Console(record=True, width=200)
-    console.print(report_table(report))
+    console.print(validation_table(report))
     text = console.export_text()
     assert "surveys" in text and "out_of_range (score): 1" in text and "surveys.parquet" in text
 

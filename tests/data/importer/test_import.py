@@ -130,3 +130,21 @@ def test_cli_import(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "quarantined" in res.output and "Columns mapped" in res.output
     assert (out / "tickets.parquet").exists() and (out / "rejects" / "tickets.parquet").exists()
+
+
+def test_cli_import_takes_config_and_counts_dropped_repeats(tmp_path: Path) -> None:
+    tables = company_export()
+    events = tables["product_events"]
+    tables["product_events"] = pd.concat([events, events.iloc[[0]]], ignore_index=True)  # one event twice
+    src = write_folder(tmp_path / "src", tables, "parquet")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  duplicate_events: drop\n")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["import", "--from", str(src), "--mapping", str(MAPPING), "--to", str(out),
+                                   "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    ev = json.loads((out / "import_report.json").read_text())["tables"]["events"]
+    assert (ev["rows_read"], ev["rows_filtered"], ev["rows_written"], ev["rows_dropped"]) == (
+        len(events) + 1, 1, len(events) - 1, 1)
+    assert ev["warnings"] == ["repeated_rows: 1 rows repeating another row in every column; the repeats are "
+                              "dropped (data.duplicate_events: drop)"]

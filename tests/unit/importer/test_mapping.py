@@ -108,3 +108,18 @@ def test_table_sql_keeps_drops_and_names_missing_columns() -> None:
     assert cols == ["account_id", "churned", "age", "plan"]
     with pytest.raises(MappingError, match=r"no column\(s\) \['gone'\]"):
         table_sql(m.snapshot, {}, ["id", "age", "secret"])
+
+
+def test_database_reader_choice() -> None:
+    from churnml.data.sources import SourceError
+    from churnml.importer.database import libpq_url, reader_for
+    from churnml.importer.mapping import ReadOptions
+
+    auto, alchemy, adbc = ReadOptions(), ReadOptions(db_reader="sqlalchemy"), ReadOptions(db_reader="adbc")
+    assert reader_for("postgresql://u@h/db", auto) == "adbc"
+    assert reader_for("postgresql+psycopg://u@h/db", auto) == "adbc"
+    assert reader_for("postgresql://u@h/db", alchemy) == "sqlalchemy"
+    assert reader_for("sqlite:///x.db", auto) == "sqlalchemy"
+    with pytest.raises(SourceError, match="adbc reads PostgreSQL only"):
+        reader_for("sqlite:///x.db", adbc)
+    assert libpq_url("postgresql+psycopg://u:p@h:5/db") == "postgresql://u:p@h:5/db"
