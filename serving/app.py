@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from churnml.config import Settings
 from serving import errors
 from serving.auth import KeyChecker
+from serving.contract import request_model
 from serving.limits import BodyLimitMiddleware
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_holder import ModelHolder
@@ -90,6 +91,34 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
 
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}", status_code=303)
 
+    app.openapi = lambda: served_openapi(app, holder)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
+
+
+def served_openapi(app: FastAPI, holder: ModelHolder) -> dict[str, Any]:
+    """The OpenAPI schema with `POST /v1/score`'s body as the served model requires it (`serving.contract`).
+
+    Regenerated when the served version changes, so the schema a client reads is the one its request is
+    validated against (required features and attributes, types, ranges).
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    served = holder.current
+    key = None if served is None else served.version
+    cached = getattr(app.state, "openapi_cache", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description,
+                         routes=app.routes)
+    body = served.scorer.request_model if served is not None and served.scorer is not None else request_model()
+    js = body.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(js.pop("$defs", {}))
+    components[body.__name__] = js
+    ref = {"$ref": f"#/components/schemas/{body.__name__}"}
+    schema["paths"]["/v1/score"]["post"]["requestBody"] = {"required": True,
+                                                           "content": {"application/json": {"schema": ref}}}
+    app.state.openapi_cache = (key, schema)
+    return schema
