@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from churnml.config import Settings
+from churnml.scoring.fresh import FreshScorer
 from serving import errors
 from serving.auth import KeyChecker
 from serving.contract import request_model
@@ -57,7 +58,8 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
         )
     holder = holder or ModelHolder(settings.work_dir, settings.registry.name, cfg.alias, loader=loader)
     state = ServiceState(settings=settings, holder=holder, store=StoreReader.from_work_dir(settings.work_dir),
-                         keys=KeyChecker(cfg.api_keys), metrics=Metrics(), sessions=Sessions(cfg.session_hours))
+                         keys=KeyChecker(cfg.api_keys), metrics=Metrics(), sessions=Sessions(cfg.session_hours),
+                         fresh=FreshScorer(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from churnml.config import Settings
+from churnml.scoring.fresh import FreshScorer
 from serving.auth import KeyChecker, Principal
 from serving.metrics import Metrics
 from serving.model_holder import ModelHolder
@@ -52,4 +53,5 @@ class ServiceState:
     keys: KeyChecker
     metrics: Metrics
     sessions: Sessions
+    fresh: FreshScorer | None = None
     started: float = field(default_factory=time.time)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 import orjson
+import pandas as pd
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -12,6 +14,7 @@ from serving.deps import Reader, Scorer, State
 from serving.schemas import (
     AccountDetail,
     AccountPage,
+    AccountScore,
     Band,
     ErrorBody,
     ModelInfo,
@@ -91,6 +94,35 @@ async def score(request: Request, state: State, _: Scorer) -> Response:
         body = await run_in_threadpool(scorer.answer, accounts, config)
     state.metrics.scored.inc(len(accounts))
     return Response(orjson.dumps(body), media_type="application/json",
+                    headers={"X-Model-Version": f"{served.name}/{served.version}"})
+
+
+@router.post("/accounts/{account_id}/rescore", response_model=AccountScore,
+             responses={404: {"model": ErrorBody, "description": "Unknown account, or not active at the date"}},
+             summary="Score one account now from its raw signals, with what changed since its last stored score")
+def rescore(state: State, _: Reader, account_id: Annotated[str, Path(min_length=1, max_length=128)],
+            as_of: Annotated[dt.date | None, Query(description="As-of date (default: today, UTC); data before "
+                                                   "its midnight is used, as in batch scoring.")] = None) -> Response:
+    """The account's features computed now from the configured data source with the batch definitions
+    (`churnml.scoring.fresh`), scored and explained by the served model; nothing is stored."""
+    from churnml.data.validate import DataValidationError
+    from churnml.scoring.fresh import NotScorable
+
+    served = state.holder.current
+    if served is None or state.fresh is None:
+        raise HTTPException(503, "no model loaded yet", headers={"Retry-After": "30"})
+    history = state.store.history(account_id)
+    try:
+        row = state.fresh.score(served.model, model_name=served.name, model_version=served.version,
+                                account_id=account_id, as_of=as_of,
+                                history=pd.DataFrame(history) if history else None)
+    except NotScorable as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (DataValidationError, ValueError, OSError) as exc:
+        raise HTTPException(503, f"the data source cannot be read: {str(exc).splitlines()[0][:300]}",
+                            headers={"Retry-After": "60"}) from None
+    body = account_score(row.to_dict("records")[0])
+    return Response(body.model_dump_json(), media_type="application/json",
                     headers={"X-Model-Version": f"{served.name}/{served.version}"})
 
 
