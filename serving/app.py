@@ -56,10 +56,12 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
             "no API keys configured: add one under serving.api_keys (`churnml apikey new` prints a key and its "
             "hash) or set serving.allow_anonymous: true for local development"
         )
+    # several worker processes share sessions through a file; one process keeps them in memory
+    sessions_path = Path(settings.work_dir) / "sessions.sqlite" if workers(cfg) > 1 else None
     holder = holder or ModelHolder(settings.work_dir, settings.registry.name, cfg.alias, loader=loader)
     state = ServiceState(settings=settings, holder=holder, store=StoreReader.from_work_dir(settings.work_dir),
-                         keys=KeyChecker(cfg.api_keys), metrics=Metrics(), sessions=Sessions(cfg.session_hours),
-                         fresh=FreshScorer(settings))
+                         keys=KeyChecker(cfg.api_keys), metrics=Metrics(),
+                         sessions=Sessions(cfg.session_hours, sessions_path), fresh=FreshScorer(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,3 +126,23 @@ def served_openapi(app: FastAPI, holder: ModelHolder) -> dict[str, Any]:
                                                            "content": {"application/json": {"schema": ref}}}
     app.state.openapi_cache = (key, schema)
     return schema
+
+
+def workers(cfg: Any) -> int:
+    """uvicorn worker processes: `serving.workers`, default the machine's CPU cores."""
+    import os
+
+    return cfg.workers or os.cpu_count() or 1
+
+
+#: Environment variable through which `churnml serve` hands its settings to uvicorn's worker processes.
+SETTINGS_ENV = "CHURNML_SERVE_SETTINGS"
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn's worker processes (`churnml serve` with several workers): the settings come as
+    JSON in `CHURNML_SERVE_SETTINGS`, so every worker serves the same configuration and follows the same alias
+    with its own model holder (each worker swaps when the alias moves)."""
+    import os
+
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))

@@ -130,6 +130,8 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict, description="Backtest headline metrics.")
     last_error: str | None = Field(None, description="Why the latest load attempt failed (old model kept).")
     last_error_at: dt.datetime | None = None
+    worker_pid: int | None = Field(None, description="Process id of the worker that answered (one of "
+                                   "serving.workers); each worker follows the alias itself.")
 
 
 class Health(BaseModel):

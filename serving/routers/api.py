@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Annotated, Literal
 
 import orjson
@@ -130,7 +131,8 @@ def rescore(state: State, _: Reader, account_id: Annotated[str, Path(min_length=
 def model_info(state: State, _: Reader) -> ModelInfo:
     served, err = state.holder.current, state.holder.last_error
     info = ModelInfo(name=state.holder.name, alias=state.holder.alias, ready=served is not None,
-                     last_error=err.message if err else None, last_error_at=err.at if err else None)
+                     last_error=err.message if err else None, last_error_at=err.at if err else None,
+                     worker_pid=os.getpid())
     if served is not None:
         info = info.model_copy(update={
             "version": str(served.version), "uri": served.uri, "run_id": served.run_id,
