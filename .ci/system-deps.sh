@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages the test suite needs beyond Python: Debian's Chromium (browser tests drive it with Playwright's
-# executable_path; Playwright never downloads a browser), a Java 17+ runtime (pyspark local mode) and the PostgreSQL
-# server binaries (the import tests start a throwaway server). Installed only when missing; needs root or sudo.
+# executable_path; Playwright never downloads a browser), a Java 17+ runtime (pyspark local mode), the PostgreSQL
+# server binaries (the import tests start a throwaway server) and wrk (the serving benchmark's load generator).
+# Installed only when missing; needs root or sudo.
 # Tests that need one of these skip with a clear reason when it is still absent (e.g. no root on a laptop).
 set -uo pipefail
 missing=()
@@ -10,6 +11,7 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
