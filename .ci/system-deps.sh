@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages the test suite needs beyond Python: Debian's Chromium (browser tests drive it with Playwright's
 # executable_path; Playwright never downloads a browser), a Java 17+ runtime (pyspark local mode) and the PostgreSQL
-# server binaries (the import tests start a throwaway server). Installed only when missing; needs root or sudo.
+# server binaries (the import tests start a throwaway server) and wrk (the serving benchmark's load generator).
+# Installed only when missing; needs root or sudo.
 #
 # Fails loudly: exit 1, naming what is missing and why, when a package cannot be installed (no root, no apt-get,
 # apt-get failing) or is still missing afterwards, so `make test` stops instead of running a suite whose
@@ -15,6 +16,7 @@ check() {
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
   command -v java >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/java" ] || missing+=(openjdk-17-jre-headless)
   have_pg || missing+=(postgresql)
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 }
 fail() { echo "system-deps: $*" >&2; exit 1; }
 

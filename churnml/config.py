@@ -131,6 +131,7 @@ class ServingConfig(BaseModel):
     allow_anonymous: bool = Field(False, description="Serve without keys when none are configured (dev only).")
     cookie_secure: bool = Field(False, description="Mark the web page's session cookie Secure (behind HTTPS).")
     session_hours: float = Field(12.0, gt=0, description="Web page sessions expire after this long.")
+    workers: int | None = Field(None, ge=1, le=64, description="uvicorn worker processes (default: CPU cores).")
 
 
 class RetrainConfig(BaseModel):

@@ -20,8 +20,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from churnml.config import Settings
+from churnml.scoring.fresh import FreshScorer
 from serving import errors
 from serving.auth import KeyChecker
+from serving.contract import request_model
 from serving.limits import BodyLimitMiddleware
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_holder import ModelHolder
@@ -54,9 +56,12 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
             "no API keys configured: add one under serving.api_keys (`churnml apikey new` prints a key and its "
             "hash) or set serving.allow_anonymous: true for local development"
         )
+    # several worker processes share sessions through a file; one process keeps them in memory
+    sessions_path = Path(settings.work_dir) / "sessions.sqlite" if workers(cfg) > 1 else None
     holder = holder or ModelHolder(settings.work_dir, settings.registry.name, cfg.alias, loader=loader)
     state = ServiceState(settings=settings, holder=holder, store=StoreReader.from_work_dir(settings.work_dir),
-                         keys=KeyChecker(cfg.api_keys), metrics=Metrics(), sessions=Sessions(cfg.session_hours))
+                         keys=KeyChecker(cfg.api_keys), metrics=Metrics(),
+                         sessions=Sessions(cfg.session_hours, sessions_path), fresh=FreshScorer(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +95,54 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
 
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}", status_code=303)
 
+    app.openapi = lambda: served_openapi(app, holder)  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
+
+
+def served_openapi(app: FastAPI, holder: ModelHolder) -> dict[str, Any]:
+    """The OpenAPI schema with `POST /v1/score`'s body as the served model requires it (`serving.contract`).
+
+    Regenerated when the served version changes, so the schema a client reads is the one its request is
+    validated against (required features and attributes, types, ranges).
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    served = holder.current
+    key = None if served is None else served.version
+    cached = getattr(app.state, "openapi_cache", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, description=app.description,
+                         routes=app.routes)
+    body = served.scorer.request_model if served is not None and served.scorer is not None else request_model()
+    js = body.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(js.pop("$defs", {}))
+    components[body.__name__] = js
+    ref = {"$ref": f"#/components/schemas/{body.__name__}"}
+    schema["paths"]["/v1/score"]["post"]["requestBody"] = {"required": True,
+                                                           "content": {"application/json": {"schema": ref}}}
+    app.state.openapi_cache = (key, schema)
+    return schema
+
+
+def workers(cfg: Any) -> int:
+    """uvicorn worker processes: `serving.workers`, default the machine's CPU cores."""
+    import os
+
+    return cfg.workers or os.cpu_count() or 1
+
+
+#: Environment variable through which `churnml serve` hands its settings to uvicorn's worker processes.
+SETTINGS_ENV = "CHURNML_SERVE_SETTINGS"
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn's worker processes (`churnml serve` with several workers): the settings come as
+    JSON in `CHURNML_SERVE_SETTINGS`, so every worker serves the same configuration and follows the same alias
+    with its own model holder (each worker swaps when the alias moves)."""
+    import os
+
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))

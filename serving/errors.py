@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from serving.scoring import MissingFeatures
+from serving.scoring import InvalidPayload
 from serving.store import StoreUnavailable
 
 logger = logging.getLogger("churnml.serving")
@@ -46,7 +46,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse(_validation_body(_field_errors(exc.errors())), status_code=422)
 
 
-async def _missing_features(request: Request, exc: MissingFeatures) -> JSONResponse:
+async def _invalid_payload(request: Request, exc: InvalidPayload) -> JSONResponse:
     return JSONResponse(_validation_body(_field_errors(exc.errors)), status_code=422)
 
 
@@ -67,6 +67,6 @@ def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(MissingFeatures, _missing_features)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidPayload, _invalid_payload)  # type: ignore[arg-type]
     app.add_exception_handler(StoreUnavailable, _store_unavailable)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

@@ -37,6 +37,8 @@ class ServedModel:
     trained_from: str | None = None
     trained_to: str | None = None
 
+    scorer: Any = None  # serving.scoring.OnlineScorer, built with the model (None for stand-in test models)
+
     @property
     def label(self) -> str:
         return f"{self.name} v{self.version}"
@@ -106,9 +108,13 @@ class ModelHolder:
                 trained_from, trained_to = tags.get("data.as_of_min"), tags.get("data.as_of_max")
             except Exception as exc:  # lineage is informative only
                 logger.warning("could not read the training range of %s v%s: %s", self.name, version, exc)
+        from serving.scoring import OnlineScorer
+
+        # built here, off the request path: a model that cannot answer requests is a failed load
+        scorer = OnlineScorer(model, name=self.name, version=version)
         return ServedModel(model=model, name=self.name, version=version, alias=self.alias, uri=uri,
                            loaded_at=dt.datetime.now(dt.UTC), run_id=info.run_id, metrics=dict(info.metrics),
-                           trained_from=trained_from, trained_to=trained_to)
+                           trained_from=trained_from, trained_to=trained_to, scorer=scorer)
 
     # ------------------------------------------------------------------ refresh
 

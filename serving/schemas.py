@@ -1,62 +1,18 @@
-"""Request and response models of the API (the OpenAPI schema is generated from these).
+"""Response models of the API and the query types (the OpenAPI schema is generated from these).
 
-The scoring payload is typed by the feature registry (`churnml.features.FEATURES`): one optional field per
-feature, a finite number for numeric features and a string for categorical ones, unknown names refused.
-Which features are *required* depends on the model being served, so that check happens per request
-(`serving.scoring`), still as a 422 naming the field. `null` means "not recorded" (the model treats it as
-missing, exactly as in batch scoring).
+The scoring request depends on the model being served (which features and attributes it requires, their
+types and ranges), so its model is built per loaded version in `serving.contract`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, create_model
-
-from churnml.features import FEATURES
+from pydantic import BaseModel, Field
 
 Band = Literal["low", "medium", "high"]
-FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 SortKey = Literal["risk", "mrr_at_risk", "change", "mrr", "account_id"]
-
-
-def _feature_field(spec: Any) -> tuple[Any, Any]:
-    typ = StrictStr if spec.kind == "categorical" else FiniteNumber
-    unit = f" ({spec.unit})" if spec.unit else ""
-    return (typ | None, Field(None, description=f"{spec.description}{unit}. Theme: {spec.theme}."))
-
-
-#: One field per registry feature; extra keys are refused (a misspelt feature must not be silently missing).
-FeatureValues: type[BaseModel] = create_model(  # type: ignore[call-overload]
-    "FeatureValues",
-    __config__=ConfigDict(extra="forbid"),
-    __doc__="Feature values of one account, named as in the feature registry (null: not recorded).",
-    **{spec.name: _feature_field(spec) for spec in FEATURES},
-)
-
-
-class AccountFeatures(BaseModel):
-    """One account to score."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    account_id: str = Field(..., min_length=1, max_length=128)
-    as_of: dt.date | None = Field(None, description="Date the features describe (default: today, UTC).")
-    segment: str | None = Field(None, max_length=128)
-    csm_id: str | None = Field(None, max_length=128)
-    features: FeatureValues  # type: ignore[valid-type]
-    attributes: dict[str, FiniteNumber | StrictStr | None] = Field(
-        default_factory=dict, description="Extra account attributes the model was trained on (not in the registry)."
-    )
-
-
-class ScoreRequest(BaseModel):
-    """Accounts to score and explain with the served model."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    accounts: list[AccountFeatures] = Field(..., min_length=1)
 
 
 class Reason(BaseModel):
@@ -107,7 +63,7 @@ class AccountScore(BaseModel):
     model: ModelRef
     segment: str | None = None
     csm_id: str | None = None
-    scored_at: dt.datetime | None = None
+    scored_at: dt.datetime | None = Field(None, description="When the score was computed (UTC, with its offset).")
 
 
 class HistoryPoint(BaseModel):
@@ -174,6 +130,8 @@ class ModelInfo(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict, description="Backtest headline metrics.")
     last_error: str | None = Field(None, description="Why the latest load attempt failed (old model kept).")
     last_error_at: dt.datetime | None = None
+    worker_pid: int | None = Field(None, description="Process id of the worker that answered (one of "
+                                   "serving.workers); each worker follows the alias itself.")
 
 
 class Health(BaseModel):

@@ -1,10 +1,17 @@
-"""Online scoring: a posted payload becomes a feature frame and goes through batch scoring's own code.
+"""Online scoring: a posted body becomes the model's input row and goes through batch scoring's explanation code.
 
-`payload_frame` builds the same frame `churnml.features.to_frame` gives batch scoring (numeric features as
-float64 with NaN for "not recorded", categoricals as strings); `score_payload` calls
-`churnml.scoring.table.score_accounts` (which calls `churnml.scoring.explain.explain_frame`, which calls
-`churnml.model.pyfunc.score_frame`) with the model version being served, so a score and its reasons are exactly
-those batch scoring would store for the same features.
+`OnlineScorer` is built once per loaded model version (`serving.model_holder`) and holds what every request
+needs: the request model with the served model's required fields and ranges (`serving.contract`), the
+explanation plan (`churnml.scoring.explain.plan_for`) and the categorical levels. A request is then
+
+1. one validation pass over the raw bytes (`model_validate_json`: parsing, types, required fields and ranges
+   together; no second check);
+2. the model matrix built straight from the validated values (the layout of `ChurnModel._matrix`: numbers as
+   float64, NaN for null, categories as their index in the learned levels);
+3. `ChurnModel.score_matrix` (one account: LightGBM's single-row C API; identical to `Booster.predict`);
+4. `churnml.scoring.explain.explain_arrays`, the function batch scoring's `explain_frame` ends in, so reasons
+   are those batch scoring stores for the same features (tests post stored features and compare);
+5. plain dicts in the `AccountScore` shape, serialised once with orjson by the route.
 """
 
 from __future__ import annotations
@@ -14,110 +21,117 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
+from pydantic import BaseModel, ValidationError
 
 from churnml.config import ScoringConfig
-from churnml.scoring.table import score_accounts
-from serving.schemas import AccountFeatures
+from churnml.scoring.explain import Explanation, explain_arrays, plan_for
+from serving.contract import request_model
 
 
-class MissingFeatures(ValueError):
-    """The payload lacks features the served model needs (or types them wrongly); 422 entries naming each field."""
+class InvalidPayload(ValueError):
+    """The body does not match what the served model needs; 422 entries naming each field."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__(f"{len(errors)} feature(s) missing")
+        super().__init__(f"{len(errors)} invalid field(s)")
         self.errors = errors
 
 
-def required_features(model: Any) -> list[str]:
-    """Every feature the model was trained on (by name; never by position)."""
-    return list(model.feature_names_)
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": ["body", *e["loc"]], "type": e["type"], "msg": e["msg"]}
+            for e in exc.errors(include_url=False, include_input=False)]
 
 
-def check_required(accounts: Sequence[AccountFeatures], model: Any) -> None:
-    """Raise `MissingFeatures` naming `accounts.<i>.features.<name>` for every absent (or mistyped) feature.
+class OnlineScorer:
+    """Answers `POST /v1/score` for one loaded model.
 
-    A feature sent as null is present (not recorded); only an absent key is an error, so a client cannot
-    silently drop a feature the model uses.
+    Args:
+        model: the served `ChurnModel`.
+        name / version: the registered model, named on every answer.
     """
-    needed = required_features(model)
-    cats = set(model.categorical_features_)
-    errors = []
-    for i, acc in enumerate(accounts):
-        given = acc.features.model_fields_set | set(acc.attributes)
-        for name in needed:
-            where = "features" if name in type(acc.features).model_fields else "attributes"
-            if name not in given:
-                errors.append({"loc": ["body", "accounts", i, where, name], "type": "missing",
-                               "msg": f"Field required by the served model: {name}"})
-            elif name not in cats and isinstance(acc.attributes.get(name), str):
-                errors.append({"loc": ["body", "accounts", i, where, name], "type": "float_type",
-                               "msg": f"Input should be a number: the served model reads {name} as numeric"})
-    if errors:
-        raise MissingFeatures(errors)
 
+    def __init__(self, model: Any, *, name: str, version: int | str) -> None:
+        self.model = model
+        self.name = name
+        self.version = str(version)
+        self.request_model: type[BaseModel] = request_model(model)
+        self.plan = plan_for(model)
+        self._names = list(model.feature_names_)
+        cats = set(model.categorical_features_)
+        self._levels = {f: {lvl: float(k) for k, lvl in enumerate(model.categories_[f])} for f in cats}
 
-def payload_frame(accounts: Sequence[AccountFeatures], model: Any, today: dt.date | None = None) -> pd.DataFrame:
-    """The feature frame of the posted accounts (one row each, posted order), typed as the model expects.
+    def parse(self, body: bytes) -> list[Any]:
+        """The accounts of a request body, validated against the served model's request model.
 
-    Numeric features are float64 with NaN for null; categoricals (and any string attribute) object columns.
-    Built column by column from plain lists: pandas per-cell work dominated single-account latency.
-    """
-    cats = set(model.categorical_features_)
-    rows = [{**acc.features.model_dump(exclude_unset=True), **acc.attributes} for acc in accounts]
-    names: dict[str, None] = {}
-    for row in rows:
-        names.update(dict.fromkeys(row))
-    default_day = today or dt.datetime.now(dt.UTC).date()
-    cols: dict[str, Any] = {
-        "account_id": np.array([a.account_id for a in accounts], dtype=object),
-        "as_of": pd.to_datetime([a.as_of or default_day for a in accounts]),
-    }
-    for name in names:
-        values = [row.get(name) for row in rows]
-        if name in cats or any(isinstance(v, str) for v in values):
-            cols[name] = np.array([None if v is None else str(v) for v in values], dtype=object)
-        else:
-            cols[name] = np.array([np.nan if v is None else v for v in values], dtype="float64")
-    return pd.DataFrame(cols)
+        Raises:
+            InvalidPayload: naming every offending field (`body.accounts.<i>.features.<name>`).
+        """
+        try:
+            return self.request_model.model_validate_json(body).accounts  # type: ignore[attr-defined]
+        except ValidationError as exc:
+            raise InvalidPayload(_errors(exc)) from None
 
+    def _values(self, accounts: Sequence[Any]) -> list[dict[str, Any]]:
+        out = []
+        for acc in accounts:
+            attrs = acc.attributes
+            out.append({**acc.features.__dict__, **attrs.__dict__, **(attrs.__pydantic_extra__ or {})})
+        return out
 
-def score_payload(
-    accounts: Sequence[AccountFeatures],
-    model: Any,
-    *,
-    model_name: str,
-    model_version: int | str,
-    config: ScoringConfig,
-    today: dt.date | None = None,
-) -> pd.DataFrame:
-    """The score table (`churnml.scoring.store.COLUMNS`) for the posted accounts, in the posted order.
+    def matrix(self, values: Sequence[dict[str, Any]]) -> np.ndarray:
+        """The model matrix of the accounts' values (`ChurnModel._matrix` layout)."""
+        out = np.empty((len(values), len(self._names)))
+        for i, row in enumerate(values):
+            for j, f in enumerate(self._names):
+                v = row.get(f)
+                levels = self._levels.get(f)
+                if levels is not None:
+                    out[i, j] = np.nan if v is None else levels.get(str(v), np.nan)
+                else:
+                    out[i, j] = np.nan if v is None else float(v)
+        return out
 
-    Raises:
-        MissingFeatures: a feature the model uses is absent from an account.
-    """
-    check_required(accounts, model)
-    frame = payload_frame(accounts, model, today)
-    ids = pd.DataFrame({
-        "account_id": [a.account_id for a in accounts],
-        "segment": [a.segment for a in accounts],
-        "csm_id": [a.csm_id for a in accounts],
-    })
-    if ids["segment"].isna().all():
-        ids = ids.drop(columns="segment")  # score_accounts then falls back to the `segment` feature
-    common = dict(model_name=model_name, model_version=model_version, bands=config.bands,
-                  top_n=config.top_reasons, min_contribution=config.min_contribution)
-    if frame["as_of"].nunique() == 1:  # the usual case: no regrouping
-        return score_accounts(model, frame, accounts=ids, **common)
-    frame["_pos"] = np.arange(len(frame))
-    parts = []
-    for _, group in frame.groupby("as_of", sort=False):  # score_accounts takes one as-of date at a time
-        part = group.drop(columns="_pos").reset_index(drop=True)
-        scored = score_accounts(
-            model, part,
-            accounts=ids.iloc[group["_pos"].to_numpy()].reset_index(drop=True), **common,
+    def explain(self, accounts: Sequence[Any], config: ScoringConfig) -> tuple[list[Explanation], list[dict]]:
+        """Scores and reasons of the accounts (posted order), and each account's values by name."""
+        values = self._values(accounts)
+        raw, prob, contrib = self.model.score_matrix(self.matrix(values))
+        names = {k for row in values for k in row}
+        cols = {k: [row.get(k) for row in values] for k in names}
+        order = [self._names.index(n) for n in self.plan.names]
+        explained = explain_arrays(
+            self.plan, [a.account_id for a in accounts], np.asarray(prob, dtype=float), np.asarray(raw, dtype=float),
+            contrib[:, -1], contrib[:, order], cols, top_n=config.top_reasons, min_contribution=config.min_contribution,
         )
-        scored["_pos"] = group["_pos"].to_numpy()
-        parts.append(scored)
-    out = pd.concat(parts, ignore_index=True)
-    return out.sort_values("_pos", kind="stable").drop(columns="_pos").reset_index(drop=True)
+        return explained, values
+
+    def answer(self, accounts: Sequence[Any], config: ScoringConfig, today: dt.date | None = None) -> dict[str, Any]:
+        """The `ScoreResponse` body (plain dicts) for validated accounts."""
+        explained, values = self.explain(accounts, config)
+        bands = config.bands.assign([e.probability for e in explained])
+        scored_at = dt.datetime.now(dt.UTC).isoformat()
+        day = (today or dt.datetime.now(dt.UTC).date()).isoformat()
+        ref = {"name": self.name, "version": self.version}
+        out = []
+        for acc, e, row, band in zip(accounts, explained, values, bands, strict=True):
+            mrr = row.get("mrr")
+            segment = acc.segment if acc.segment is not None else row.get("segment")
+            out.append(account_body(e, band, ref, as_of=acc.as_of.isoformat() if acc.as_of else day,
+                                    mrr=None if mrr is None else float(mrr), segment=segment, csm_id=acc.csm_id,
+                                    scored_at=scored_at))
+        return {"model": ref, "accounts": out}
+
+
+def account_body(e: Explanation, band: str, model: dict[str, str], *, as_of: str, mrr: float | None,
+                 segment: str | None, csm_id: str | None, scored_at: str) -> dict[str, Any]:
+    """One explained account in the `AccountScore` shape, with no change since a previous scoring."""
+    drivers = [r.to_dict() for r in e.drivers]
+    protective = [r.to_dict() for r in e.protective]
+    by_theme = [{"theme": theme, "drivers": [r.to_dict() for r in parts["drivers"]],
+                 "protective": [r.to_dict() for r in parts["protective"]]} for theme, parts in e.grouped().items()]
+    return {
+        "account_id": e.account_id, "as_of": as_of, "churn_probability": e.probability, "risk_band": band,
+        "mrr": mrr, "mrr_at_risk": None if mrr is None else e.probability * mrr,
+        "change_points": None, "previous_as_of": None, "previous_probability": None, "change_text": None,
+        "change_by_theme": None, "risk_drivers": drivers, "protective_factors": protective,
+        "reasons_by_theme": by_theme, "theme_contributions": e.themes, "raw_score": e.raw_score,
+        "base_value": e.base_value, "model": model, "segment": segment, "csm_id": csm_id, "scored_at": scored_at,
+    }

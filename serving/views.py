@@ -74,8 +74,17 @@ def account_score(row: Mapping[str, Any]) -> AccountScore:
         raw_score=float(row["raw_score"]),
         base_value=float(row["base_value"]),
         model=ModelRef(name=str(row["model_name"]), version=str(row["model_version"])),
-        scored_at=_opt(row.get("scored_at")),
+        scored_at=_utc(row.get("scored_at")),
     )
+
+
+def _utc(v: Any) -> dt.datetime | None:
+    """A stored timestamp (naive UTC in the score store) as an aware UTC datetime, so JSON carries its offset."""
+    v = _opt(v)
+    if v is None:
+        return None
+    ts = pd.Timestamp(v)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
 
 
 def history_point(row: Mapping[str, Any]) -> HistoryPoint:

@@ -67,7 +67,9 @@ def print_run(run: ScoringRun) -> None:
 
 def score_command(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Scoring date (YYYY-MM-DD); data before it is used. "
-                                              "Default: the end of the data.")] = None,
+                                              "Default: the end of the data (with --account: today, UTC).")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Score just this account now from its raw "
+                                                "signals (DuckDB); printed, not stored.")] = None,
     alias: Annotated[str | None, typer.Option(help="Registry alias of the model (default: champion).")] = None,
     data: DataOpt = None,
     export: Annotated[Path | None, typer.Option(help="Also write this as-of date's scores to a Parquet file.")]
@@ -81,6 +83,9 @@ def score_command(
     from churnml.config import load_settings
     from churnml.scoring.job import run_scoring
 
+    if account is not None:
+        _score_one(account, as_of, alias, data, config)
+        return
     date = parse_date(as_of) if as_of else None
     with user_errors():
         settings = load_settings(config)
@@ -94,3 +99,34 @@ def score_command(
             n = ScoreStore(run.store).export_parquet(export, as_of=run.summary.as_of)
             console.print(f"{n:,} rows exported to {export}", highlight=False)
     print_run(run)
+
+
+def _score_one(account: str, as_of: str | None, alias: str | None, data: Path | None, config: Path | None) -> None:
+    """`--account`: one account's fresh score (`churnml.scoring.fresh`), with its reasons and the change."""
+    import json
+
+    from churnml.config import load_settings
+    from churnml.scoring.fresh import FreshScorer
+    from churnml.scoring.job import model_for_alias
+    from churnml.scoring.store import ScoreStore
+
+    date = parse_date(as_of) if as_of else None
+    with user_errors():
+        settings = load_settings(config)
+        name = settings.registry.name
+        model, version, _ = model_for_alias(settings, name, alias or settings.scoring.alias,
+                                            "train and promote one first (see `churnml models list`)")
+        stored = ScoreStore.from_work_dir(settings.work_dir).read()
+        history = stored[stored["account_id"].astype(str) == account]
+        with console.status(f"computing {account}'s features and score", spinner="dots"):
+            row = FreshScorer(settings, data).score(model, model_name=name, model_version=version,
+                                                    account_id=account, as_of=date, history=history)
+    r = row.iloc[0]
+    console.print(f"[bold]{account}[/] at {r['as_of']:%Y-%m-%d} ({name} v{version}): "
+                  f"{r['churn_probability']:.1%} churn risk ({r['risk_band']})", highlight=False)
+    console.print(f"since the last stored score: {r['change_text']}" if isinstance(r["change_text"], str)
+                  else "no earlier stored score to compare with", highlight=False)
+    for title, key in (("risk drivers", "risk_drivers"), ("protective factors", "protective_factors")):
+        console.print(f"{title}:", highlight=False)
+        for reason in json.loads(r[key]):
+            console.print(f"  {reason['sentence']}", highlight=False, markup=False)

@@ -26,6 +26,8 @@ def serve_command(
     alias: Annotated[str | None, typer.Option(help="Registry alias to serve and follow (default serving.alias).")]
     = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    workers: Annotated[int | None, typer.Option(min=1, max=64, help="Worker processes (default serving.workers, "
+                                                "else the CPU cores).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the API (/v1, /metrics, /healthz, /readyz, /docs) and the CSM web page (/) with uvicorn."""
@@ -36,19 +38,29 @@ def serve_command(
     import uvicorn
 
     from churnml.config import load_settings
-    from serving.app import create_app
+    from serving.app import SETTINGS_ENV, create_app
+    from serving.app import workers as worker_count
 
     with user_errors():
         settings = load_settings(config)
         if alias:
             settings.serving.alias = alias
-        app = create_app(settings)
+        if workers:
+            settings.serving.workers = workers
+        app = create_app(settings)  # also checks the configuration before any worker starts
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = settings.serving
     h, p = host or cfg.host, cfg.port if port is None else port
-    console.print(f"serving {settings.registry.name}@{cfg.alias} on http://{h}:{p} "
+    n = worker_count(cfg)
+    console.print(f"serving {settings.registry.name}@{cfg.alias} on http://{h}:{p} with {n} worker(s) "
                   f"({len(cfg.api_keys)} API key(s); web page at /, API docs at /docs)", highlight=False)
-    uvicorn.run(app, host=h, port=p, log_level=log_level, access_log=False)
+    if n == 1:
+        uvicorn.run(app, host=h, port=p, log_level=log_level, access_log=False)
+        return
+    # worker processes build their own app (own model holder, own alias check) from the same settings
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run("serving.app:app_from_env", factory=True, workers=n, host=h, port=p, log_level=log_level,
+                access_log=False)
 
 
 apikey_app = typer.Typer(name="apikey", help="API keys for `churnml serve`: stored only as salted hashes.",

@@ -75,7 +75,8 @@ def _wanted(available: set[str], only: Sequence[str] | None) -> set[str] | None:
 
 
 def feature_set(
-    tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig, only: Sequence[str] | None = None
+    tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig, only: Sequence[str] | None = None,
+    accounts: Sequence[str] | None = None,
 ) -> FeatureSet:
     """The feature expression for the population at the given as-of dates.
 
@@ -85,7 +86,13 @@ def feature_set(
         labels: label definition (decides the population: contractual or non-contractual).
         only: compute just these features (default all); themes and blocks none of them need are skipped,
             which is what makes a narrow feature table cheap. Unknown names raise ValueError.
+        accounts: compute only these accounts (default all): every table with an `account_id` is filtered
+            first, so one account's features read one account's rows (fresh scores, `churnml.scoring.fresh`).
     """
+    if accounts is not None:
+        ids = [str(a) for a in accounts]
+        tables = tables.replace(**{n: t.filter(t.account_id.cast("string").isin(ids))
+                                   for n, t in tables.tables.items() if "account_id" in t.columns})
     dates = normalise_dates(as_of)
     available = available_specs(tables)
     wanted = _wanted({s.name for s in available}, only)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from churnml.config import RiskBands
@@ -29,7 +30,12 @@ BANDS: tuple[str, ...] = ("low", "medium", "high")
 
 
 def _reasons_json(reasons: Any) -> str:
-    return json.dumps([r.to_dict() for r in reasons], ensure_ascii=False)
+    return _dumps([r.to_dict() for r in reasons])
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON text (orjson: several times faster than `json.dumps` on the score table's columns)."""
+    return orjson.dumps(value).decode()
 
 
 def _text(value: Any) -> str | None:
@@ -90,7 +96,7 @@ def score_accounts(
     out = pd.concat([out, change], axis=1)
     out["risk_drivers"] = [_reasons_json(e.drivers) for e in explained]
     out["protective_factors"] = [_reasons_json(e.protective) for e in explained]
-    out["theme_contributions"] = [json.dumps(e.themes) for e in explained]
+    out["theme_contributions"] = [_dumps(e.themes) for e in explained]
     out["raw_score"] = [e.raw_score for e in explained]
     out["base_value"] = [e.base_value for e in explained]
     out["model_name"] = model_name
@@ -119,7 +125,7 @@ def key_signals(features: pd.DataFrame) -> list[str]:
     present = [c for c in KEY_SIGNALS if c in features.columns]
     cols = {c: features[c].to_numpy(dtype="float64", na_value=np.nan) for c in present}
     return [
-        json.dumps({c: (None if math.isnan(v := float(cols[c][i])) else v) for c in present})
+        _dumps({c: (None if math.isnan(v := float(cols[c][i])) else v) for c in present})
         for i in range(len(features))
     ]
 

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+import orjson
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from serving.deps import Reader, Scorer, State
 from serving.schemas import (
     AccountDetail,
     AccountPage,
+    AccountScore,
     Band,
     ErrorBody,
     ModelInfo,
-    ModelRef,
-    ScoreRequest,
     ScoreResponse,
     SortKey,
     ValidationErrorBody,
 )
-from serving.scoring import score_payload
 from serving.store import Filters
 from serving.views import account_row, account_score, history_point
 
@@ -60,26 +63,66 @@ def get_account(state: State, _: Reader,
     return AccountDetail(**latest.model_dump(), history=[history_point(r) for r in rows])
 
 
+#: Requests with at most this many accounts are answered on the event loop (about a millisecond each);
+#: larger ones go to the thread pool so they cannot hold up other requests.
+INLINE_ACCOUNTS = 4
+
+
 @router.post("/score", response_model=ScoreResponse,
              responses={403: {"model": ErrorBody, "description": "Read-only API key"},
                         413: {"model": ErrorBody, "description": "Payload too large"}},
              summary="Score and explain accounts from their features")
-def score(state: State, _: Scorer, request: ScoreRequest) -> Response:
-    """Same model artifact and explanation code as batch scoring (`churnml.scoring.table.score_accounts`)."""
+async def score(request: Request, state: State, _: Scorer) -> Response:
+    """Same model artifact and explanation code as batch scoring (`churnml.scoring.explain.explain_arrays`).
+
+    The body is validated once, against what the served model requires (`serving.contract`; the OpenAPI
+    schema is that same model), and answered as orjson bytes without a second validation.
+    """
     served = state.holder.current  # read once: a swap during this request does not change the model used
     if served is None:
         err = state.holder.last_error
         raise HTTPException(503, "no model loaded yet" + (f": {err.message}" if err else ""),
                             headers={"Retry-After": "30"})
+    scorer = served.scorer
+    accounts = scorer.parse(await request.body())
     limit = state.settings.serving.max_accounts
-    if len(request.accounts) > limit:
-        raise HTTPException(413, f"too many accounts in one request: {len(request.accounts):,} (at most {limit:,})")
-    table = score_payload(request.accounts, served.model, model_name=served.name, model_version=served.version,
-                          config=state.settings.scoring)
-    state.metrics.scored.inc(len(table))
-    body = ScoreResponse(model=ModelRef(name=served.name, version=str(served.version)),
-                         accounts=[account_score(r) for r in table.to_dict("records")])
-    # already a validated ScoreResponse: serialise it once rather than have FastAPI validate it again
+    if len(accounts) > limit:
+        raise HTTPException(413, f"too many accounts in one request: {len(accounts):,} (at most {limit:,})")
+    config = state.settings.scoring
+    if len(accounts) <= INLINE_ACCOUNTS:
+        body = scorer.answer(accounts, config)
+    else:
+        body = await run_in_threadpool(scorer.answer, accounts, config)
+    state.metrics.scored.inc(len(accounts))
+    return Response(orjson.dumps(body), media_type="application/json",
+                    headers={"X-Model-Version": f"{served.name}/{served.version}"})
+
+
+@router.post("/accounts/{account_id}/rescore", response_model=AccountScore,
+             responses={404: {"model": ErrorBody, "description": "Unknown account, or not active at the date"}},
+             summary="Score one account now from its raw signals, with what changed since its last stored score")
+def rescore(state: State, _: Reader, account_id: Annotated[str, Path(min_length=1, max_length=128)],
+            as_of: Annotated[dt.date | None, Query(description="As-of date (default: today, UTC); data before "
+                                                   "its midnight is used, as in batch scoring.")] = None) -> Response:
+    """The account's features computed now from the configured data source with the batch definitions
+    (`churnml.scoring.fresh`), scored and explained by the served model; nothing is stored."""
+    from churnml.data.validate import DataValidationError
+    from churnml.scoring.fresh import NotScorable
+
+    served = state.holder.current
+    if served is None or state.fresh is None:
+        raise HTTPException(503, "no model loaded yet", headers={"Retry-After": "30"})
+    history = state.store.history(account_id)
+    try:
+        row = state.fresh.score(served.model, model_name=served.name, model_version=served.version,
+                                account_id=account_id, as_of=as_of,
+                                history=pd.DataFrame(history) if history else None)
+    except NotScorable as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (DataValidationError, ValueError, OSError) as exc:
+        raise HTTPException(503, f"the data source cannot be read: {str(exc).splitlines()[0][:300]}",
+                            headers={"Retry-After": "60"}) from None
+    body = account_score(row.to_dict("records")[0])
     return Response(body.model_dump_json(), media_type="application/json",
                     headers={"X-Model-Version": f"{served.name}/{served.version}"})
 
@@ -88,7 +131,8 @@ def score(state: State, _: Scorer, request: ScoreRequest) -> Response:
 def model_info(state: State, _: Reader) -> ModelInfo:
     served, err = state.holder.current, state.holder.last_error
     info = ModelInfo(name=state.holder.name, alias=state.holder.alias, ready=served is not None,
-                     last_error=err.message if err else None, last_error_at=err.at if err else None)
+                     last_error=err.message if err else None, last_error_at=err.at if err else None,
+                     worker_pid=os.getpid())
     if served is not None:
         info = info.model_copy(update={
             "version": str(served.version), "uri": served.uri, "run_id": served.run_id,

@@ -10,7 +10,9 @@ from churnml.scoring.explain.attribution import (
     THEMES,
     Explanation,
     Reason,
+    explain_arrays,
     explain_frame,
+    plan_for,
 )
 from churnml.scoring.explain.change import ScoreChange, score_change
 from churnml.scoring.explain.sentences import (
@@ -24,6 +26,6 @@ from churnml.scoring.explain.sentences import (
 
 __all__ = [
     "DRIVERS", "FAMILIES", "MODEL_PART", "PROTECTIVE", "SHARED_SENTENCES", "TEMPLATES", "THEMES", "Explanation",
-    "Reason", "ScoreChange", "attribute_label", "explain_frame", "generic_sentence", "phrase", "score_change",
-    "sentence_for", "spec_for",
+    "Reason", "ScoreChange", "attribute_label", "explain_arrays", "explain_frame", "generic_sentence", "phrase",
+    "plan_for", "score_change", "sentence_for", "spec_for",
 ]

@@ -268,7 +268,7 @@ def explain_frame(
         One `Explanation` per row; deterministic for the same rows and model.
     """
     spec_map = {s.name: s for s in specs} if isinstance(specs, Sequence) else specs
-    plan = _plan(model, spec_map)
+    plan = plan_for(model, spec_map)
     if scores is None:  # straight from the model's arrays: no score frame to build and take apart
         raw, prob, shap = score_arrays(model, frame, explain=True)
         values = shap.to_numpy(dtype="float64")
@@ -280,25 +280,67 @@ def explain_frame(
         base = scored[BASE_VALUE].to_numpy(dtype="float64")
         raw = scored[RAW_SCORE].to_numpy(dtype="float64")
         prob = scored[PROBABILITY].to_numpy(dtype="float64")
+    ids = frame["account_id"].astype(str).to_numpy()
+    return explain_arrays(plan, ids, np.asarray(prob, dtype="float64"), np.asarray(raw, dtype="float64"), base,
+                          contrib, _columns(frame), top_n=top_n, min_contribution=min_contribution)
+
+
+def plan_for(model: Any, specs: Mapping[str, FeatureSpec] | None = None) -> _Plan:
+    """What explaining needs about `model`'s features (units, themes, shared-sentence groups); reusable."""
+    return _plan(model, specs)
+
+
+def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndarray, base: np.ndarray,
+                   contrib: np.ndarray, cols: Mapping[str, np.ndarray], *, top_n: int = 3,
+                   min_contribution: float = 0.01) -> list[Explanation]:
+    """`explain_frame` from arrays: contributions (n, features in `plan.names` order), margins, probabilities,
+    base values, and the rows' values by column (`cols`, for phrasing). Batch scoring and the API both end here.
+
+    Rows where no shared-sentence group has two units above `min_contribution` cannot merge sentences, so
+    their reasons are simply the strongest units of each sign (`_plain_reasons`); the others go through the
+    merging search (`_explain_row`).
+    """
     by_theme = _group_sums(contrib, plan.theme_matrix)
     by_unit = _group_sums(contrib, plan.unit_matrix)
     order = np.argsort(-by_unit, axis=1, kind="stable")
-    cols = _columns(frame)
-    ids = frame["account_id"].astype(str).to_numpy()
+    plain = _plain_rows(by_unit, plan, min_contribution)
+    themes = plan.themes
     out = []
-    for i in range(len(frame)):
-        drivers, protective = _explain_row(order[i], by_unit[i], plan, _Row(cols, i), top_n, min_contribution)
-        out.append(
-            Explanation(
-                account_id=ids[i],
-                probability=float(prob[i]),
-                raw_score=float(raw[i]),
-                base_value=float(base[i]),
-                themes={t: float(v) for t, v in zip(plan.themes, by_theme[i], strict=True)},
-                drivers=drivers,
-                protective=protective,
-            )
-        )
+    for i in range(len(ids)):
+        row, values = by_unit[i], _Row(cols, i)
+        if plain[i]:
+            drivers = _plain_reasons(order[i], row, 1, plan, values, top_n, min_contribution)
+            protective = _plain_reasons(order[i][::-1], row, -1, plan, values, top_n, min_contribution)
+        else:
+            drivers, protective = _explain_row(order[i], row, plan, values, top_n, min_contribution)
+        out.append(Explanation(
+            account_id=ids[i], probability=float(prob[i]), raw_score=float(raw[i]), base_value=float(base[i]),
+            themes=dict(zip(themes, by_theme[i].tolist(), strict=True)), drivers=drivers, protective=protective,
+        ))
     return out
 
 
+def _plain_rows(by_unit: np.ndarray, plan: _Plan, min_contribution: float) -> np.ndarray:
+    """Rows in which no two units of one shared-sentence group are above `min_contribution` (absolute)."""
+    active = np.abs(by_unit) > min_contribution
+    crowded = np.zeros(len(by_unit), dtype=bool)
+    groups = np.asarray(plan.groups)
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        if len(members) > 1:
+            crowded |= active[:, members].sum(axis=1) > 1
+    return ~crowded
+
+
+def _plain_reasons(order: np.ndarray, contrib: np.ndarray, sign: int, plan: _Plan, row: _Row, top_n: int,
+                   min_contribution: float) -> tuple[Reason, ...]:
+    """The strongest `top_n` units of one sign above `min_contribution`, one reason each (no sentence can repeat:
+    see `_plain_rows`) — what `_explain_row` gives such a row."""
+    out = []
+    for k in order[:top_n]:
+        c = float(contrib[k])
+        if sign * c <= min_contribution:
+            break
+        unit = plan.units[k]
+        out.append(Reason(unit.spec.name, unit.spec.theme, c, phrase(unit.spec, row), unit.members))
+    return tuple(out)

@@ -163,12 +163,12 @@ def test_payload_limits(client: TestClient, serving_world: ServingWorld, one: di
 
 def test_unexpected_error_is_500_without_internals(client: TestClient, one: dict,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import serving.routers.api as api
+    from serving.scoring import OnlineScorer
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internal detail /etc/passwd")
 
-    monkeypatch.setattr(api, "score_payload", boom)
+    monkeypatch.setattr(OnlineScorer, "answer", boom)
     r = client.post("/v1/score", json=one, headers=SCORE)
     assert r.status_code == 500
     assert set(r.json()) == {"detail"} and "internal error" in r.json()["detail"]
@@ -212,3 +212,39 @@ def test_openapi_is_complete(client: TestClient) -> None:
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     features = spec["components"]["schemas"]["FeatureValues"]
     assert features["additionalProperties"] is False and "events_30d" in features["properties"]
+    assert "events_30d" in features["required"] and features["properties"]["events_7d"]["anyOf"][0]["minimum"] == 0
+    attributes = spec["components"]["schemas"]["ModelAttributes"]
+    assert {"employees", "acquisition_channel"} <= set(attributes["required"])  # the served model's attributes
+    body = score["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body.endswith("/ScoreRequest")
+
+
+@pytest.mark.parametrize(("field", "value", "kind"), [
+    ("events_7d", -5, "greater_than_equal"),
+    ("events_7d", 1e308, "less_than_equal"),
+    ("nps_latest", 11, "less_than_equal"),  # the contract's NPS scale is 0-10
+    ("active_days_7d", 8, "less_than_equal"),  # 8 active days in a 7-day window
+    ("reopen_rate_90d", 1.5, "less_than_equal"),
+])
+def test_values_out_of_range_are_422(client: TestClient, one: dict, field: str, value: float, kind: str) -> None:
+    """Issue 20 item 5: the ranges batch data cannot produce are refused, naming the field."""
+    one["accounts"][0]["features"][field] = value
+    r = client.post("/v1/score", json=one, headers=SCORE)
+    assert r.status_code == 422, r.text
+    err = r.json()["errors"][0]
+    assert err["loc"] == ["body", "accounts", 0, "features", field] and err["type"] == kind
+
+
+def test_model_attribute_missing_is_422(client: TestClient, one: dict) -> None:
+    del one["accounts"][0]["attributes"]["employees"]
+    r = client.post("/v1/score", json=one, headers=SCORE)
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "accounts", 0, "attributes", "employees"]
+
+
+def test_scored_at_carries_its_offset(client: TestClient, one: dict, serving_world: ServingWorld) -> None:
+    import datetime as dt
+
+    posted = client.post("/v1/score", json=one, headers=SCORE).json()["accounts"][0]["scored_at"]
+    stored = client.get(f"/v1/accounts/{one['accounts'][0]['account_id']}", headers=READ).json()["scored_at"]
+    for text in (posted, stored):
+        assert dt.datetime.fromisoformat(text).utcoffset() == dt.timedelta(0), text

@@ -167,3 +167,22 @@ def test_cli(world: World, registered: Settings, tmp_path: Path, monkeypatch: py
     none = runner.invoke(_cli(), ["score", "--as-of", str(world.dates[-1]), "--config", str(config),
                                   "--alias", "nobody"], env=env)
     assert none.exit_code == 1 and "alias 'nobody'" in none.output
+
+
+def test_plain_rows_get_what_the_merging_search_gives(world: World) -> None:
+    """Rows without two active units of one shared-sentence group skip the merging search: same reasons."""
+    from churnml.scoring.explain import attribution as A
+    from churnml.scoring.explain.sentences import _Row
+
+    frame = world.frame.drop(columns=["churned", "churn_date"]).reset_index(drop=True)
+    fast = A.explain_frame(world.model, frame)
+    plan = A.plan_for(world.model)
+    _, _, shap = world.model.score(frame, explain=True)
+    by_unit = A._group_sums(shap[plan.names].to_numpy(), plan.unit_matrix)
+    order = np.argsort(-by_unit, axis=1, kind="stable")
+    plain = A._plain_rows(by_unit, plan, 0.01)
+    assert 0 < plain.mean() < 1  # both paths exercised
+    cols = A._columns(frame)
+    for i in range(len(frame)):
+        assert A._explain_row(order[i], by_unit[i], plan, _Row(cols, i), 3, 0.01) == (fast[i].drivers,
+                                                                                       fast[i].protective)

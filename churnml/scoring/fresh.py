@@ -1,0 +1,109 @@
+"""A fresh score for one account from its raw signals: features now, with the batch definitions, then scored.
+
+`FreshScorer` opens and validates the configured data source once (`churnml.data.load.load_data`, as batch
+scoring does) and keeps it; each call computes one account's features with the same Ibis expression as the
+weekly batch (`feature_set(..., accounts=[id])`: every table filtered to that account before anything else),
+for one as-of date (default: the request's date, UTC; data strictly before that date's midnight is used, as
+in batch scoring), and scores them with `churnml.scoring.table.score_accounts`, so the row equals the one a
+batch run at that date would store — including the change since the account's previous stored score.
+Nothing is written: the score store keeps the weekly scorings (a fresh score is not "last week" for the next
+run).
+
+DuckDB only: with `features.engine: spark` one-account queries would pay Spark's job start-up each time, so
+fresh scores are refused there with a clear message (batch scoring on Spark is unaffected).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from churnml.scoring.table import score_accounts
+
+if TYPE_CHECKING:
+    from churnml.config import Settings
+    from churnml.data.sources import Tables
+
+
+class NotScorable(LookupError):
+    """The account is unknown, or not active at the as-of date (nothing to score)."""
+
+
+class FreshScorer:
+    """Fresh one-account scores over the configured data source (opened once, reused).
+
+    Args:
+        settings: churnml settings (`data`, `labels`, `scoring`).
+        data: input folder or .duckdb file (default `settings.data.dir`).
+    """
+
+    def __init__(self, settings: Settings, data: Path | None = None) -> None:
+        self.settings = settings
+        self._data = data
+        self._tables: Tables | None = None
+        self._lock = threading.Lock()  # one DuckDB connection: one query at a time
+
+    def tables(self) -> Tables:
+        """The validated input tables (loaded on first use)."""
+        if self._tables is None:
+            from churnml.data.load import load_data
+
+            tables = load_data(self.settings, self._data).tables
+            if tables.con.name == "pyspark":
+                raise ValueError("fresh scores of one account run on DuckDB only; with features.engine: spark "
+                                 "score in batch (`churnml score --as-of DATE`)")
+            self._tables = tables
+        return self._tables
+
+    def features(self, account_id: str, as_of: dt.date) -> pd.DataFrame:
+        """The account's feature row at `as_of` (the batch feature frame, one row).
+
+        Raises:
+            NotScorable: the account is unknown or not active at `as_of`.
+        """
+        from churnml.features import feature_set, to_frame
+
+        with self._lock:
+            tables = self.tables()
+            frame = to_frame(feature_set(tables, [as_of], self.settings.labels, accounts=[account_id]))
+        if frame.empty:
+            raise NotScorable(f"account {account_id!r} is unknown or not active at {as_of} in {tables.source}: "
+                              "nothing to score")
+        return frame
+
+    def _account(self, account_id: str) -> pd.DataFrame:
+        acc = self.tables()["accounts"]
+        acc = acc.filter(acc.account_id.cast("string") == account_id)
+        with self._lock:
+            return acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns]).to_pandas()
+
+    def score(self, model: Any, *, model_name: str, model_version: int | str, account_id: str,
+              as_of: dt.date | None = None, history: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The score-table row (`churnml.scoring.store.COLUMNS`) of one account at `as_of`, computed now.
+
+        Args:
+            model: the `ChurnModel` to score with.
+            model_name / model_version: recorded on the row.
+            account_id: the account.
+            as_of: the as-of date (default today, UTC).
+            history: the account's stored scores (any columns of the score table, any dates); the latest one
+                before `as_of` is the "previous" the change is measured from.
+
+        Raises:
+            NotScorable: the account is unknown or not active at `as_of`.
+        """
+        day = as_of or dt.datetime.now(dt.UTC).date()
+        features = self.features(account_id, day)
+        previous = None
+        if history is not None and len(history):
+            before = history[pd.to_datetime(history["as_of"]).dt.date < day]
+            previous = before.sort_values("as_of").tail(1) if len(before) else None
+        cfg = self.settings.scoring
+        return score_accounts(
+            model, features, model_name=model_name, model_version=model_version, accounts=self._account(account_id),
+            previous=previous, bands=cfg.bands, top_n=cfg.top_reasons, min_contribution=cfg.min_contribution,
+        )
