@@ -101,11 +101,16 @@ class PushLedger:
                 "ORDER BY as_of DESC, updated_at DESC) = 1", [target, before_or_on]).fetchall()
         return {a: h for a, h in rows}
 
-    def known_keys(self, as_of: dt.date, target: str) -> set[tuple[str, str]]:
-        """(account_id, payload_hash) already in the ledger for this push, whatever their status."""
+    def known_keys(self, as_of: dt.date, target: str,
+                   statuses: Sequence[str] | None = None) -> set[tuple[str, str]]:
+        """(account_id, payload_hash) already in the ledger for this push, of the given statuses (default: any)."""
+        sql = "SELECT account_id, payload_hash FROM push_records WHERE as_of = ? AND target = ?"
+        params: list[object] = [as_of, target]
+        if statuses is not None:
+            sql += " AND list_contains(?, status)"
+            params.append(list(statuses))
         with self._connect() as con:
-            rows = con.execute("SELECT account_id, payload_hash FROM push_records WHERE as_of = ? AND target = ?",
-                               [as_of, target]).fetchall()
+            rows = con.execute(sql, params).fetchall()
         return {(a, h) for a, h in rows}
 
     def unfinished(self, as_of: dt.date, target: str) -> list[PlannedBatch]:
@@ -152,7 +157,11 @@ class PushLedger:
     # ------------------------------------------------------------------ writing
 
     def plan(self, as_of: dt.date, target: str, batches: Sequence[Batch]) -> None:
-        """Record batches and their records as planned/pending, all or nothing."""
+        """Record batches and their records as planned/pending, all or nothing.
+
+        A record already in the ledger with the same key (a `--full` push of a date already pushed) moves to its
+        new batch as pending: the ledger keeps each payload's latest delivery.
+        """
         now = _now()
         with self._connect() as con:
             con.execute("BEGIN TRANSACTION")
@@ -166,8 +175,8 @@ class PushLedger:
                     columns=["account_id", "payload_hash", "batch_id", "payload"])
                 if len(planned):
                     con.register("planned", planned)
-                    con.execute("INSERT INTO push_records SELECT ?, ?, account_id, payload_hash, batch_id, 'pending', "
-                                "NULL, payload, ? FROM planned", [as_of, target, now])
+                    con.execute("INSERT OR REPLACE INTO push_records SELECT ?, ?, account_id, payload_hash, batch_id, "
+                                "'pending', NULL, payload, ? FROM planned", [as_of, target, now])
                     con.unregister("planned")
                 con.execute("COMMIT")
             except BaseException:
