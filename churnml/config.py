@@ -97,6 +97,8 @@ class ScoringConfig(BaseModel):
     top_reasons: int = Field(3, ge=1, le=20, description="Risk drivers and protective factors kept per account.")
     min_contribution: float = Field(0.01, ge=0, description="Smallest |log-odds| contribution that is a reason.")
     movers: int = Field(10, ge=0, description="Biggest movers listed in the summary.")
+    store_wait_s: float = Field(0.0, ge=0, description="Seconds to wait while another process holds the score "
+                                "store file (0: fail at once, naming it).")
 
 
 class ApiKey(BaseModel):

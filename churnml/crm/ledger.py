@@ -9,7 +9,8 @@ Two tables beside `scores` (whose columns are never changed here):
 
 Planning writes a push's batches and records in one transaction, so a crash leaves either the whole plan or
 none of it. Each call opens and closes its own connection (DuckDB allows one writing process at a time),
-unless inside `session()`, which a push holds while it sends its batches.
+unless inside `session()`, which a push holds while it sends its batches. A file held by another process
+raises `churnml.scoring.store.StoreLockedError` naming it (after `wait_s`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from churnml.crm.payload import Batch, Record
+from churnml.scoring.store import connect
 
 _DDL = (
     """CREATE TABLE IF NOT EXISTS push_batches (
@@ -55,13 +57,14 @@ class PlannedBatch:
 class PushLedger:
     """Push bookkeeping in a DuckDB file (normally `<work_dir>/scores.duckdb`)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, wait_s: float = 0.0) -> None:
         self.path = Path(path)
+        self.wait_s = wait_s
         self._session: duckdb.DuckDBPyConnection | None = None
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path))
+        con = connect(self.path, wait_s=self.wait_s)
         for ddl in _DDL:
             con.execute(ddl)
         return con

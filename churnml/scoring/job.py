@@ -73,18 +73,20 @@ def run_scoring(
 
     Raises:
         ValueError: no model has the alias, or no account is active at `as_of`.
+        StoreLockedError: another process holds the score store (a ValueError; after `store_wait_s`).
     """
     from churnml.data.load import load_data
     from churnml.features import feature_set, to_frame
     from churnml.scoring.store import ScoreStore
 
     cfg = config or getattr(settings, "scoring", None) or ScoringConfig()
+    store = store or ScoreStore.from_work_dir(settings.work_dir, wait_s=cfg.store_wait_s)
+    store.check_writable()  # a store held by another process fails here, before the scoring work
     name = settings.registry.name
     model, version, uri = model_for_alias(settings, name, alias or cfg.alias, "train and promote one first "
                                           "(see `churnml models list`)")
 
     loaded = load_data(settings, data)
-    store = store or ScoreStore.from_work_dir(settings.work_dir)
     acc = loaded.tables["accounts"]
     acc = acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns])
     if loaded.tables.con.name == "pyspark":
