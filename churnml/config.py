@@ -111,6 +111,17 @@ class ApiKey(BaseModel):
     )
 
 
+class AuthLimits(BaseModel):
+    """Limits on failed API-key and /login checks (per client address) and on scrypt checks at once."""
+
+    free_failures: int = Field(5, ge=1, description="Failed key checks a client may make before backing off.")
+    backoff_s: float = Field(1.0, gt=0, description="First backoff (429 + Retry-After); doubles per failure.")
+    backoff_max_s: float = Field(300.0, gt=0, description="Longest backoff.")
+    forget_s: float = Field(900.0, gt=0, description="A client's failures are forgotten after this long quiet.")
+    check_workers: int = Field(2, ge=1, description="scrypt checks run at once (each ~20 ms CPU and 16 MB).")
+    check_queue: int = Field(16, ge=1, description="Requests with an unverified key in progress; more get 429.")
+
+
 class ServingConfig(BaseModel):
     """Settings of `churnml serve` (the `serving:` section): the API and the CSM web page."""
 
@@ -124,6 +135,9 @@ class ServingConfig(BaseModel):
     allow_anonymous: bool = Field(False, description="Serve without keys when none are configured (dev only).")
     cookie_secure: bool = Field(False, description="Mark the web page's session cookie Secure (behind HTTPS).")
     session_hours: float = Field(12.0, gt=0, description="Web page sessions expire after this long.")
+    auth_limits: AuthLimits = AuthLimits()
+    trusted_origins: list[str] = Field(default_factory=list, description="Origins (scheme://host[:port]) besides "
+                                       "the served host allowed to post the login and logout forms.")
 
 
 class RetrainConfig(BaseModel):

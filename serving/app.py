@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from churnml.config import Settings
 from serving import errors
 from serving.auth import KeyChecker
-from serving.limits import BodyLimitMiddleware
+from serving.limits import AuthGuardMiddleware, BodyLimitMiddleware
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_holder import ModelHolder
 from serving.routers import api, health, web
@@ -56,7 +56,8 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
         )
     holder = holder or ModelHolder(settings.work_dir, settings.registry.name, cfg.alias, loader=loader)
     state = ServiceState(settings=settings, holder=holder, store=StoreReader.from_work_dir(settings.work_dir),
-                         keys=KeyChecker(cfg.api_keys), metrics=Metrics(), sessions=Sessions(cfg.session_hours))
+                         keys=KeyChecker(cfg.api_keys, cfg.auth_limits.check_workers), metrics=Metrics(),
+                         sessions=Sessions(cfg.session_hours))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
 
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}", status_code=303)
 
+    app.add_middleware(AuthGuardMiddleware, keys=state.keys, limits=cfg.auth_limits)
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
