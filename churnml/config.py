@@ -106,6 +106,8 @@ class ScoringConfig(BaseModel):
     top_reasons: int = Field(3, ge=1, le=20, description="Risk drivers and protective factors kept per account.")
     min_contribution: float = Field(0.01, ge=0, description="Smallest |log-odds| contribution that is a reason.")
     movers: int = Field(10, ge=0, description="Biggest movers listed in the summary.")
+    store_wait_s: float = Field(0.0, ge=0, description="Seconds to wait while another process holds the score "
+                                "store file (0: fail at once, naming it).")
 
 
 class ApiKey(BaseModel):
@@ -116,6 +118,17 @@ class ApiKey(BaseModel):
     role: Literal["read", "score"] = Field(
         "read", description="read: GET routes and the web page; score: also POST /v1/score."
     )
+
+
+class AuthLimits(BaseModel):
+    """Limits on failed API-key and /login checks (per client address) and on scrypt checks at once."""
+
+    free_failures: int = Field(5, ge=1, description="Failed key checks a client may make before backing off.")
+    backoff_s: float = Field(1.0, gt=0, description="First backoff (429 + Retry-After); doubles per failure.")
+    backoff_max_s: float = Field(300.0, gt=0, description="Longest backoff.")
+    forget_s: float = Field(900.0, gt=0, description="A client's failures are forgotten after this long quiet.")
+    check_workers: int = Field(2, ge=1, description="scrypt checks run at once (each ~20 ms CPU and 16 MB).")
+    check_queue: int = Field(16, ge=1, description="Requests with an unverified key in progress; more get 429.")
 
 
 class ServingConfig(BaseModel):
@@ -132,6 +145,9 @@ class ServingConfig(BaseModel):
     cookie_secure: bool = Field(False, description="Mark the web page's session cookie Secure (behind HTTPS).")
     session_hours: float = Field(12.0, gt=0, description="Web page sessions expire after this long.")
     workers: int | None = Field(None, ge=1, le=64, description="uvicorn worker processes (default: CPU cores).")
+    auth_limits: AuthLimits = AuthLimits()
+    trusted_origins: list[str] = Field(default_factory=list, description="Origins (scheme://host[:port]) besides "
+                                       "the served host allowed to post the login and logout forms.")
 
 
 class RetrainConfig(BaseModel):

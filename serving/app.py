@@ -24,7 +24,7 @@ from churnml.scoring.fresh import FreshScorer
 from serving import errors
 from serving.auth import KeyChecker
 from serving.contract import request_model
-from serving.limits import BodyLimitMiddleware
+from serving.limits import AuthGuardMiddleware, BodyLimitMiddleware
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_holder import ModelHolder
 from serving.routers import api, health, web
@@ -60,7 +60,7 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
     sessions_path = Path(settings.work_dir) / "sessions.sqlite" if workers(cfg) > 1 else None
     holder = holder or ModelHolder(settings.work_dir, settings.registry.name, cfg.alias, loader=loader)
     state = ServiceState(settings=settings, holder=holder, store=StoreReader.from_work_dir(settings.work_dir),
-                         keys=KeyChecker(cfg.api_keys), metrics=Metrics(),
+                         keys=KeyChecker(cfg.api_keys, cfg.auth_limits.check_workers), metrics=Metrics(),
                          sessions=Sessions(cfg.session_hours, sessions_path), fresh=FreshScorer(settings))
 
     @asynccontextmanager
@@ -96,6 +96,7 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
         return RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}", status_code=303)
 
     app.openapi = lambda: served_openapi(app, holder)  # type: ignore[method-assign]
+    app.add_middleware(AuthGuardMiddleware, keys=state.keys, limits=cfg.auth_limits)
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app

@@ -3,8 +3,10 @@
 A key is never stored: the config holds `scrypt$n$r$p$<salt>$<digest>` (base64, `churnml apikey hash` makes
 one). scrypt costs ~20 ms per check by design, so a key that verified once is remembered in memory under an
 HMAC of the key with a per-process random secret (the raw key is not kept); wrong keys are never
-remembered and pay the full cost every time. Pure logic, no HTTP: `serving.deps` turns the result into
-401/403.
+remembered and pay the full cost every time. At most `workers` scrypt checks run at once (each takes ~20 ms
+of CPU and 16 MB), so a flood of wrong keys queues behind a small bounded pool instead of taking every core and
+request thread; `serving.limits.AuthGuardMiddleware` bounds that queue and backs off clients that keep failing.
+Pure logic, no HTTP: `serving.deps` turns the result into 401/403.
 """
 
 from __future__ import annotations
@@ -79,13 +81,17 @@ class KeyChecker:
 
     Args:
         keys: the configured keys; empty means authentication is off (only when the config allows it).
+        workers: scrypt checks allowed to run at once; further checks wait for one to finish.
     """
 
-    def __init__(self, keys: Sequence[ApiKey]) -> None:
+    def __init__(self, keys: Sequence[ApiKey], workers: int = 2) -> None:
+        if workers < 1:
+            raise ValueError("KeyChecker needs at least one worker")
         self._keys = list(keys)
         self._secret = secrets.token_bytes(32)
         self._known: dict[bytes, Principal] = {}
         self._lock = threading.Lock()
+        self._pool = threading.BoundedSemaphore(workers)
 
     @property
     def enabled(self) -> bool:
@@ -100,7 +106,10 @@ class KeyChecker:
             return self._known.get(self._tag(presented))
 
     def check(self, presented: str | None) -> Principal | None:
-        """The principal for `presented`, or None when it is missing or matches no configured key."""
+        """The principal for `presented`, or None when it is missing or matches no configured key.
+
+        Blocks while `workers` other checks are running (call it off the event loop).
+        """
         if not self.enabled:
             return ANONYMOUS
         if not presented:
@@ -111,9 +120,10 @@ class KeyChecker:
         if found is not None:
             return found
         match = None
-        for k in self._keys:  # every hash is tried, so timing does not say which key nearly matched
-            if verify_hash(presented, k.hash) and match is None:
-                match = Principal(k.name, k.role)
+        with self._pool:
+            for k in self._keys:  # every hash is tried, so timing does not say which key nearly matched
+                if verify_hash(presented, k.hash) and match is None:
+                    match = Principal(k.name, k.role)
         if match is not None:
             with self._lock:
                 if len(self._known) >= _CACHE_MAX:

@@ -9,7 +9,8 @@ Two tables beside `scores` (whose columns are never changed here):
 
 Planning writes a push's batches and records in one transaction, so a crash leaves either the whole plan or
 none of it. Each call opens and closes its own connection (DuckDB allows one writing process at a time),
-unless inside `session()`, which a push holds while it sends its batches.
+unless inside `session()`, which a push holds while it sends its batches. A file held by another process
+raises `churnml.scoring.store.StoreLockedError` naming it (after `wait_s`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from churnml.crm.payload import Batch, Record
+from churnml.scoring.store import connect
 
 _DDL = (
     """CREATE TABLE IF NOT EXISTS push_batches (
@@ -55,13 +57,14 @@ class PlannedBatch:
 class PushLedger:
     """Push bookkeeping in a DuckDB file (normally `<work_dir>/scores.duckdb`)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, wait_s: float = 0.0) -> None:
         self.path = Path(path)
+        self.wait_s = wait_s
         self._session: duckdb.DuckDBPyConnection | None = None
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path))
+        con = connect(self.path, wait_s=self.wait_s)
         for ddl in _DDL:
             con.execute(ddl)
         return con
@@ -101,11 +104,16 @@ class PushLedger:
                 "ORDER BY as_of DESC, updated_at DESC) = 1", [target, before_or_on]).fetchall()
         return {a: h for a, h in rows}
 
-    def known_keys(self, as_of: dt.date, target: str) -> set[tuple[str, str]]:
-        """(account_id, payload_hash) already in the ledger for this push, whatever their status."""
+    def known_keys(self, as_of: dt.date, target: str,
+                   statuses: Sequence[str] | None = None) -> set[tuple[str, str]]:
+        """(account_id, payload_hash) already in the ledger for this push, of the given statuses (default: any)."""
+        sql = "SELECT account_id, payload_hash FROM push_records WHERE as_of = ? AND target = ?"
+        params: list[object] = [as_of, target]
+        if statuses is not None:
+            sql += " AND list_contains(?, status)"
+            params.append(list(statuses))
         with self._connect() as con:
-            rows = con.execute("SELECT account_id, payload_hash FROM push_records WHERE as_of = ? AND target = ?",
-                               [as_of, target]).fetchall()
+            rows = con.execute(sql, params).fetchall()
         return {(a, h) for a, h in rows}
 
     def unfinished(self, as_of: dt.date, target: str) -> list[PlannedBatch]:
@@ -152,7 +160,11 @@ class PushLedger:
     # ------------------------------------------------------------------ writing
 
     def plan(self, as_of: dt.date, target: str, batches: Sequence[Batch]) -> None:
-        """Record batches and their records as planned/pending, all or nothing."""
+        """Record batches and their records as planned/pending, all or nothing.
+
+        A record already in the ledger with the same key (a `--full` push of a date already pushed) moves to its
+        new batch as pending: the ledger keeps each payload's latest delivery.
+        """
         now = _now()
         with self._connect() as con:
             con.execute("BEGIN TRANSACTION")
@@ -166,8 +178,8 @@ class PushLedger:
                     columns=["account_id", "payload_hash", "batch_id", "payload"])
                 if len(planned):
                     con.register("planned", planned)
-                    con.execute("INSERT INTO push_records SELECT ?, ?, account_id, payload_hash, batch_id, 'pending', "
-                                "NULL, payload, ? FROM planned", [as_of, target, now])
+                    con.execute("INSERT OR REPLACE INTO push_records SELECT ?, ?, account_id, payload_hash, batch_id, "
+                                "'pending', NULL, payload, ? FROM planned", [as_of, target, now])
                     con.unregister("planned")
                 con.execute("COMMIT")
             except BaseException:

@@ -4,9 +4,11 @@ The order of events, each recorded in the ledger (`churnml.crm.ledger`) before t
 
 1. Unfinished batches of this (as-of, target) from an earlier, interrupted push are resumed first, unchanged
    (same records, same batch id — the idempotency key).
-2. New records are those whose payload differs from the account's last acknowledged one for this target
-   (every record with `full`), minus those already in the ledger for this push; they are planned in batches of
-   the target's size, all recorded as pending in one transaction, before anything is sent.
+2. New records are those whose payload differs from the account's last acknowledged one for this target,
+   minus those already in the ledger for this push (acknowledged or rejected payloads are not sent again).
+   With `full` every record is new except those pending in a resumed batch: a date already pushed is sent
+   once more, in full. They are planned in batches of the target's size, all recorded as pending in one
+   transaction, before anything is sent.
 3. Each batch is marked sent, then sent with retries (exponential backoff with jitter; a 429's Retry-After is
    honoured; 5xx, timeouts and dropped connections are retried), then settled: acked and rejected records with
    the CRM's error. Rejections are final for that payload (reported, never retried in a loop).
@@ -97,10 +99,11 @@ def send_with_retries(target: Target, client: httpx.Client | None, batch: Batch,
 
 def plan_push(ledger: PushLedger, scores_records: list, target: Target, as_of: dt.date,
               full: bool) -> tuple[list[Batch], int]:
-    """New batches for records not yet acknowledged with this payload; returns them and the unchanged count."""
+    """New batches for records not yet acknowledged with this payload (with `full`: every record not pending in
+    an unfinished batch); returns them and the unchanged count."""
     last = ledger.last_acked(target.name, as_of)
     changed = select_changed(scores_records, last, full=full)
-    known = ledger.known_keys(as_of, target.name)
+    known = ledger.known_keys(as_of, target.name, statuses=("pending",) if full else None)
     fresh = [r for r in changed if (r.account_id, r.payload_hash) not in known]
     seq0 = ledger.next_seq(as_of, target.name)
     batches = [Batch(f"{as_of.isoformat()}-{target.name}-{seq0 + i:05d}-{uuid.uuid4().hex[:8]}", seq0 + i, recs)

@@ -90,6 +90,7 @@ def run_scoring(
 
     Raises:
         ValueError: no model has the alias, or no account is active at `as_of`.
+        StoreLockedError: another process holds the score store (a ValueError; after `store_wait_s`).
     """
     from churnml.data.dates import default_as_of
     from churnml.data.load import load_data
@@ -102,7 +103,8 @@ def run_scoring(
                                           "(see `churnml models list`)", version=version)
     loaded = loaded if loaded is not None else load_data(settings, data)
     as_of = as_of or default_as_of(loaded.tables)
-    store = store or ScoreStore.from_work_dir(settings.work_dir)
+    store = store or ScoreStore.from_work_dir(settings.work_dir, wait_s=cfg.store_wait_s)
+    store.check_writable()  # a store held by another process fails here, before the scoring work
     acc = loaded.tables["accounts"]
     acc = acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns])
     if features is None and loaded.tables.con.name == "pyspark":

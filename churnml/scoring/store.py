@@ -8,12 +8,16 @@ theme contributions, the change breakdown, the key signals' values) are JSON tex
 the table (or one as-of date) to BI tools and the CRM sync.
 
 Each call opens and closes its own connection, so the file is not held between runs (DuckDB allows one
-writing process at a time).
+process at a time to open the file for writing, and none to read it meanwhile). When another process holds it,
+opening waits up to `wait_s` (`scoring.store_wait_s`, default 0) and then raises `StoreLockedError`, which names
+the holding process (DuckDB's lock error gives its PID) and what to do.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,26 +61,96 @@ def _base_type(sql_type: str) -> str:
     return sql_type.replace(" NOT NULL", "")
 
 
+_LOCK_HELD = re.compile(r"Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)")
+
+
+class StoreLockedError(ValueError):
+    """Another process holds the DuckDB file (a ValueError, so every CLI command shows it as one line).
+
+    Attributes:
+        path: the file.
+        pid: the holding process's id, when DuckDB named it.
+        holder: its command line (or executable), when known.
+    """
+
+    def __init__(self, path: Path, pid: int | None, holder: str | None, waited_s: float) -> None:
+        self.path, self.pid, self.holder = path, pid, holder
+        who = f"process {pid}" if pid is not None else "another process"
+        if holder:
+            who += f" ({holder})"
+        waited = f" after waiting {waited_s:g} s" if waited_s > 0 else ""
+        stop = f" (or stop it: kill {pid})" if pid is not None else ""
+        super().__init__(
+            f"{path} is in use by {who}{waited}: DuckDB lets one process at a time open it. Wait for that "
+            f"process to finish{stop}, then run again; or let churnml wait for it: scoring.store_wait_s in the "
+            "config (env CHURNML_SCORING__STORE_WAIT_S=120)")
+
+
+def _command_line(pid: int, fallback: str | None) -> str | None:
+    """The command line of `pid` from /proc (Linux), cut to 120 characters; `fallback` where unreadable."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return fallback
+    text = " ".join(raw.replace(b"\0", b" ").decode("utf-8", "replace").split())
+    return (text[:117] + "...") if len(text) > 120 else (text or fallback)
+
+
+def connect(path: Path | str, *, read_only: bool = False, wait_s: float = 0.0,
+            poll_s: float = 0.25) -> duckdb.DuckDBPyConnection:
+    """`duckdb.connect`, retrying for up to `wait_s` seconds while another process holds the file.
+
+    Raises:
+        StoreLockedError: the file is still held after `wait_s` (names the holder's PID and command line).
+        duckdb.Error: any other failure to open the file.
+    """
+    path = Path(path)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            held = _LOCK_HELD.search(str(exc))
+            if held is None and "Could not set lock" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                pid = int(held["pid"]) if held else None
+                holder = _command_line(pid, held["exe"]) if held and pid is not None else None
+                raise StoreLockedError(path, pid, holder, wait_s) from None
+            time.sleep(poll_s)
+
+
 class ScoreStore:
     """Scores by as-of date in a DuckDB file.
 
     Args:
         path: the DuckDB file (created with its table on first write).
+        wait_s: how long opening the file waits while another process holds it (then `StoreLockedError`).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, wait_s: float = 0.0) -> None:
         self.path = Path(path)
+        self.wait_s = wait_s
 
     @classmethod
-    def from_work_dir(cls, work_dir: Path | str) -> ScoreStore:
+    def from_work_dir(cls, work_dir: Path | str, wait_s: float = 0.0) -> ScoreStore:
         """The store at `<work_dir>/scores.duckdb`."""
-        return cls(Path(work_dir) / STORE_FILE)
+        return cls(Path(work_dir) / STORE_FILE, wait_s)
+
+    def check_writable(self) -> None:
+        """Open the file for writing once and close it: a held file fails now, not after a long scoring run.
+
+        Raises:
+            StoreLockedError: another process still holds the file after `wait_s`.
+        """
+        with self._connect():
+            pass
 
     @contextmanager
     def _connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path), read_only=read_only)
+        con = connect(self.path, read_only=read_only, wait_s=self.wait_s)
         try:
             if not read_only:
                 cols = ", ".join(f'"{c}" {t}' for c, t in COLUMNS.items())

@@ -2,7 +2,9 @@
 
 With keys configured, every page needs a session: /login takes an API key (checked like the header), sets a
 random session token as an HttpOnly, SameSite=Strict cookie and never stores the key. Without a session
-the pages redirect to /login.
+the pages redirect to /login. The state-changing forms (POST /login, /logout) are refused with 403 when the
+browser says they come from another site: an `Origin` (or, without one, a `Referer`) that is neither the
+served host nor in `serving.trusted_origins` (login CSRF: a foreign page signing the CSM in to its own key).
 """
 
 from __future__ import annotations
@@ -81,8 +83,33 @@ def login_form(request: Request, next: str | None = None) -> Response:
     return _page(request, "login.html", {"next": _safe_next(next), "error": None})
 
 
+def foreign_origin(request: Request, trusted: list[str]) -> str | None:
+    """The foreign origin a form post comes from, or None when it is this site's (or the browser sent neither
+    `Origin` nor `Referer`, as non-browser clients do; browsers send `Origin` with every cross-site POST)."""
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if not claimed:
+        return None
+    parts = urllib.parse.urlsplit(claimed)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else claimed  # "null" stays
+    host = request.headers.get("host", "")
+    if parts.netloc and parts.netloc.lower() == host.lower():
+        return None
+    return None if origin.rstrip("/").lower() in {t.rstrip("/").lower() for t in trusted} else origin
+
+
+def _cross_site(request: Request, state: Any) -> Response | None:
+    origin = foreign_origin(request, state.settings.serving.trusted_origins)
+    if origin is None:
+        return None
+    return Response(f"refused: this form was posted from {origin[:80]}, not from this site",
+                    status_code=403, media_type="text/plain", headers=SECURITY_HEADERS)
+
+
 @router.post("/login", response_class=HTMLResponse)
 async def login(request: Request, state: State) -> Response:
+    refused = _cross_site(request, state)
+    if refused is not None:
+        return refused
     form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
     key = (form.get("key") or [""])[0].strip()
     target = _safe_next((form.get("next") or ["/"])[0])
@@ -99,6 +126,9 @@ async def login(request: Request, state: State) -> Response:
 
 @router.post("/logout")
 def logout(request: Request, state: State) -> Response:
+    refused = _cross_site(request, state)
+    if refused is not None:
+        return refused
     state.sessions.drop(request.cookies.get(COOKIE))
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(COOKIE)

@@ -2,8 +2,9 @@
 
 Headers: `X-Churnml-Timestamp` (unix seconds), `X-Churnml-Signature: sha256=<hex HMAC-SHA256 over timestamp + "."
 + body>` with the secret from the environment, and `Idempotency-Key: <batch id>`. A webhook POST is not
-idempotent by nature: after a crash the same batch may be sent again with the same key, and the receiver must
-drop a key it has already processed (answering as before). A 2xx acknowledges the batch; an optional JSON
+idempotent by nature: after a crash the same batch may be sent again with the same id, and the receiver must
+drop a batch whose signed `batch_id` (in the body; the header is not signed) it has already processed,
+answering as before. A 2xx acknowledges the batch; an optional JSON
 `{"rejected": [{"account_id", "error"}]}` names refused records.
 """
 

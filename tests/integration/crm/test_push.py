@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -57,9 +58,9 @@ def test_webhook_pushes_changed_scores_only(tmp_path: Path) -> None:
         rep2 = push_scores(cfg, store, nxt)
         assert (rep2.planned, rep2.unchanged, rep2.acked) == (5, 245, 5)
         assert set(crm.deliveries[a] for a in week2["account_id"][:5]) == {2}
-        # --full sends every account once more
+        # --full sends every account once more, those already pushed for this date included
         full = push_scores(cfg, store, nxt, full=True)
-        assert full.planned == 245 and sum(crm.deliveries.values()) == 250 + 5 + 245
+        assert full.planned == 250 and full.acked == 250 and sum(crm.deliveries.values()) == 250 + 5 + 250
     ledger = PushLedger(store).records(target="webhook")
     assert (ledger["status"] == "acked").all() and len(ledger) == 500
 
@@ -169,3 +170,27 @@ def test_cli_push(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         res = runner.invoke(app, ["push", "--to", "webhook", "--as-of", "2025-03-03"])
         assert res.exit_code == 0, res.output
         assert len(crm.deliveries) == 30 and "acknowledged" in res.output
+        # --full for the date just pushed sends every account again (the docs' promise)
+        res = runner.invoke(app, ["push", "--to", "webhook", "--as-of", "2025-03-03", "--full"])
+        assert res.exit_code == 0, res.output
+        assert set(crm.deliveries.values()) == {2}
+
+
+def test_full_push_of_a_date_already_pushed_sends_every_account(tmp_path: Path) -> None:
+    store = tmp_path / "scores.duckdb"
+    scores = store_scores(store, 150, AS_OF)
+    bad = {scores["account_id"][7]}
+    with FakeCrm("webhook", reject=bad, fault_fn=lambda n: "500" if n == 4 else None) as crm:
+        cfg = _cfg(crm, attempts=1)
+        first = push_scores(cfg, store, AS_OF)
+        assert first.acked == 149 and set(first.rejected) == bad
+        with pytest.raises(PushError):  # the full push's second batch fails once: it stays pending
+            push_scores(cfg, store, AS_OF, full=True)
+        resumed = push_scores(cfg, store, AS_OF, full=True)  # resumes it, and plans the rest anew
+        assert resumed.resumed_batches == 1 and resumed.planned == 150
+        assert crm.deliveries[next(iter(bad))] == 0  # rejected each time, and tried each time
+        # the full push's first batch landed twice (before and after the failure), the failed one once
+        assert Counter(crm.deliveries.values()) == {3: 99, 2: 50}
+        assert push_scores(cfg, store, AS_OF).planned == 0  # nothing left changed or pending
+    ledger = PushLedger(store).records(AS_OF, "webhook")
+    assert len(ledger) == 150 and set(ledger["status"]) == {"acked", "rejected"}

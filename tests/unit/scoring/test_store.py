@@ -136,3 +136,27 @@ def test_a_store_from_before_the_signals_column_gains_it(tmp_path: Path) -> None
     assert list(every.columns) == list(COLUMNS) and len(every) == 40
     assert every.loc[every["as_of"] == pd.Timestamp("2025-01-06"), "signals"].isna().all()
     assert (every.loc[every["as_of"] == pd.Timestamp("2025-01-13"), "signals"] == '{"mrr": 100.0}').all()
+
+
+def test_a_store_held_by_another_process_names_it_and_can_be_waited_for(tmp_path: Path) -> None:
+    """DuckDB's lock error becomes one message naming the holder's PID and command line; `wait_s` waits."""
+    import time
+
+    from churnml.scoring.store import StoreLockedError
+    from tests.support.store_lock import held_by_another_process
+
+    path = tmp_path / "scores.duckdb"
+    ScoreStore(path).write(fake_scores(dt.date(2025, 1, 6)))
+    with held_by_another_process(path) as holder:
+        t0 = time.monotonic()
+        with pytest.raises(StoreLockedError) as err:
+            ScoreStore(path).write(fake_scores(dt.date(2025, 1, 13)))
+        assert time.monotonic() - t0 < 2 and err.value.pid == holder.pid
+        message = str(err.value)
+        assert f"in use by process {holder.pid} (" in message and "duckdb.connect" in message  # its command line
+        assert f"kill {holder.pid}" in message and "CHURNML_SCORING__STORE_WAIT_S" in message
+        with pytest.raises(StoreLockedError, match=r"after waiting 0\.5 s"):
+            ScoreStore(path, wait_s=0.5).read()
+    with held_by_another_process(path, release_after_s=1.0):
+        assert ScoreStore(path, wait_s=20).write(fake_scores(dt.date(2025, 1, 13))) == 20  # waited, then wrote
+    assert ScoreStore(path).as_of_dates() == [dt.date(2025, 1, 6), dt.date(2025, 1, 13)]
