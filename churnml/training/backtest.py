@@ -297,6 +297,7 @@ def run_backtest(
     *,
     folds: Sequence[Fold] | None = None,
     horizon_days: int = 90,
+    grace_days: int = 0,
     n_folds: int = 4,
     label: str = LABEL,
     oracle: pd.Series | np.ndarray | str | None = None,
@@ -309,8 +310,8 @@ def run_backtest(
         frame: training frame; rows with a null label (horizon not yet observed) are dropped.
         model_factory: returns a fresh unfitted ChurnModel-like estimator (None: baselines only).
         baselines: name -> factory of baseline estimators with the same fit/predict_proba interface.
-        folds: explicit folds (default: `make_folds` on the labelled dates with `horizon_days`, `n_folds`
-            and `fold_kwargs`).
+        folds: explicit folds (default: `make_folds` on the labelled dates with `horizon_days`,
+            `grace_days`, `n_folds` and `fold_kwargs`); each is checked with `check_fold` first.
         label: label column.
         oracle: true probability per row (aligned with `frame`) or the name of such a column; evaluation
             only, never a feature.
@@ -324,7 +325,7 @@ def run_backtest(
         frame["_p_oracle"] = np.asarray(oracle, dtype=float)
     frame = frame[frame[label].notna()].reset_index(drop=True)
     if folds is None:
-        folds = make_folds(frame["as_of"], horizon_days, n_folds, **fold_kwargs)
+        folds = make_folds(frame["as_of"], horizon_days, n_folds, grace_days=grace_days, **fold_kwargs)
     factories: dict[str, Factory] = {}
     if model_factory is not None:
         factories[model_name] = model_factory
@@ -332,7 +333,7 @@ def run_backtest(
 
     chunks, info = [], []
     for fold in folds:
-        check_fold(fold, horizon_days)
+        check_fold(fold, horizon_days, grace_days, fold_kwargs.get("inner_gap_days"))
         parts = fold_parts(frame, fold)
         ev = parts["eval"]
         base = pd.DataFrame(

@@ -43,7 +43,9 @@ class Rows:
     mrr: np.ndarray
 
 
-def account_counts(accounts: Sequence[object] | np.ndarray, n_boot: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def account_counts(
+    accounts: Sequence[object] | np.ndarray, n_boot: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """How often each account is drawn in each resample, and each row's account index.
 
     Returns:
@@ -52,50 +54,72 @@ def account_counts(accounts: Sequence[object] | np.ndarray, n_boot: int, seed: i
     codes, uniques = pd.factorize(pd.Series(np.asarray(accounts, dtype=object)), sort=False)
     n = len(uniques)
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64) if n else np.zeros((n_boot, 0))
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot) if n else np.zeros((n_boot, 0), dtype=np.int64)
+    counts = counts.astype(np.float32)  # integer counts are exact in float32; halves the memory traffic
     return counts, codes
 
 
-def _weighted(rows: Rows, w: np.ndarray, top: float = 0.1, n_bins: int = 10) -> dict[str, np.ndarray]:
-    """Every metric of METRICS for each row of the weight matrix `w` (shape (b, n_rows))."""
-    y, p, m = rows.y, rows.p, np.nan_to_num(rows.mrr, nan=0.0)
-    total = w.sum(axis=1)
-    out: dict[str, np.ndarray] = {}
-    pc = np.clip(p, 1e-15, 1 - 1e-15)
-    out["log_loss"] = w @ -(y * np.log(pc) + (1 - y) * np.log(1 - pc)) / total
-    out["brier"] = w @ ((p - y) ** 2) / total
+@dataclass(frozen=True)
+class _Sorted:
+    """What a model's resampled metrics need that does not change between resamples."""
+
+    order: np.ndarray  # rows by descending score
+    starts: np.ndarray | None  # first row of each run of tied scores (None: no ties)
+    ys: np.ndarray
+    yms: np.ndarray  # outcome x MRR, sorted
+    loss: np.ndarray  # per-row log loss, Brier (n, 2)
+    bins: np.ndarray  # (n, 3 * n_bins): bin membership, x y, x p (ECE)
+
+
+def _prepare(rows: Rows, n_bins: int = 10) -> _Sorted:
+    y, p = rows.y, rows.p
+    m = np.nan_to_num(rows.mrr, nan=0.0)
     order = np.argsort(-p, kind="stable")
-    ws, ys, ps, ms = w[:, order], y[order], p[order], m[order]
+    ps = p[order]
     starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
-    pos_g = np.add.reduceat(ws * ys, starts, axis=1)
-    neg_g = np.add.reduceat(ws * (1 - ys), starts, axis=1)
+    pc = np.clip(p, 1e-15, 1 - 1e-15)
+    loss = np.column_stack([-(y * np.log(pc) + (1 - y) * np.log(1 - pc)), (p - y) ** 2])
+    asc = np.argsort(p, kind="stable")
+    member = np.zeros((len(p), n_bins))
+    for b, part in enumerate(np.array_split(asc, min(n_bins, max(len(asc), 1)))):
+        member[part, b] = 1.0
+    bins = np.hstack([member, member * y[:, None], member * p[:, None]])
+    f4 = np.float32
+    return _Sorted(order, None if len(starts) == len(p) else starts, y[order].astype(f4), (y * m)[order].astype(f4),
+                   loss.astype(f4), bins.astype(f4))
+
+
+def _weighted(prep: _Sorted, w: np.ndarray, top: float = 0.1) -> dict[str, np.ndarray]:
+    """Every metric of METRICS for each row of the weight matrix `w` (shape (b, n_rows), rows in data order)."""
+    total = w.sum(axis=1, dtype=np.float64)
+    out: dict[str, np.ndarray] = {}
+    losses = w @ prep.loss
+    out["log_loss"], out["brier"] = losses[:, 0] / total, losses[:, 1] / total
+    nb = prep.bins.shape[1] // 3
+    agg = w @ prep.bins
+    wb, yb, pb = agg[:, :nb], agg[:, nb : 2 * nb], agg[:, 2 * nb :]
+    out["ece"] = (np.abs(yb - pb)).sum(axis=1) / total
+    ws = w[:, prep.order]
+    pos_w = ws * prep.ys
+    neg_w = ws - pos_w
+    if prep.starts is not None:
+        pos_g, neg_g = np.add.reduceat(pos_w, prep.starts, axis=1), np.add.reduceat(neg_w, prep.starts, axis=1)
+    else:
+        pos_g, neg_g = pos_w, neg_w
     pos, neg = pos_g.sum(axis=1), neg_g.sum(axis=1)
-    cum_neg, cum_pos = np.cumsum(neg_g, axis=1), np.cumsum(pos_g, axis=1)
+    cum_neg = np.cumsum(neg_g, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["roc_auc"] = (pos_g * (neg[:, None] - cum_neg + 0.5 * neg_g)).sum(axis=1) / (pos * neg)
-        out["pr_auc"] = (pos_g * cum_pos / np.maximum(cum_pos + cum_neg, 1e-300)).sum(axis=1) / pos
+        cum_all = cum_neg + np.cumsum(pos_g, axis=1)
+        out["pr_auc"] = (pos_g * (cum_all - cum_neg) / np.maximum(cum_all, 1e-300)).sum(axis=1) / pos
         before = np.cumsum(ws, axis=1) - ws  # weight of the riskier rows
-        share = np.clip((top * total[:, None] - before) / np.where(ws > 0, ws, 1.0), 0.0, 1.0) * (ws > 0)
-        caught = (share * ws * ys).sum(axis=1)
-        out["recall_top10"] = caught / pos
+        share = np.clip((top * total[:, None] - before) / np.where(ws > 0, ws, 1.0), 0.0, 1.0)
+        out["recall_top10"] = (share * pos_w).sum(axis=1) / pos
         out["lift_top10"] = out["recall_top10"] / top
-        lost = ws @ (ys * ms)
-        out["churned_mrr_share_top10"] = np.where(lost > 0, (share * ws * ys * ms).sum(axis=1) / lost, np.nan)
-        out["ece"] = _weighted_ece(y, p, w, total, n_bins)
+        lost = ws @ prep.yms
+        out["churned_mrr_share_top10"] = np.where(lost > 0, (share * ws) @ prep.yms / lost, np.nan)
+    del wb, pb
     return out
-
-
-def _weighted_ece(y: np.ndarray, p: np.ndarray, w: np.ndarray, total: np.ndarray, n_bins: int) -> np.ndarray:
-    """ECE over the equal-mass bins of the original rows, re-weighted by each resample."""
-    asc = np.argsort(p, kind="stable")
-    sizes = [len(part) for part in np.array_split(asc, min(n_bins, max(len(asc), 1))) if len(part)]
-    starts = np.r_[0, np.cumsum(sizes)[:-1]].astype(int)
-    wa = w[:, asc]
-    wb = np.add.reduceat(wa, starts, axis=1)
-    yb = np.add.reduceat(wa * y[asc], starts, axis=1)
-    pb = np.add.reduceat(wa * p[asc], starts, axis=1)
-    safe = np.where(wb > 0, wb, 1.0)
-    return (np.abs(yb - pb) / safe * wb).sum(axis=1) / total
 
 
 def paired_draws(
@@ -113,13 +137,14 @@ def paired_draws(
         name -> frame of shape (n_boot, len(METRICS)).
     """
     counts, row_account = account_counts(accounts, n_boot, seed)
+    prepared = {name: _prepare(rows) for name, rows in models.items()}
     draws: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in models}
     for lo in range(0, n_boot, _BLOCK):
         w = counts[lo : lo + _BLOCK][:, row_account]
-        for name, rows in models.items():
-            draws[name].append(_weighted(rows, w))
+        for name, prep in prepared.items():
+            draws[name].append(_weighted(prep, w))
     return {
-        name: pd.DataFrame({k: np.concatenate([c[k] for c in chunks]) for k in METRICS})
+        name: pd.DataFrame({k: np.concatenate([c[k] for c in chunks]).astype(np.float64) for k in METRICS})
         for name, chunks in draws.items()
     }
 
@@ -194,19 +219,22 @@ class Intervals:
 
 
 def verdict(metric: str, diff: float, lo: float, hi: float, versus: str) -> str:
-    """Plain words for a paired difference, following its interval (better = higher, except losses).
+    """Plain words for a paired difference (model - versus), following its interval.
 
-    Example: "beats logistic by 0.045 (+0.020 to +0.070)"; "+0.005 vs logistic (-0.020 to +0.030): not
-    distinguishable".
+    Higher is better except for losses (log loss, Brier, ECE), where "beats" means lower. Examples:
+    "beats logistic by 0.045 (+0.020 to +0.070)"; "+0.005 vs logistic (-0.020 to +0.030): not
+    distinguishable"; "beats logistic by 0.011 lower log_loss (-0.018 to -0.004)".
     """
     if not all(math.isfinite(v) for v in (diff, lo, hi)):
         return f"vs {versus}: no interval (too few rows or one class)"
-    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    lower = metric in LOWER_IS_BETTER
+    sign = -1.0 if lower else 1.0
     span = f"({lo:+.3f} to {hi:+.3f})"
+    what = f" lower {metric}" if lower else ""
     if sign * lo > 0 and sign * hi > 0:
-        return f"beats {versus} by {abs(diff):.3f} {span}"
+        return f"beats {versus} by {abs(diff):.3f}{what} {span}"
     if sign * lo < 0 and sign * hi < 0:
-        return f"trails {versus} by {abs(diff):.3f} {span}"
+        return f"trails {versus} by {abs(diff):.3f}{' higher ' + metric if lower else ''} {span}"
     return f"{diff:+.3f} vs {versus} {span}: not distinguishable"
 
 
@@ -215,7 +243,7 @@ def backtest_intervals(
     main: str,
     *,
     versus: Sequence[str] | None = None,
-    n_boot: int = 400,
+    n_boot: int = 200,
     level: float = 0.95,
     seed: int = 0,
 ) -> Intervals:
@@ -242,4 +270,4 @@ def backtest_intervals(
             lo, hi = _bounds((draws[main][k] - draws[other][k]).to_numpy(), level)
             diff_rows.append({"model": main, "versus": other, "metric": k, "diff": diff, "lo": lo, "hi": hi,
                               "verdict": verdict(k, diff, lo, hi, other)})
-    return Intervals(pd.DataFrame(metric_rows), pd.DataFrame(diff_rows), n_boot, level, int(len(set(accounts))))
+    return Intervals(pd.DataFrame(metric_rows), pd.DataFrame(diff_rows), n_boot, level, len(set(accounts)))

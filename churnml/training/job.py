@@ -23,6 +23,8 @@ from churnml.model.model import ChurnModel
 from churnml.model.pyfunc import load_churn_model
 from churnml.simulate.oracle import read_truth
 from churnml.training.frames import training_dates
+from churnml.training.labels import observed_until
+from churnml.training.layout import check_history
 from churnml.training.train import MODEL_NAME, TrainConfig, TrainingResult, train
 
 log = logging.getLogger(__name__)
@@ -44,17 +46,25 @@ class TrainOutcome:
 
 
 def training_frame(settings: Settings, data: Path | None = None) -> tuple[pd.DataFrame, FeatureSet, Path]:
-    """Validated tables → weekly snapshots → features + labels (rows with open horizons keep a null label)."""
+    """Validated tables → weekly snapshots → layout check → features + labels (open horizons keep a null label).
+
+    The backtest layout is checked on the snapshot dates before any feature is computed, so a history too
+    short for one honest fold fails in seconds (`LayoutError`).
+    """
     source = Path(data) if data is not None else settings.data.dir
     loaded = load_data(settings, source)
     dates = training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days)
+    layout = check_history(dates, observed_until(loaded.tables), settings.labels.horizon_days,
+                           settings.labels.grace_days, train_config(settings).windows())
+    log.info("backtest layout: %s", layout.reason)
     frame, fs = build_training_frame(loaded.tables, dates, settings.labels)
     return frame, fs, source
 
 
 def train_config(settings: Settings, tune: int | None = None) -> TrainConfig:
     """The `models` section validated, with the label horizon taken from the label definition."""
-    raw: dict[str, Any] = {**settings.models, "horizon_days": settings.labels.horizon_days}
+    raw: dict[str, Any] = {**settings.models, "horizon_days": settings.labels.horizon_days,
+                           "grace_days": settings.labels.grace_days if settings.labels.kind == "contractual" else 0}
     if tune is not None:
         raw["tune"] = tune
     return TrainConfig(**raw)
@@ -92,7 +102,7 @@ def train_and_register(
     """Train a challenger, log it to MLflow, register it, and promote it if it beats the champion."""
     frame, fs, source = training_frame(settings, data)
     try:
-        truth: pd.DataFrame | None = read_truth(source)
+        truth: pd.DataFrame | None = read_truth(source) if settings.labels.kind == "contractual" else None
     except FileNotFoundError:
         truth = None  # real data: no oracle
     cfg = train_config(settings, tune)

@@ -186,7 +186,9 @@ def _reason(win: Windows, req: Windows, span: int, gap: int) -> str:
             f"{' and '.join(changes)}: {shape}")
 
 
-def labelled_dates(dates: Sequence[dt.date], observed_until: dt.date, horizon_days: int, grace_days: int) -> list[dt.date]:
+def labelled_dates(
+    dates: Sequence[dt.date], observed_until: dt.date, horizon_days: int, grace_days: int
+) -> list[dt.date]:
     """Snapshot dates whose label will be observable (as_of + horizon + grace <= observed_until)."""
     delta = dt.timedelta(days=horizon_days + grace_days)
     return [d for d in dates if d + delta <= observed_until]
