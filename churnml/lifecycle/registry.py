@@ -122,8 +122,8 @@ def _check(label: str, key: str, margin: float, guard: bool, challenger: Mapping
     if old is None:
         return True, f"{label} {new:.4f} (champion has none)", None
     ok = new - old >= margin - _FLOAT_TOL
-    return ok, f"{label} {new:.4f} vs {old:.4f} ({new - old:+.4f} {'>=' if ok else '<'} margin {margin:.4f}, " \
-               "no interval)", None
+    rel = f">= {margin:.4f}" if ok else f"< margin {margin:.4f}"
+    return ok, f"{label} {new:.4f} vs {old:.4f} ({new - old:+.4f} {rel}) on point values, no interval", None
 
 
 def decide_promotion(
