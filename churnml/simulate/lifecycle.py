@@ -286,12 +286,12 @@ def spell_hazards(
     out = []
     for k in range(max(grid.month_of(start), grid.first_window_month), grid.n_months):
         ms, me = int(grid.month_starts[k]), min(int(grid.month_starts[k + 1]), grid.end) - 1
+        while term_end is not None and term_end < ms:  # renewals before the window (every year, as in `live`)
+            term_end = add_year(term_end + 1) - 1
         renewal = a.annual and term_end is not None and ms <= term_end <= me
         pk = month_hazard(a, p, float(h[k]), ms, start, renewal)
         lo = max(ms, start, grid.start)
         out.append((k, lo, me, pk, int(term_end) if renewal else -1))
-        if renewal and term_end is not None:
-            term_end = add_year(term_end + 1) - 1
     return out
 
 
