@@ -214,7 +214,10 @@ def train(
     t0 = time.perf_counter()
     with user_errors(), _status("building snapshots, backtesting and training (a few minutes)…"):
         outcome = train_and_register(settings, data, tune=tune, report_json=report_json)
+    console.print(f"layout: {outcome.result.layout.reason}" if outcome.result.layout else "")
     console.print(backtest_table(outcome.result.metrics["overall"]))
+    for line in outcome.result.verdicts("roc_auc"):
+        console.print(f"ROC-AUC: {line}")
     verdict = "[green]promoted to champion[/]" if outcome.decision.promote else "[yellow]stays challenger[/]"
     console.print(f"registered {settings.registry.name} v{outcome.version}: {verdict} — {outcome.decision.reason}")
     console.print(f"MLflow run {outcome.run.run_id}; {outcome.labelled_rows:,} labelled rows of {outcome.rows:,}; "
@@ -222,16 +225,22 @@ def train(
 
 
 def backtest_table(overall: Any) -> Table:
-    """Backtest metrics per model (out-of-time evaluation folds) as a rich table."""
+    """Backtest metrics per model (out-of-time evaluation folds) as a rich table, 95% intervals in brackets."""
     cols = [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("brier", "Brier"),
-            ("ece", "ECE"), ("lift_top10", "lift@10%"), ("recall_top10", "recall@10%"),
-            ("churned_mrr_share_top10", "churned MRR@10%")]
-    table = Table(title="Backtest (out-of-time folds)", title_justify="left")
+            ("ece", "ECE"), ("recall_top10", "recall@10%"), ("churned_mrr_share_top10", "churned MRR@10%")]
+    table = Table(title="Backtest (out-of-time folds; 95% interval, bootstrap by account)", title_justify="left")
     table.add_column("model")
     for _, label in cols:
         table.add_column(label, justify="right")
+
+    def cell(row: dict, k: str) -> str:
+        if k not in row or row[k] != row[k]:
+            return "—"
+        lo, hi = row.get(f"{k}_lo"), row.get(f"{k}_hi")
+        return f"{row[k]:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo == lo and hi == hi and lo is not None else "")
+
     for row in overall.to_dict(orient="records"):
-        table.add_row(str(row["model"]), *[f"{row[k]:.3f}" if k in row else "—" for k, _ in cols])
+        table.add_row(str(row["model"]), *[cell(row, k) for k, _ in cols])
     return table
 
 

@@ -3,9 +3,10 @@
 This module runs over 400 lines on purpose: the promotion rule (`decide_promotion`), the history it writes and the
 registry class that applies both are one contract, read together; the pure parts come first.
 
-A new version becomes `challenger`. It is promoted to `champion` only if it beats the current champion on
-the same backtest by a margin on both ROC-AUC and revenue captured (share of churned MRR in the top 10% by
-risk); the first version is promoted because there is nothing to beat. Otherwise it stays challenger and
+A new version becomes `challenger`. It is promoted to `champion` only on evidence from the same backtest: the
+lower end of the interval of its ROC-AUC improvement over the champion (paired bootstrap by account) above a
+margin, and revenue captured (share of churned MRR in the top 10% by risk) not distinguishably worse (see
+`PromotionPolicy`); the first version is promoted because there is nothing to beat. Otherwise it stays challenger and
 the reason is written on the version (tag `churnml.decision`) and in the history. Scoring and the API look the
 alias up once and load that version by number (`models:/churn-risk/<version>`), so a run is pinned to one
 version even if the alias moves meanwhile.
@@ -70,9 +71,15 @@ class RegistryError(Exception):
 
 
 class PromotionPolicy(BaseModel):
-    """When a challenger replaces the champion: it must gain at least these margins on both metrics.
+    """When a challenger replaces the champion: on evidence, not on a point difference.
 
-    A margin of 0 means "no worse". Metric names are those of `churnml.training.metrics.summarize`.
+    With the paired bootstrap of the challenger minus the champion on the same backtest (keys
+    `<metric>_diff`, `<metric>_diff_lo`, `<metric>_diff_hi` in the champion's metrics, as `churnml train`
+    computes them): the lower end of the ROC-AUC improvement's interval must be above `margin_auc`, and the
+    challenger must not be distinguishably worse on revenue captured (the upper end of that interval at
+    least `margin_revenue`, default 0). Without an interval (e.g. stored metrics of the same backtest) the point
+    differences must reach the margins, and the reason says there was no interval. Metric names are those of
+    `churnml.training.metrics.summarize`.
     """
 
     margin_auc: float = Field(0.005, ge=0)
@@ -83,10 +90,11 @@ class PromotionPolicy(BaseModel):
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether to promote, and why (the reason is stored on the version and in the history)."""
+    """Whether to promote, why, and the evidence (metric -> diff / lo / hi) the history records."""
 
     promote: bool
     reason: str
+    evidence: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _value(metrics: Mapping[str, Any] | None, key: str) -> float | None:
@@ -99,36 +107,56 @@ def _value(metrics: Mapping[str, Any] | None, key: str) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _interval(champion: Mapping[str, Any], key: str) -> dict[str, float] | None:
+    parts = {k: _value(champion, f"{key}_diff{s}") for k, s in (("diff", ""), ("lo", "_lo"), ("hi", "_hi"))}
+    return None if any(v is None for v in parts.values()) else parts  # type: ignore[return-value]
+
+
+def _check(label: str, key: str, margin: float, guard: bool, challenger: Mapping[str, Any],
+           champion: Mapping[str, Any]) -> tuple[bool, str, dict[str, float] | None]:
+    """One criterion: (passed, words, interval or None)."""
+    new, old = _value(challenger, key), _value(champion, key)
+    if new is None:
+        return False, f"challenger has no {label} ({key})", None
+    iv = _interval(champion, key)
+    if iv is not None:
+        span = f"{iv['diff']:+.4f} ({iv['lo']:+.4f} to {iv['hi']:+.4f})"
+        if guard:
+            ok = iv["hi"] >= margin - _FLOAT_TOL
+            return ok, f"{label} {span} {'not' if ok else 'distinguishably'} worse", iv
+        ok = iv["lo"] > margin + _FLOAT_TOL
+        return ok, f"{label} {span}: lower end {'above' if ok else 'not above'} margin {margin:.4f}", iv
+    if old is None:
+        return True, f"{label} {new:.4f} (champion has none)", None
+    ok = new - old >= margin - _FLOAT_TOL
+    rel = f">= {margin:.4f}" if ok else f"< margin {margin:.4f}"
+    return ok, f"{label} {new:.4f} vs {old:.4f} ({new - old:+.4f} {rel}) on point values, no interval", None
+
+
 def decide_promotion(
     challenger: Mapping[str, Any],
     champion: Mapping[str, Any] | None,
     margins: PromotionPolicy | None = None,
 ) -> Decision:
-    """Promote iff there is no champion, or the challenger gains >= margin on ROC-AUC AND on revenue captured.
+    """Promote iff there is no champion, or the evidence clears both criteria of `PromotionPolicy`.
 
     A challenger lacking a metric (or with NaN, e.g. a one-class backtest) is never promoted over a
-    champion. A champion lacking a metric cannot be beaten on it by number, so that criterion passes and the
-    reason says so.
+    champion. A champion lacking a metric (and no interval) cannot be beaten on it by number, so that
+    criterion passes and the reason says so.
     """
     policy = margins or PromotionPolicy()
     if champion is None:
         return Decision(True, "no champion yet: first model is promoted")
-    checks = [("ROC-AUC", policy.auc_metric, policy.margin_auc),
-              ("revenue captured", policy.revenue_metric, policy.margin_revenue)]
-    passed, failed = [], []
-    for label, key, margin in checks:
-        new, old = _value(challenger, key), _value(champion, key)
-        if new is None:
-            failed.append(f"challenger has no {label} ({key})")
-        elif old is None:
-            passed.append(f"{label} {new:.4f} (champion has none)")
-        elif new - old >= margin - _FLOAT_TOL:
-            passed.append(f"{label} {new:.4f} vs {old:.4f} ({new - old:+.4f} >= {margin:.4f})")
-        else:
-            failed.append(f"{label} {new:.4f} vs {old:.4f} ({new - old:+.4f} < margin {margin:.4f})")
+    passed, failed, evidence = [], [], {}
+    for label, key, margin, guard in (("ROC-AUC", policy.auc_metric, policy.margin_auc, False),
+                                      ("revenue captured", policy.revenue_metric, policy.margin_revenue, True)):
+        ok, words, iv = _check(label, key, margin, guard, challenger, champion)
+        (passed if ok else failed).append(words)
+        if iv is not None:
+            evidence[key] = iv
     if failed:
-        return Decision(False, "stays challenger: " + "; ".join(failed + passed))
-    return Decision(True, "beats champion: " + "; ".join(passed))
+        return Decision(False, "stays challenger: " + "; ".join(failed + passed), evidence)
+    return Decision(True, "beats champion: " + "; ".join(passed), evidence)
 
 
 # --------------------------------------------------------------------------- records
@@ -152,7 +180,8 @@ class AuditEntry:
     """One history entry. `event`: register, promote, decline or rollback.
 
     `version` is the version the event is about (for promote and rollback: the new champion); `previous`
-    the champion before it; `metrics` the version's headline metrics at the time.
+    the champion before it; `metrics` the version's headline metrics at the time; `evidence` the intervals of
+    the challenger's improvement over the champion the decision rested on (metric -> diff / lo / hi).
     """
 
     ts: str
@@ -162,6 +191,7 @@ class AuditEntry:
     reason: str
     metrics: dict[str, float]
     actor: str
+    evidence: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -371,7 +401,8 @@ class ModelRegistry:
     # ------------------------------------------------------------------ writing
 
     def _audit(
-        self, event: str, version: int, previous: int | None, reason: str, metrics: Mapping[str, Any]
+        self, event: str, version: int, previous: int | None, reason: str, metrics: Mapping[str, Any],
+        evidence: Mapping[str, dict[str, float]] | None = None,
     ) -> AuditEntry:
         now = _now()
         entry = AuditEntry(
@@ -382,6 +413,7 @@ class ModelRegistry:
             reason=reason[:_MAX_REASON],
             metrics=headline(metrics),
             actor=_actor(),
+            evidence=dict(evidence or {}),
         )
         text = entry.to_json()
         if len(text) > _MAX_AUDIT_CHARS:  # keep the decision metrics, drop the rest
@@ -476,12 +508,15 @@ class ModelRegistry:
             raise RegistryError(f"version {info.version} of {self.name!r} is already champion")
         self._set_champion(info, current, reason)
 
-    def _set_champion(self, info: VersionInfo, current: int | None, reason: str) -> None:
+    def _set_champion(
+        self, info: VersionInfo, current: int | None, reason: str,
+        evidence: Mapping[str, dict[str, float]] | None = None,
+    ) -> None:
         self.client.set_registered_model_alias(self.name, CHAMPION, str(info.version))
         if self.challenger() == info.version:
             self.client.delete_registered_model_alias(self.name, CHALLENGER)
         self.client.set_model_version_tag(self.name, str(info.version), TAG_DECISION, reason[:_MAX_REASON])
-        self._audit("promote", info.version, current, reason, info.metrics)
+        self._audit("promote", info.version, current, reason, info.metrics, evidence)
 
     def promote_if_better(
         self,
@@ -524,10 +559,10 @@ class ModelRegistry:
             else:
                 decision = decide_promotion(info.metrics, champ.metrics, policy)
         if decision.promote:
-            self._set_champion(info, current, decision.reason)
+            self._set_champion(info, current, decision.reason, decision.evidence)
         else:
             self.client.set_model_version_tag(self.name, str(info.version), TAG_DECISION, decision.reason[:_MAX_REASON])
-            self._audit("decline", info.version, current, decision.reason, info.metrics)
+            self._audit("decline", info.version, current, decision.reason, info.metrics, decision.evidence)
         return decision
 
     def rollback(self, reason: str) -> int:

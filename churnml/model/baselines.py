@@ -1,12 +1,20 @@
-"""Baselines the model must beat: a logistic regression and a hand-configured CS health score.
+"""Baselines a sceptic would pick, which the model must beat beyond noise before it is worth its complexity.
 
-Both share ChurnModel's interface — `fit(X, y, *, X_valid=, y_valid=, X_calib=, y_calib=)` and
+* `RecencyBaseline`: "days since the last activity" alone, mapped to a probability by a monotone fit.
+* `RFMBaseline`: a logistic regression on recency, frequency and monetary columns (whichever the data has).
+* `LogisticBaseline`: a regularised logistic regression on every feature.
+* `HealthScoreBaseline`: a hand-weighted Gainsight/ChurnZero-style health score.
+
+All share ChurnModel's interface — `fit(X, y, *, X_valid=, y_valid=, X_calib=, y_calib=)` and
 `predict_proba(X)` on frames, features by name — so the backtest treats all three alike. Baselines have no
-use for early-stopping or calibration folds, so they simply learn from every row they are given.
+use for early-stopping or calibration folds, so they simply learn from every row they are given. Each one
+works with whatever columns the frame has (`required_columns` says which it needs, `applicable` whether a
+frame has them), so a business without money or without surveys still gets every baseline that makes sense.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -156,6 +164,12 @@ class HealthScoreBaseline(ClassifierMixin, BaseEstimator):
     def __init__(self, config: Mapping[str, tuple[float, Mapping[str, int]]] | None = None) -> None:
         self.config = config
 
+    @staticmethod
+    def applicable(columns: Sequence[str], config: Mapping[str, tuple[float, Mapping[str, int]]] | None = None) -> bool:
+        """Whether a frame with these columns has at least one of the health-score metrics."""
+        cfg = config if config is not None else DEFAULT_HEALTH_CONFIG
+        return any(f in set(columns) for _, metrics in cfg.values() for f in metrics)
+
     def fit(
         self,
         X: pd.DataFrame,
@@ -223,3 +237,113 @@ class HealthScoreBaseline(ClassifierMixin, BaseEstimator):
         """Probabilities, shape (n, 2), from the monotone score-to-risk fit."""
         p = np.clip(self.isotonic_.predict(self.score(X)), _EPS, 1 - _EPS)
         return np.column_stack([1 - p, p])
+
+
+#: Column-name patterns of the recency / frequency / monetary blocks (first match order kept).
+RECENCY_PATTERNS = (r"days_since_last_event", r"days_since_last_.*")
+FREQUENCY_PATTERNS = (r"events_(\d+d|lifetime)", r"active_days_(\d+d|lifetime)", r"active_(weeks|months)_.*")
+MONETARY_PATTERNS = (r"mrr", r"(money|spend|revenue|value_sum)_.*")
+
+
+def matching_columns(columns: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """Columns whose whole name matches one of the patterns, in pattern order then column order."""
+    out: list[str] = []
+    for pat in patterns:
+        rx = re.compile(pat)
+        out += [c for c in columns if rx.fullmatch(c) and c not in out]
+    return out
+
+
+def _numeric(X: pd.DataFrame, cols: Sequence[str]) -> list[str]:
+    return [c for c in cols if pd.api.types.is_numeric_dtype(X[c]) and not pd.api.types.is_bool_dtype(X[c])]
+
+
+class RecencyBaseline(ClassifierMixin, BaseEstimator):
+    """Days since the last activity alone: the older the last activity, the higher the risk (isotonic fit).
+
+    "Never active" (null) ranks as the oldest. The column is the first of `RECENCY_PATTERNS` the frame has,
+    unless `feature` names one.
+
+    Args:
+        feature: the recency column (default: found by pattern).
+    """
+
+    def __init__(self, feature: str | None = None) -> None:
+        self.feature = feature
+
+    @staticmethod
+    def applicable(columns: Sequence[str]) -> bool:
+        """Whether a frame with these columns has a recency column."""
+        return bool(matching_columns(columns, RECENCY_PATTERNS[:1]))
+
+    def _x(self, X: pd.DataFrame) -> np.ndarray:
+        x = pd.to_numeric(X[self.feature_], errors="coerce").to_numpy(dtype=float)
+        return np.where(np.isnan(x), self.never_, x)
+
+    def fit(
+        self, X: pd.DataFrame, y: Any, *, X_valid: pd.DataFrame | None = None, y_valid: Any = None,
+        X_calib: pd.DataFrame | None = None, y_calib: Any = None,
+    ) -> RecencyBaseline:
+        """Fit the monotone recency-to-risk map on every given row."""
+        X, y_arr = _all_rows(X, y, [(X_valid, y_valid), (X_calib, y_calib)])
+        found = [self.feature] if self.feature else matching_columns(list(X.columns), RECENCY_PATTERNS[:1])
+        if not found or found[0] not in X.columns:
+            raise ValueError(f"no recency column ({RECENCY_PATTERNS[0]}) among the features")
+        self.feature_ = found[0]
+        self.feature_names_ = [self.feature_]
+        observed = pd.to_numeric(X[self.feature_], errors="coerce").dropna()
+        self.never_ = float(observed.max() + 1) if len(observed) else 0.0
+        self.isotonic_ = IsotonicRegression(increasing=True, out_of_bounds="clip", y_min=_EPS, y_max=1 - _EPS)
+        self.isotonic_.fit(self._x(X), y_arr)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities, shape (n, 2)."""
+        p = np.clip(self.isotonic_.predict(self._x(X)), _EPS, 1 - _EPS)
+        return np.column_stack([1 - p, p])
+
+
+class RFMBaseline(ClassifierMixin, BaseEstimator):
+    """Recency-frequency-monetary logistic regression: the classic direct-marketing model.
+
+    Uses the frame's recency, frequency and monetary columns (`RECENCY_PATTERNS`, `FREQUENCY_PATTERNS`,
+    `MONETARY_PATTERNS`); a block the data lacks (e.g. no money) is simply left out.
+
+    Args:
+        C: inverse L2 strength of the logistic regression.
+    """
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.C = C
+
+    @staticmethod
+    def columns(X: pd.DataFrame | Sequence[str]) -> list[str]:
+        """The RFM columns of a frame (numeric only when a frame is given)."""
+        cols = list(X.columns) if isinstance(X, pd.DataFrame) else list(X)
+        picked = (matching_columns(cols, RECENCY_PATTERNS[:1]) + matching_columns(cols, FREQUENCY_PATTERNS)
+                  + matching_columns(cols, MONETARY_PATTERNS))
+        return _numeric(X, picked) if isinstance(X, pd.DataFrame) else picked
+
+    @classmethod
+    def applicable(cls, columns: Sequence[str]) -> bool:
+        """Whether a frame with these columns has at least one RFM column."""
+        return bool(cls.columns(columns))
+
+    def fit(
+        self, X: pd.DataFrame, y: Any, *, X_valid: pd.DataFrame | None = None, y_valid: Any = None,
+        X_calib: pd.DataFrame | None = None, y_calib: Any = None,
+    ) -> RFMBaseline:
+        """Fit the logistic regression on the RFM columns of every given row."""
+        X, y_arr = _all_rows(X, y, [(X_valid, y_valid), (X_calib, y_calib)])
+        cols = self.columns(X)
+        if not cols:
+            raise ValueError("no recency, frequency or monetary column among the features")
+        self.lr_ = LogisticBaseline(features=cols, categorical_features=[], C=self.C).fit(X, y_arr)
+        self.feature_names_ = cols
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities, shape (n, 2)."""
+        return self.lr_.predict_proba(X)

@@ -215,6 +215,8 @@ class Life:
         churn_days: last covered day of each churn inside the window.
         renewals / renewal_churns: annual renewal months inside the window and how many ended in churn.
         reactivations: churned spells that came back inside the window.
+        spells: (first day, first term end or None) of every customer spell (the first subscription and
+            each reactivation).
     """
 
     rows: list[tuple[int, int | None, float, str, int, int]] = field(default_factory=list)
@@ -225,12 +227,72 @@ class Life:
     renewal_churns: int = 0
     reactivations: int = 0
     offcycle_churns: int = 0
+    spells: list[tuple[int, int | None]] = field(default_factory=list)
 
 
 def _mrr(seats: int, a: Account, segment: str, price_factor: float) -> tuple[float, str]:
     plan, price = plan_for(seats, segment)
     mrr = seats * price * price_factor * (ANNUAL_DISCOUNT if a.annual else 1.0)
     return round(mrr, 2), plan
+
+
+def month_hazard(a: Account, p: SimParams, hk: float, ms: int, spell_start: int, renewal: bool) -> float:
+    """Churn probability of a customer in the grid month starting on day `ms`, given its health `hk` then.
+
+    Zero in the month a spell starts; annual contracts: the non-renewal logit in the renewal month, a small
+    off-cycle hazard otherwise; monthly: the segment logit, health and a fading early-tenure term.
+    """
+    sp = p.segments[a.segment]
+    if spell_start >= ms:
+        return 0.0
+    if a.annual:
+        slope = p.renewal_health_slope if renewal else p.hazard_health_slope
+        return _sigmoid((sp.renewal_logit if renewal else p.annual_offcycle_logit) - slope * hk)
+    tenure = (ms - spell_start) / 30.44
+    return _sigmoid(sp.monthly_logit - p.hazard_health_slope * hk + p.early_tenure_logit * math.exp(-tenure / 4))
+
+
+def quick_gap(u: float) -> int:
+    """Days without cover between a churn and a quick reactivation (payment recovered): 3 to 13."""
+    return int(3 + u * 11)
+
+
+def winback_gap(u: float) -> int:
+    """Days without cover between a churn and a win-back: 59 to 298."""
+    return 59 + int(u * 240)
+
+
+def bridge_probability(grace_days: int, quick_share: float, winback_share: float) -> float:
+    """Probability that a churn is followed by a reactivation within `grace_days` (so it is no churn at all)."""
+    quick = sum(1 for g in range(3, 14) if g <= grace_days) / 11
+    winback = sum(1 for g in range(59, 299) if g <= grace_days) / 240
+    return quick_share * quick + winback_share * winback
+
+
+def spell_hazards(
+    a: Account, spell: tuple[int, int | None], h: np.ndarray, grid: Grid, p: SimParams
+) -> list[tuple[int, int, int, float, int]]:
+    """The day-level churn hazard of one spell in every window month, as if it never ended.
+
+    A spell alive at the start of month k churns in it with probability `month_hazard`; the churn day is
+    uniform over [lo, hi] (lo = the later of the month start, spell start and window start; hi = the month's
+    last day), except in an annual renewal month, where it is the term end. This is exactly how `live` draws
+    churn, so the probability of churning on any day given the health path follows from these rows.
+
+    Returns:
+        (grid month, lo day, hi day, p_churn, fixed churn day or -1) per window month from the spell's start.
+    """
+    start, term_end = spell
+    out = []
+    for k in range(max(grid.month_of(start), grid.first_window_month), grid.n_months):
+        ms, me = int(grid.month_starts[k]), min(int(grid.month_starts[k + 1]), grid.end) - 1
+        while term_end is not None and term_end < ms:  # renewals before the window (every year, as in `live`)
+            term_end = add_year(term_end + 1) - 1
+        renewal = a.annual and term_end is not None and ms <= term_end <= me
+        pk = month_hazard(a, p, float(h[k]), ms, start, renewal)
+        lo = max(ms, start, grid.start)
+        out.append((k, lo, me, pk, int(term_end) if renewal else -1))
+    return out
 
 
 def live(a: Account, h: np.ndarray, grid: Grid, p: SimParams) -> Life:
@@ -261,16 +323,9 @@ def live(a: Account, h: np.ndarray, grid: Grid, p: SimParams) -> Life:
             life.reactivations += in_window
         first_month = spell_start >= ms
         renewal = a.annual and term_end is not None and ms <= term_end <= me
-        if first_month:
-            pk = 0.0
-        elif a.annual:
-            slope = p.renewal_health_slope if renewal else p.hazard_health_slope
-            pk = _sigmoid((sp.renewal_logit if renewal else p.annual_offcycle_logit) - slope * hk)
-        else:
-            tenure = (ms - spell_start) / 30.44
-            pk = _sigmoid(
-                sp.monthly_logit - p.hazard_health_slope * hk + p.early_tenure_logit * math.exp(-tenure / 4)
-            )
+        if not life.spells or life.spells[-1][0] != spell_start:
+            life.spells.append((spell_start, term_end))
+        pk = month_hazard(a, p, hk, ms, spell_start, renewal)
         if in_window:
             life.truth.append((k, pk, hk))
             life.renewals += renewal and not first_month
@@ -284,9 +339,9 @@ def live(a: Account, h: np.ndarray, grid: Grid, p: SimParams) -> Life:
             life.offcycle_churns += a.annual and not renewal
             alive = False
             if u[2] < p.quick_reactivation_share:
-                react_day = day + 1 + int(3 + u[3] * 11)
+                react_day = day + 1 + quick_gap(u[3])
             elif u[2] < p.quick_reactivation_share + p.winback_share:
-                react_day = day + 60 + int(u[3] * 240)
+                react_day = day + 1 + winback_gap(u[3])
                 seats = max(lo_seats, round(seats * 0.8))
             if react_day is not None and react_day <= me:  # back within the same month
                 alive, row_start, spell_start = True, react_day, react_day

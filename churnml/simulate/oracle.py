@@ -1,81 +1,110 @@
-"""The oracle: the simulator's true churn probability per (account_id, as_of), the ceiling for any model.
+"""The oracle: each row's churn probability computed from the simulator's own day-level hazard.
 
-The simulator writes the monthly churn hazard it actually used to `truth/monthly_churn_probability.parquet`.
-A row with horizon H churns if any month overlapping [as_of, as_of + H) churns, so its oracle probability
-is 1 − Π(1 − p_m) over those months. Evaluation only: the truth is never a feature.
+The simulator writes, for every customer spell and every window month, the hazard it used to decide churn:
+a spell alive at the start of month m churns in it with probability p_m, on a day uniform over [lo_m, hi_m]
+(in an annual renewal month: on the term end), and a churn followed by a reactivation within the grace period
+is no churn at all (probability `bridge_probability`). For a row (account, as_of t) with horizon H the oracle is
+
+    P(label) = 1 - prod_m (1 - c_m * (1 - b)),
+
+where c_m is the probability of churning in month m on a day in [t, t + H), given the account was still a
+customer on day t (for the month holding t: p_m * days_in / n_m / (1 - p_m * days_before / n_m)), and b the
+bridge probability for the configured grace period. It conditions on the account's true health path, which
+every feature only reflects with noise, so in expectation no model can beat its log loss or Brier score: it is
+a ceiling. One simplification remains: after a bridged reactivation the new spell is charged the old spell's
+hazard (the simulator resets tenure there); with 6% quick reactivations this moves probabilities by well
+under 1%.
+
+Evaluation only: the truth is never a feature.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from churnml.simulate.lifecycle import bridge_probability
+from churnml.simulate.world import HAZARD_FILE
 from churnml.training.metrics import roc_auc
 
-TRUTH_FILE = Path("truth") / "monthly_churn_probability.parquet"
+PARAMS_FILE = Path("truth") / "params.json"
 
 
 def read_truth(data_dir: str | Path) -> pd.DataFrame:
-    """The truth table (account_id, month as datetime64 first-of-month, p_churn) of a simulated data folder.
+    """The day-level hazard table of a simulated data folder (columns of `HAZARD_FILE`, days as datetime64).
+
+    The world's reactivation shares ride along in `attrs` ("quick_reactivation_share", "winback_share").
 
     Raises:
-        FileNotFoundError: the folder has no truth table (real data never does).
+        FileNotFoundError: the folder has no hazard table (real data never does; worlds simulated before the
+            day-level oracle existed need simulating again).
     """
-    path = Path(data_dir) / TRUTH_FILE
+    path = Path(data_dir) / HAZARD_FILE
     if not path.exists():
-        raise FileNotFoundError(f"no truth table at {path}: the oracle exists only for simulated data")
-    truth = pd.read_parquet(path, columns=["account_id", "month", "p_churn"])
+        raise FileNotFoundError(f"no hazard table at {path}: the oracle exists only for simulated data")
+    truth = pd.read_parquet(path)
     truth["account_id"] = truth["account_id"].astype(str)
-    truth["month"] = pd.to_datetime(truth["month"]).astype("datetime64[ns]")
+    for col in ("spell_start", "month", "lo", "hi", "churn_day"):
+        truth[col] = pd.to_datetime(truth[col]).astype("datetime64[ns]")
+    params = json.loads((Path(data_dir) / PARAMS_FILE).read_text())["params"]
+    truth.attrs["quick_reactivation_share"] = float(params["quick_reactivation_share"])
+    truth.attrs["winback_share"] = float(params["winback_share"])
     return truth
 
 
-def oracle_probability(
-    keys: pd.DataFrame,
-    truth: pd.DataFrame,
-    horizon_days: int,
-    method: Literal["overlap", "prorate"] = "overlap",
+def _days(x: pd.Series | np.ndarray) -> np.ndarray:
+    return pd.to_datetime(pd.Series(np.asarray(x))).to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def month_churn_mass(
+    t: np.ndarray, horizon_days: int, p: np.ndarray, lo: np.ndarray, hi: np.ndarray, fixed: np.ndarray
 ) -> np.ndarray:
-    """Oracle churn probability of each (account_id, as_of) row over the next `horizon_days`.
+    """Probability of churning in each month row on a day in [t, t + horizon), given a customer on day t.
+
+    All day arguments are integer day numbers; `fixed` is the renewal churn day or -1 (uniform over [lo, hi]).
+    """
+    last = t + horizon_days - 1
+    n = hi - lo + 1
+    before = np.clip(t - lo, 0, n)
+    inside = np.clip(np.minimum(hi, last) - np.maximum(lo, t) + 1, 0, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uniform = np.where(n > 0, p * inside / n / np.maximum(1 - p * before / np.where(n > 0, n, 1), 1e-12), 0.0)
+    on_day = np.where((fixed >= t) & (fixed <= last), p, 0.0)
+    return np.where(fixed >= 0, on_day, uniform)
+
+
+def oracle_probability(
+    keys: pd.DataFrame, truth: pd.DataFrame, horizon_days: int, grace_days: int = 0
+) -> np.ndarray:
+    """Oracle churn probability of each (account_id, as_of) row over the next `horizon_days` (see module doc).
 
     Args:
-        keys: frame with account_id and as_of (any other columns ignored); the result is aligned with it.
-        truth: the truth table (see `read_truth`); a month absent for an account counts as p = 0 (the
-            account was not a customer then).
-        horizon_days: label horizon.
-        method: "overlap" multiplies the survival of every month overlapping the horizon; "prorate" weights
-            each month's hazard by the share of its days inside the horizon (churn days are spread over the
-            month), a closer match for horizons that start or end mid-month.
+        keys: frame with account_id and as_of (other columns ignored); the result is aligned with it.
+        truth: the hazard table (see `read_truth`).
+        horizon_days / grace_days: the label definition.
+
+    Rows of accounts with no spell started before their as-of date get probability 0.
     """
-    as_of = pd.to_datetime(keys["as_of"]).astype("datetime64[ns]").to_numpy()
-    end = as_of + np.timedelta64(horizon_days, "D")  # exclusive
-    first = as_of.astype("datetime64[M]")
-    last = (end - np.timedelta64(1, "D")).astype("datetime64[M]")
-    n_months = int((last - first).astype(int).max()) + 1 if len(keys) else 0
-    row = np.arange(len(keys))
-    acc = keys["account_id"].astype(str).to_numpy()
-    parts = []
-    for k in range(n_months):
-        m = first + np.timedelta64(k, "M")
-        ok = m <= last
-        month_start = m[ok].astype("datetime64[ns]")
-        month_end = (m[ok] + np.timedelta64(1, "M")).astype("datetime64[ns]")
-        overlap = np.minimum(month_end, end[ok]) - np.maximum(month_start, as_of[ok])
-        weight = overlap / (month_end - month_start)
-        parts.append(pd.DataFrame({"row": row[ok], "account_id": acc[ok], "month": month_start, "w": weight}))
-    if not parts:
-        return np.zeros(0)
-    expanded = pd.concat(parts, ignore_index=True).merge(truth, on=["account_id", "month"], how="left")
-    p = expanded["p_churn"].fillna(0.0).clip(0, 1).to_numpy()
-    if method == "prorate":
-        p = p * expanded["w"].to_numpy(dtype=float)
-    elif method != "overlap":
-        raise ValueError(f"unknown oracle method {method!r}")
-    log_survival = pd.Series(np.log1p(-np.minimum(p, 1 - 1e-12))).groupby(expanded["row"].to_numpy()).sum()
-    return 1 - np.exp(log_survival.reindex(row, fill_value=0.0).to_numpy())
+    b = bridge_probability(grace_days, truth.attrs.get("quick_reactivation_share", 0.0),
+                           truth.attrs.get("winback_share", 0.0))
+    rows = pd.DataFrame({"row": np.arange(len(keys)), "account_id": keys["account_id"].astype(str).to_numpy(),
+                         "t": _days(keys["as_of"])})
+    spells = truth[["account_id", "spell_start"]].drop_duplicates().assign(s=lambda d: _days(d["spell_start"]))
+    spell = pd.merge_asof(rows.sort_values("t"), spells.sort_values("s")[["account_id", "s"]], left_on="t",
+                          right_on="s", by="account_id", allow_exact_matches=False).dropna(subset=["s"])
+    months = truth.assign(s=_days(truth["spell_start"]), lo_d=_days(truth["lo"]), hi_d=_days(truth["hi"]),
+                          fixed=np.where(truth["churn_day"].isna(), -1,
+                                         _days(truth["churn_day"].fillna(truth["lo"]))))
+    j = spell.astype({"s": np.int64}).merge(months[["account_id", "s", "lo_d", "hi_d", "fixed", "p_churn"]],
+                                           on=["account_id", "s"])
+    j = j[(j["hi_d"] >= j["t"]) & (j["lo_d"] <= j["t"] + horizon_days - 1)]
+    c = month_churn_mass(j["t"].to_numpy(), horizon_days, j["p_churn"].to_numpy(dtype=float).clip(0, 1),
+                         j["lo_d"].to_numpy(), j["hi_d"].to_numpy(), j["fixed"].to_numpy())
+    log_survival = pd.Series(np.log1p(-np.minimum(c * (1 - b), 1 - 1e-12))).groupby(j["row"].to_numpy()).sum()
+    return 1 - np.exp(log_survival.reindex(np.arange(len(keys)), fill_value=0.0).to_numpy())
 
 
 def oracle_auc(y: np.ndarray | pd.Series, p_oracle: np.ndarray | pd.Series) -> float:

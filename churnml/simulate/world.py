@@ -33,15 +33,17 @@ from churnml.simulate.lifecycle import (
     global_rng,
     health_paths,
     live,
+    spell_hazards,
 )
 from churnml.simulate.params import CHANNELS, EVENT_TYPES, INDUSTRIES, REGIONS, SimParams
 from churnml.simulate.support import Support, account_support, csm_enps
-from churnml.simulate.timeline import add_months, build_grid
+from churnml.simulate.timeline import Grid, add_months, build_grid
 from churnml.simulate.usage import account_events, daily_state
 
 log = logging.getLogger(__name__)
 
 _TS = pa.timestamp("us")
+HAZARD_FILE = Path("truth") / "spell_hazard.parquet"
 
 
 @dataclass(frozen=True)
@@ -109,15 +111,18 @@ def _chunk_events(
 
 
 class _Collector:
-    """Accumulates the small tables (everything but events) over chunks."""
+    """Accumulates the small tables (everything but events) and the run's counts over chunks."""
 
     def __init__(self) -> None:
         self.accounts: list[dict] = []
         self.subs: list[tuple] = []
         self.truth: list[tuple[str, int, float, float]] = []
+        self.hazard: list[tuple[str, int, int, int, int, float, int]] = []
         self.tickets: list[tuple[Account, Support]] = []
+        self.counts = {"events": 0, "churned": 0, "churns": 0, "reactivations": 0, "renewals": 0,
+                       "renewal_churns": 0}
 
-    def add(self, a: Account, life: Life, sup: Support, params: SimParams) -> None:
+    def add(self, a: Account, life: Life, sup: Support, health: np.ndarray, grid: Grid, params: SimParams) -> None:
         self.accounts.append(
             {
                 "account_id": a.account_id,
@@ -132,10 +137,18 @@ class _Collector:
         )
         self.subs.extend((a.account_id, *row) for row in life.rows)
         self.truth.extend((a.account_id, k, pk, hk) for k, pk, hk in life.truth)
+        for spell in life.spells:
+            self.hazard.extend((a.account_id, spell[0], *row) for row in spell_hazards(a, spell, health, grid, params))
         self.tickets.append((a, sup))
+        c = self.counts
+        c["churned"] += bool(life.churn_days)
+        c["churns"] += len(life.churn_days)
+        c["reactivations"] += life.reactivations
+        c["renewals"] += life.renewals
+        c["renewal_churns"] += life.renewal_churns
 
 
-def _write_tables(out: Path, col: _Collector, grid, morale_rng, morale) -> tuple[int, int, int]:
+def _write_accounts(out: Path, col: _Collector) -> None:
     acc = col.accounts
     _write(
         pa.table(
@@ -164,6 +177,9 @@ def _write_tables(out: Path, col: _Collector, grid, morale_rng, morale) -> tuple
         ),
         out / "subscriptions.parquet",
     )
+
+
+def _write_support(out: Path, col: _Collector) -> tuple[int, int]:
     t_acc, t_id, t_open, t_close, t_prio, t_eff, t_reo = [], [], [], [], [], [], []
     s_acc, s_ts, s_kind, s_score, s_user = [], [], [], [], []
     for a, sup in col.tickets:
@@ -210,6 +226,10 @@ def _write_tables(out: Path, col: _Collector, grid, morale_rng, morale) -> tuple
         ),
         out / "surveys.parquet",
     )
+    return len(t_id), len(s_acc)
+
+
+def _write_enps(out: Path, grid: Grid, morale_rng: np.random.Generator, morale: np.ndarray) -> int:
     c_idx, c_ts, c_score = csm_enps(morale_rng, morale, grid)
     _write(
         pa.table(
@@ -221,6 +241,10 @@ def _write_tables(out: Path, col: _Collector, grid, morale_rng, morale) -> tuple
         ).sort_by([("csm_id", "ascending"), ("ts", "ascending")]),
         out / "csm_enps.parquet",
     )
+    return len(c_idx)
+
+
+def _write_truth(out: Path, col: _Collector, grid: Grid) -> None:
     truth = col.truth
     _write(
         pa.table(
@@ -233,7 +257,54 @@ def _write_tables(out: Path, col: _Collector, grid, morale_rng, morale) -> tuple
         ),
         out / "truth" / "monthly_churn_probability.parquet",
     )
-    return len(t_id), len(s_acc), len(c_idx)
+    hz = col.hazard
+    fixed = np.array([h[6] for h in hz], np.int32)
+    _write(
+        pa.table(
+            {
+                "account_id": pa.array([h[0] for h in hz], pa.string()),
+                "spell_start": pa.array(np.array([h[1] for h in hz], np.int32), pa.date32()),
+                "month": pa.array(grid.month_starts[[h[2] for h in hz]].astype(np.int32), pa.date32()),
+                "lo": pa.array(np.array([h[3] for h in hz], np.int32), pa.date32()),
+                "hi": pa.array(np.array([h[4] for h in hz], np.int32), pa.date32()),
+                "p_churn": pa.array([h[5] for h in hz], pa.float64()),
+                "churn_day": pa.array(fixed, pa.int32(), mask=fixed < 0).cast(pa.date32()),
+            }
+        ),
+        out / HAZARD_FILE,
+    )
+
+
+def _simulate_chunk(
+    c: int, idx: range, seed: int, created: np.ndarray, n_csm: int, morale: np.ndarray, grid: Grid,
+    params: SimParams, out: Path, col: _Collector,
+) -> None:
+    """Simulate one chunk of accounts: events to their own part file, everything else into `col`."""
+    streams = [[np.random.Generator(np.random.PCG64(s)) for s in account_seed(seed, i).spawn(3)] for i in idx]
+    accts = [draw_account(s[0], i, int(created[i]), n_csm, grid, params) for s, i in zip(streams, idx, strict=True)]
+    health = health_paths(accts, morale, grid, params)
+    lives = [live(a, health[j], grid, params) for j, a in enumerate(accts)]
+    dailies = [daily_state(life, health[j], grid) for j, life in enumerate(lives)]
+    table = _chunk_events([s[1] for s in streams], accts, dailies, grid, params)
+    _write(table, out / "events" / f"part-{c:05d}.parquet")
+    col.counts["events"] += table.num_rows
+    del table
+    for j, (s, a, life, d) in enumerate(zip(streams, accts, lives, dailies, strict=True)):
+        col.add(a, life, account_support(s[2], a, d, grid, params), health[j], grid, params)
+
+
+def _prepare(out: Path, accounts: int, start: dt.date, months: int, chunk_accounts: int) -> tuple[dt.date, Path]:
+    if accounts < 1 or months < 1 or chunk_accounts < 1:
+        raise ValueError("accounts, months and chunk_accounts must be positive")
+    end = add_months(start, months)
+    if end > dt.date.today():
+        raise ValueError(f"the simulation would end on {end}, after today; pick an earlier start")
+    out = Path(out)
+    (out / "events").mkdir(parents=True, exist_ok=True)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    for old in (out / "events").glob("part-*.parquet"):
+        old.unlink()
+    return end, out
 
 
 def simulate_world(
@@ -246,6 +317,9 @@ def simulate_world(
     chunk_accounts: int = 500,
 ) -> SimulationSummary:
     """Simulate a B2B SaaS customer base and write it as the folder layout the pipeline reads.
+
+    Besides the tables, `truth/` holds what no model may see: the monthly hazard and health of every customer
+    month, and every spell's day-level hazard (`HAZARD_FILE`, read by `churnml.simulate.oracle`).
 
     Args:
         out: output folder (created; existing event part files in it are replaced).
@@ -263,26 +337,15 @@ def simulate_world(
         ValueError: on non-positive sizes, or when the window ends in the future (the contract rejects
             timestamps later than the wall clock).
     """
-    if accounts < 1 or months < 1 or chunk_accounts < 1:
-        raise ValueError("accounts, months and chunk_accounts must be positive")
-    end = add_months(start, months)
-    if end > dt.date.today():
-        raise ValueError(f"the simulation would end on {end}, after today; pick an earlier start")
+    end, out = _prepare(out, accounts, start, months, chunk_accounts)
     t0 = time.perf_counter()
     params = SimParams()
     grid = build_grid(start, end, params.pre_start_months)
-    out = Path(out)
-    (out / "events").mkdir(parents=True, exist_ok=True)
-    (out / "truth").mkdir(parents=True, exist_ok=True)
-    for old in (out / "events").glob("part-*.parquet"):
-        old.unlink()
     world = global_rng(seed)
     created = draw_creation_days(world, accounts, grid, params)
     n_csm = max(2, math.ceil(accounts / params.csm_accounts))
     morale = draw_morale(world, n_csm, grid, params)
-
     col = _Collector()
-    n_events, churned, churns, reacts, renewals, renewal_churns = 0, 0, 0, 0, 0, 0
     n_chunks = math.ceil(accounts / chunk_accounts)
     bar = (
         Progress(TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -293,70 +356,29 @@ def simulate_world(
         task = bar.add_task("chunks", total=n_chunks) if progress else None
         for c in range(n_chunks):
             idx = range(c * chunk_accounts, min((c + 1) * chunk_accounts, accounts))
-            streams = [
-                [np.random.Generator(np.random.PCG64(s)) for s in account_seed(seed, i).spawn(3)] for i in idx
-            ]
-            accts = [
-                draw_account(s[0], i, int(created[i]), n_csm, grid, params)
-                for s, i in zip(streams, idx, strict=True)
-            ]
-            health = health_paths(accts, morale, grid, params)
-            lives = [live(a, health[j], grid, params) for j, a in enumerate(accts)]
-            dailies = [daily_state(life, health[j], grid) for j, life in enumerate(lives)]
-            table = _chunk_events([s[1] for s in streams], accts, dailies, grid, params)
-            _write(table, out / "events" / f"part-{c:05d}.parquet")
-            n_events += table.num_rows
-            del table
-            for s, a, life, d in zip(streams, accts, lives, dailies, strict=True):
-                col.add(a, life, account_support(s[2], a, d, grid, params), params)
-                churned += bool(life.churn_days)
-                churns += len(life.churn_days)
-                reacts += life.reactivations
-                renewals += life.renewals
-                renewal_churns += life.renewal_churns
+            _simulate_chunk(c, idx, seed, created, n_csm, morale, grid, params, out, col)
             if task is not None:
                 bar.update(task, advance=1)
-    n_tickets, n_surveys, n_enps = _write_tables(out, col, grid, world, morale)
-    customer_months = len(col.truth)
+    _write_accounts(out, col)
+    n_tickets, n_surveys = _write_support(out, col)
+    n_enps = _write_enps(out, grid, world, morale)
+    _write_truth(out, col, grid)
+    meta = {"seed": seed, "accounts": accounts, "start": start.isoformat(), "months": months,
+            "end_exclusive": end.isoformat(), "chunk_accounts": chunk_accounts, "csms": n_csm,
+            "subscription_end_date": "inclusive last covered day; renewals/changes start the next day",
+            "params": params.to_dict()}
+    (out / "truth" / "params.json").write_text(json.dumps(meta, indent=2))
     seconds = time.perf_counter() - t0
-    (out / "truth" / "params.json").write_text(
-        json.dumps(
-            {
-                "seed": seed,
-                "accounts": accounts,
-                "start": start.isoformat(),
-                "months": months,
-                "end_exclusive": end.isoformat(),
-                "chunk_accounts": chunk_accounts,
-                "csms": n_csm,
-                "subscription_end_date": "inclusive last covered day; renewals/changes start the next day",
-                "params": params.to_dict(),
-            },
-            indent=2,
-        )
-    )
-    log.info("simulated %d accounts, %d events in %.1fs", accounts, n_events, seconds)
+    cnt = col.counts
+    log.info("simulated %d accounts, %d events in %.1fs", accounts, cnt["events"], seconds)
     return SimulationSummary(
-        out=out,
-        accounts=accounts,
-        csms=n_csm,
-        start=start,
-        end=end,
-        months=months,
-        seed=seed,
-        events=n_events,
-        event_files=n_chunks,
-        tickets=n_tickets,
-        survey_responses=n_surveys,
-        enps_responses=n_enps,
-        subscription_rows=len(col.subs),
-        churned_accounts=churned,
-        churn_events=churns,
-        reactivations=reacts,
-        monthly_churn_rate=churns / max(customer_months, 1),
-        renewal_churn_rate=renewal_churns / max(renewals, 1),
-        seconds=seconds,
+        out=out, accounts=accounts, csms=n_csm, start=start, end=end, months=months, seed=seed,
+        events=cnt["events"], event_files=n_chunks, tickets=n_tickets, survey_responses=n_surveys,
+        enps_responses=n_enps, subscription_rows=len(col.subs), churned_accounts=cnt["churned"],
+        churn_events=cnt["churns"], reactivations=cnt["reactivations"],
+        monthly_churn_rate=cnt["churns"] / max(len(col.truth), 1),
+        renewal_churn_rate=cnt["renewal_churns"] / max(cnt["renewals"], 1), seconds=seconds,
     )
 
 
-__all__ = ["SimulationSummary", "simulate_world"]
+__all__ = ["HAZARD_FILE", "SimulationSummary", "simulate_world"]

@@ -129,6 +129,7 @@ def make_folds(
     horizon_days: int,
     n_folds: int = 4,
     *,
+    grace_days: int = 0,
     eval_days: int = 28,
     valid_days: int = 28,
     calib_days: int = 28,
@@ -138,35 +139,51 @@ def make_folds(
     """Rolling-origin folds over the labelled as-of dates, oldest first, evaluation windows back to back.
 
     The last fold evaluates the latest `eval_days` of labelled dates, each earlier fold the window before.
-    Within a fold, every date the model learns from is at least `horizon_days` before the first
-    evaluation date, so no training label window overlaps the evaluation period.
+    Within a fold, every date the model learns from is at least `horizon_days + grace_days` before the first
+    evaluation date (a contractual label is known only once the horizon and the grace period have passed), and
+    training is the same gap before the early-stopping and calibration windows.
 
     Args:
         as_of_dates: as-of dates of the labelled rows (duplicates are fine).
-        horizon_days: label horizon in days.
+        horizon_days / grace_days: label horizon and grace period; their sum is the gap.
         n_folds: number of folds.
         eval_days / valid_days / calib_days: lengths of the evaluation, early-stopping and calibration windows.
-        inner_gap_days: gap between training and the valid/calib windows (default: the horizon).
+        inner_gap_days: gap between training and the valid/calib windows (default and minimum: the gap).
         min_train_dates: refuse folds with fewer training dates.
+
+    Raises:
+        ValueError: a fold cannot be laid out, or `inner_gap_days` is shorter than the gap.
     """
     dates = _dates(as_of_dates)
     if len(dates) == 0:
         raise ValueError("no as-of dates")
-    gap = pd.Timedelta(days=horizon_days)
-    inner = horizon_days if inner_gap_days is None else inner_gap_days
+    gap_days = horizon_days + grace_days
+    gap = pd.Timedelta(days=gap_days)
+    inner = _inner_gap(gap_days, inner_gap_days, valid_days + calib_days > 0)
     folds = []
     for k in range(n_folds):
         eval_end = dates.max() - pd.Timedelta(days=eval_days) * (n_folds - 1 - k)
         ev = _window(dates, eval_end, eval_days)
         if len(ev) == 0:
             raise ValueError(f"fold {k}: no as-of dates in the evaluation window ending {eval_end.date()}")
-        # Rows learned from need their label window [t, t + horizon) closed before the first eval date.
+        # Rows learned from need their label window [t, t + horizon + grace) closed before the first eval date.
         fit_side = layout(
             dates[dates <= ev.min() - gap], ev.min() - gap, index=k, valid_days=valid_days,
             calib_days=calib_days, inner_gap_days=inner, min_train_dates=min_train_dates,
         )
         folds.append(_with_eval(fit_side, ev.min(), ev.max()))
     return folds
+
+
+def _inner_gap(gap_days: int, inner_gap_days: int | None, has_windows: bool) -> int:
+    if inner_gap_days is None:
+        return gap_days
+    if has_windows and inner_gap_days < gap_days:
+        raise ValueError(
+            f"inner_gap_days={inner_gap_days} is shorter than horizon + grace ({gap_days} days): early-stopping "
+            "and calibration labels would overlap the training labels; leave it unset"
+        )
+    return inner_gap_days
 
 
 def _with_eval(fold: Fold, start: pd.Timestamp, end: pd.Timestamp) -> Fold:
@@ -177,6 +194,7 @@ def final_layout(
     as_of_dates: Sequence[Any] | pd.Series | np.ndarray,
     horizon_days: int,
     *,
+    grace_days: int = 0,
     valid_days: int = 28,
     calib_days: int = 28,
     inner_gap_days: int | None = None,
@@ -186,27 +204,39 @@ def final_layout(
     dates = _dates(as_of_dates)
     return layout(
         dates, dates.max(), index=-1, valid_days=valid_days, calib_days=calib_days,
-        inner_gap_days=horizon_days if inner_gap_days is None else inner_gap_days,
+        inner_gap_days=_inner_gap(horizon_days + grace_days, inner_gap_days, valid_days + calib_days > 0),
         min_train_dates=min_train_dates,
     )
 
 
-def check_fold(fold: Fold, horizon_days: int) -> None:
-    """Assert the leakage invariants of a fold: time order and a gap of at least one horizon before eval.
+def check_fold(fold: Fold, horizon_days: int, grace_days: int = 0, inner_gap_days: int | None = None) -> None:
+    """Check the leakage invariants of a fold: time order, and the gap before evaluation and inside the fold.
+
+    Every date learned from (train, valid, calib) lies at least `horizon_days + grace_days` before the first
+    evaluation date, and the last training date the same gap (or `inner_gap_days`) before the first valid or
+    calibration date.
 
     Raises:
-        ValueError: a part overlaps a later one or the gap before evaluation is shorter than the horizon.
+        ValueError: a part overlaps a later one or a gap is shorter than required.
     """
+    gap = pd.Timedelta(days=horizon_days + grace_days)
     parts = [(fold.train_end, fold.train_end), (fold.valid_start, fold.valid_end),
              (fold.calib_start, fold.calib_end)]
     present = [p for p in parts if pd.notna(p[0])]
     for (_, a_end), (b_start, _) in itertools.pairwise(present):
         if not a_end < b_start:
             raise ValueError(f"fold {fold.index}: parts overlap or are out of order ({a_end} >= {b_start})")
-    if pd.notna(fold.eval_start) and fold.last_fit_date() + pd.Timedelta(days=horizon_days) > fold.eval_start:
+    held = [d for d in (fold.valid_start, fold.calib_start) if pd.notna(d)]
+    inner = gap if inner_gap_days is None else pd.Timedelta(days=inner_gap_days)
+    if held and fold.train_end + inner > min(held):
+        raise ValueError(
+            f"fold {fold.index}: training labels of {fold.train_end.date()} reach past the first early-stopping/"
+            f"calibration date {min(held).date()} (gap {inner.days} days needed)"
+        )
+    if pd.notna(fold.eval_start) and fold.last_fit_date() + gap > fold.eval_start:
         raise ValueError(
             f"fold {fold.index}: labels of {fold.last_fit_date().date()} reach past the first evaluation date "
-            f"{fold.eval_start.date()} (horizon {horizon_days} days)"
+            f"{fold.eval_start.date()} (horizon {horizon_days} + grace {grace_days} days)"
         )
 
 
@@ -267,6 +297,7 @@ def run_backtest(
     *,
     folds: Sequence[Fold] | None = None,
     horizon_days: int = 90,
+    grace_days: int = 0,
     n_folds: int = 4,
     label: str = LABEL,
     oracle: pd.Series | np.ndarray | str | None = None,
@@ -279,8 +310,8 @@ def run_backtest(
         frame: training frame; rows with a null label (horizon not yet observed) are dropped.
         model_factory: returns a fresh unfitted ChurnModel-like estimator (None: baselines only).
         baselines: name -> factory of baseline estimators with the same fit/predict_proba interface.
-        folds: explicit folds (default: `make_folds` on the labelled dates with `horizon_days`, `n_folds`
-            and `fold_kwargs`).
+        folds: explicit folds (default: `make_folds` on the labelled dates with `horizon_days`,
+            `grace_days`, `n_folds` and `fold_kwargs`); each is checked with `check_fold` first.
         label: label column.
         oracle: true probability per row (aligned with `frame`) or the name of such a column; evaluation
             only, never a feature.
@@ -294,7 +325,7 @@ def run_backtest(
         frame["_p_oracle"] = np.asarray(oracle, dtype=float)
     frame = frame[frame[label].notna()].reset_index(drop=True)
     if folds is None:
-        folds = make_folds(frame["as_of"], horizon_days, n_folds, **fold_kwargs)
+        folds = make_folds(frame["as_of"], horizon_days, n_folds, grace_days=grace_days, **fold_kwargs)
     factories: dict[str, Factory] = {}
     if model_factory is not None:
         factories[model_name] = model_factory
@@ -302,7 +333,7 @@ def run_backtest(
 
     chunks, info = [], []
     for fold in folds:
-        check_fold(fold, horizon_days)
+        check_fold(fold, horizon_days, grace_days, fold_kwargs.get("inner_gap_days"))
         parts = fold_parts(frame, fold)
         ev = parts["eval"]
         base = pd.DataFrame(

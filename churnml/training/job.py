@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from churnml.config import Settings
-from churnml.data.dates import utc_today
+from churnml.data.dates import default_as_of, utc_today
 from churnml.data.load import LoadedData, load_data
 from churnml.features import FeatureSet
 from churnml.lifecycle.registry import Decision, ModelRegistry
@@ -24,6 +24,7 @@ from churnml.model.model import ChurnModel
 from churnml.model.pyfunc import load_churn_model
 from churnml.simulate.oracle import read_truth
 from churnml.training.frames import build_training_frame, mask_unobserved, training_dates
+from churnml.training.layout import check_history
 from churnml.training.train import TrainConfig, TrainingResult, train
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,10 @@ class TrainOutcome:
 def training_frame(
     settings: Settings, data: Path | None = None, *, loaded: LoadedData | None = None, as_of: dt.date | None = None
 ) -> tuple[pd.DataFrame, FeatureSet, Path]:
-    """Validated tables → weekly snapshots → features + labels (rows with open horizons keep a null label).
+    """Validated tables → weekly snapshots → layout check → features + labels (open horizons keep a null label).
+
+    The backtest layout is checked on the snapshot dates before any feature is computed, so a history too
+    short for one honest fold fails in seconds (`LayoutError`).
 
     Args:
         data: input folder or .duckdb file (default `settings.data.dir`); read only when `loaded` is None.
@@ -81,6 +85,9 @@ def training_frame(
     dates = training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days)
     if as_of is not None:
         dates = [d for d in dates if d < as_of]
+    layout = check_history(dates, as_of or default_as_of(loaded.tables), settings.labels.horizon_days,
+                           settings.labels.grace_days, train_config(settings).windows())
+    log.info("backtest layout: %s", layout.reason)
     frame, fs = build_training_frame(loaded.tables, dates, settings.labels)
     if as_of is not None:
         frame = mask_unobserved(frame, as_of, settings.labels.horizon_days + settings.labels.grace_days)
@@ -89,7 +96,8 @@ def training_frame(
 
 def train_config(settings: Settings, tune: int | None = None) -> TrainConfig:
     """The `models` section validated, with the label horizon taken from the label definition."""
-    raw: dict[str, Any] = {**settings.models, "horizon_days": settings.labels.horizon_days}
+    raw: dict[str, Any] = {**settings.models, "horizon_days": settings.labels.horizon_days,
+                           "grace_days": settings.labels.grace_days if settings.labels.kind == "contractual" else 0}
     if tune is not None:
         raw["tune"] = tune
     return TrainConfig(**raw)
@@ -124,7 +132,7 @@ def train_challenger(
     caller's (the weekly job checks drift first).
     """
     try:
-        truth: pd.DataFrame | None = read_truth(source)
+        truth: pd.DataFrame | None = read_truth(source) if settings.labels.kind == "contractual" else None
     except FileNotFoundError:
         truth = None  # real data: no oracle
     cfg = train_config(settings, tune)

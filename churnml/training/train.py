@@ -1,8 +1,11 @@
 """`train`: backtest LightGBM against the baselines (and the oracle on simulated data), then fit the final model.
 
 The backtest answers "how good would this have been, had we deployed it then?" — rolling origins, a gap of
-one horizon before every evaluation window (see `backtest`). The final model is fitted with the same
-layout ending at the latest labelled date, so the procedure that was measured is the one that ships.
+horizon + grace before every evaluation window and inside every fold (see `backtest`), in a layout chosen to
+fit the labelled history (see `layout`). The final model is fitted with the same layout ending at the latest
+labelled date, so the procedure that was measured is the one that ships. Every metric carries an interval
+from a bootstrap over accounts, and so does the difference between LightGBM and each other model (see
+`bootstrap`); the report's words follow those intervals.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,39 +24,37 @@ from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field
 
 from churnml.lifecycle.run_record import MAIN_MODEL
-from churnml.model.baselines import HealthScoreBaseline, LogisticBaseline
+from churnml.model.baselines import HealthScoreBaseline, LogisticBaseline, RecencyBaseline, RFMBaseline
 from churnml.model.model import ChurnModel, infer_features
 from churnml.simulate.oracle import oracle_probability
 from churnml.training import plots
-from churnml.training.backtest import (
-    LABEL,
-    BacktestResult,
-    final_layout,
-    fit_on_fold,
-    fold_parts,
-    make_folds,
-    run_backtest,
-)
-from churnml.training.metrics import log_loss
+from churnml.training.backtest import LABEL, BacktestResult, fit_on_fold, fold_parts, run_backtest
+from churnml.training.bootstrap import Intervals, backtest_intervals
+from churnml.training.layout import Layout, Windows, plan_layout
+from churnml.training.tuning import TuningResult, tune_params
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = MAIN_MODEL  # the main model's row in the metric tables, defined once in lifecycle.run_record
-BASELINES = ("logistic", "health_score")
+BASELINES = ("recency", "rfm", "logistic", "health_score")
 
 
 class TrainConfig(BaseModel):
     """Training settings (the `models` section of the config can be validated into this).
 
     Attributes:
-        horizon_days: label horizon; also the minimum gap between learning rows and evaluation rows.
-        n_folds / eval_days / valid_days / calib_days / inner_gap_days: backtest layout (see `make_folds`).
+        horizon_days / grace_days: label horizon and grace period; their sum is the minimum gap between the
+            rows a model learns from and the rows it is judged on.
+        n_folds / eval_days / valid_days / calib_days / inner_gap_days / min_train_dates: the preferred
+            backtest layout; fewer folds and shorter windows are chosen when the history is shorter (see
+            `layout.plan_layout`).
         features / exclude: feature columns (default: every non-key, non-label column) and exclusions.
         model: ChurnModel parameters (e.g. {"n_estimators": 400, "monotone_constraints": {...}}).
-        baselines: which baselines to backtest ("logistic", "health_score").
+        baselines: which baselines to backtest ("recency", "rfm", "logistic", "health_score"); one whose
+            columns the frame lacks is left out and the report says so.
         health_config: health-score configuration (default `DEFAULT_HEALTH_CONFIG`).
-        oracle_method: how the oracle treats months the horizon only partly covers (see `oracle_probability`).
-        tune: Optuna trials (0 = no tuning), scored on the folds' calibration windows, never on evaluation.
+        n_boot / interval_level: bootstrap resamples (by account) and coverage of every interval.
+        tune: Optuna trials (0 = no tuning), scored on windows a full gap before the first evaluation window.
         tune_timeout_s: stop tuning after this many seconds.
         shap_rows: rows sampled for the SHAP summary figure.
         figures: build the figures.
@@ -63,22 +64,30 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     horizon_days: int = Field(90, ge=1)
+    grace_days: int = Field(0, ge=0)
     n_folds: int = Field(4, ge=1)
     eval_days: int = Field(28, ge=1)
     valid_days: int = Field(28, ge=0)
     calib_days: int = Field(28, ge=0)
     inner_gap_days: int | None = None
+    min_train_dates: int = Field(4, ge=1)
     features: list[str] | None = None
     exclude: list[str] = Field(default_factory=list)
     model: dict[str, Any] = Field(default_factory=dict)
-    baselines: list[str] = Field(default_factory=lambda: ["logistic", "health_score"])
+    baselines: list[str] = Field(default_factory=lambda: list(BASELINES))
     health_config: dict[str, tuple[float, dict[str, int]]] | None = None
-    oracle_method: Literal["overlap", "prorate"] = "overlap"
+    n_boot: int = Field(200, ge=20)
+    interval_level: float = Field(0.95, gt=0.5, lt=1.0)
     tune: int = Field(0, ge=0)
     tune_timeout_s: float | None = None
     shap_rows: int = Field(2000, ge=1)
     figures: bool = True
     seed: int = 0
+
+    def windows(self) -> Windows:
+        """The preferred layout sizes."""
+        return Windows(self.n_folds, self.eval_days, self.valid_days, self.calib_days, self.inner_gap_days,
+                       self.min_train_dates)
 
 
 @dataclass
@@ -88,10 +97,17 @@ class TrainingResult:
     Attributes:
         model: the final fitted ChurnModel.
         backtest: out-of-time predictions and folds.
-        metrics: tables "overall", "per_fold", "per_segment" (all models, oracle included when known).
+        metrics: tables "overall" (every metric with `_lo` / `_hi` interval bounds and, for each model other than
+            LightGBM, `_diff` / `_diff_lo` / `_diff_hi`: LightGBM minus that model, paired by account),
+            "comparisons" (the same differences in long form with plain-words verdicts), "per_fold" and
+            "per_segment" (all models, oracle included when known).
         lineage: what the model was trained on (as-of range, rows, sha256 of the frame, features, layout).
         figures: name -> matplotlib Figure.
         params: the ChurnModel parameters used (after tuning).
+        layout: the chosen backtest layout and why.
+        intervals: the bootstrap behind every interval.
+        tuning: what the search did (None without `tune`).
+        skipped_baselines: baseline -> why it was left out (its columns are missing).
     """
 
     model: ChurnModel
@@ -100,13 +116,26 @@ class TrainingResult:
     lineage: dict[str, Any]
     figures: dict[str, Figure] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    layout: Layout | None = None
+    intervals: Intervals | None = None
+    tuning: TuningResult | None = None
+    skipped_baselines: dict[str, str] = field(default_factory=dict)
+
+    def verdicts(self, metric: str = "roc_auc") -> list[str]:
+        """Plain-words comparison of LightGBM with each other model on one metric, following the interval."""
+        comp = self.metrics.get("comparisons", pd.DataFrame())
+        if comp.empty:
+            return []
+        return [f"{MODEL_NAME} {v}" for v in comp.loc[comp["metric"] == metric, "verdict"]]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: lineage, folds, final model, metrics overall / per fold / per segment / oracle."""
+        """JSON-ready summary: lineage, layout, folds, final model, metrics with intervals, comparisons."""
         overall = self.metrics["overall"]
+        boot = self.intervals
         return _json_safe(
             {
                 "lineage": self.lineage,
+                "layout": self.layout.as_dict() if self.layout is not None else None,
                 "folds": [f.as_dict() for f in self.backtest.folds],
                 "final_model": {
                     "best_iteration": self.model.best_iteration_,
@@ -114,10 +143,18 @@ class TrainingResult:
                     "n_features": len(self.model.feature_names_),
                     "params": self.params,
                 },
+                "intervals": None if boot is None else {
+                    "method": "percentile bootstrap over accounts, paired across models",
+                    "n_boot": boot.n_boot, "level": boot.level, "accounts": boot.accounts,
+                },
                 "overall": _records(overall[overall["model"] != "oracle"]),
                 "baselines": _records(overall[overall["model"].isin(BASELINES)]),
                 "others": _records(overall[~overall["model"].isin(["oracle", MODEL_NAME, *BASELINES])]),
                 "oracle": _records(overall[overall["model"] == "oracle"]),
+                "comparisons": _records(self.metrics.get("comparisons", pd.DataFrame())),
+                "verdicts": self.verdicts(),
+                "skipped_baselines": self.skipped_baselines,
+                "tuning": self.tuning.as_dict() if self.tuning is not None else None,
                 "per_fold": _records(self.metrics["per_fold"]),
                 "per_segment": _records(self.metrics["per_segment"]),
                 "fits": self.backtest.info,
@@ -171,56 +208,47 @@ def lineage(frame: pd.DataFrame, labelled: pd.DataFrame, features: list[str], cf
         "frame_sha256": frame_digest(frame),
         "features": features,
         "horizon_days": cfg.horizon_days,
+        "grace_days": cfg.grace_days,
     }
 
 
-def _baseline_factories(cfg: TrainConfig, features: list[str]) -> dict[str, Callable[[], Any]]:
-    known: dict[str, Callable[[], Any]] = {
-        "logistic": lambda: LogisticBaseline(features=features),
-        "health_score": lambda: HealthScoreBaseline(config=cfg.health_config),
+def baseline_factories(
+    cfg: TrainConfig, features: list[str], columns: list[str]
+) -> tuple[dict[str, Callable[[], Any]], dict[str, str]]:
+    """The configured baselines whose columns the frame has, and why the others were left out.
+
+    Raises:
+        ValueError: an unknown baseline name.
+    """
+    known: dict[str, tuple[Callable[[], Any], bool, str]] = {
+        "recency": (RecencyBaseline, RecencyBaseline.applicable(features), "no days-since-last-activity column"),
+        "rfm": (RFMBaseline, RFMBaseline.applicable(features), "no recency, frequency or monetary column"),
+        "logistic": (lambda: LogisticBaseline(features=features), bool(features), "no features"),
+        "health_score": (lambda: HealthScoreBaseline(config=cfg.health_config),
+                         HealthScoreBaseline.applicable(columns, cfg.health_config), "no health-score metric"),
     }
     unknown = set(cfg.baselines) - set(known)
     if unknown:
         raise ValueError(f"unknown baselines {sorted(unknown)}; known: {sorted(known)}")
-    return {name: known[name] for name in cfg.baselines}
+    chosen = {name: known[name][0] for name in cfg.baselines if known[name][1]}
+    skipped = {name: known[name][2] for name in cfg.baselines if not known[name][1]}
+    return chosen, skipped
 
 
-def tune_params(
-    labelled: pd.DataFrame, folds: list, base_params: Mapping[str, Any], n_trials: int,
-    timeout_s: float | None = None, seed: int = 0,
-) -> dict[str, Any]:
-    """Optuna search over LightGBM parameters, scored by log loss on each fold's calibration window.
-
-    Trees early-stop on the valid window and are judged on the calib window after it; the evaluation
-    windows are never seen, so the backtest that follows stays an honest estimate.
-    """
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    split = [fold_parts(labelled, f) for f in folds]
-
-    def objective(trial: optuna.Trial) -> float:
-        params = {
-            **base_params,
-            "num_leaves": trial.suggest_int("num_leaves", 7, 127, log=True),
-            "min_child_samples": trial.suggest_int("min_child_samples", 20, 2000, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
-            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
-            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
-            "calibration": "none",
-        }
-        losses = []
-        for parts in split:
-            score_part = parts["calib"] if len(parts["calib"]) else parts["valid"]
-            model = fit_on_fold(ChurnModel(**params), {**parts, "calib": parts["calib"].iloc[:0]})
-            losses.append(log_loss(score_part[LABEL].astype(int), model.predict_proba(score_part)[:, 1]))
-        return float(np.mean(losses))
-
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=n_trials, timeout=timeout_s)
-    log.info("tuning: best calib log loss %.5f with %s", study.best_value, study.best_params)
-    return {**base_params, **study.best_params}
+def with_intervals(result_overall: pd.DataFrame, boot: Intervals) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The overall table with interval columns merged in, and the comparisons table."""
+    wide = boot.wide()
+    diffs = boot.differences
+    cols: dict[str, dict[str, float]] = {}
+    for r in diffs.itertuples():
+        cols.setdefault(r.versus, {}).update({f"{r.metric}_diff": r.diff, f"{r.metric}_diff_lo": r.lo,
+                                              f"{r.metric}_diff_hi": r.hi})
+    diff_frame = pd.DataFrame([{"model": m, **v} for m, v in cols.items()])
+    bounds = wide[["model", *[c for c in wide.columns if c.endswith(("_lo", "_hi"))]]]
+    out = result_overall.merge(bounds, on="model", how="left")
+    if not diff_frame.empty:
+        out = out.merge(diff_frame, on="model", how="left")
+    return out, diffs
 
 
 def train(
@@ -231,16 +259,19 @@ def train(
     label: str = LABEL,
     extra_models: Mapping[str, Callable[[], Any]] | None = None,
 ) -> TrainingResult:
-    """Backtest, then fit the final model on all labelled rows.
+    """Choose a layout, backtest with intervals, then fit the final model on all labelled rows.
 
     Args:
         frame: training frame from `churnml.features.build_training_frame` (rows with a null label are
             kept for lineage but never learned from or scored).
         config: `TrainConfig` or a mapping validated into one.
-        truth: simulator truth table (see `oracle.read_truth`); adds the oracle to the backtest.
+        truth: simulator truth (see `oracle.read_truth`); adds the oracle to the backtest.
         label: label column.
         extra_models: more estimators backtested on the same folds, by name (e.g. "champion": the current
             champion's configuration refitted per fold, so a challenger is judged against it on equal terms).
+
+    Raises:
+        LayoutError: not even one honest fold fits the labelled history.
     """
     cfg = config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
     labelled = frame[frame[label].notna()].reset_index(drop=True)
@@ -248,29 +279,38 @@ def train(
         raise ValueError("no labelled rows: every horizon is still open")
     exclude = [*cfg.exclude, label, "churn_date"]
     features = list(cfg.features) if cfg.features is not None else infer_features(labelled, exclude)
-    layout_kw = {"valid_days": cfg.valid_days, "calib_days": cfg.calib_days, "inner_gap_days": cfg.inner_gap_days}
-    folds = make_folds(labelled["as_of"], cfg.horizon_days, cfg.n_folds, eval_days=cfg.eval_days, **layout_kw)
+    lay = plan_layout(labelled["as_of"], cfg.horizon_days, cfg.grace_days, cfg.windows())
+    log.info("backtest layout: %s", lay.reason)
 
     params: dict[str, Any] = {"random_state": cfg.seed, **cfg.model, "features": features}
+    tuning = None
     if cfg.tune:
-        params = tune_params(labelled, folds, params, cfg.tune, cfg.tune_timeout_s, cfg.seed)
+        tuning = tune_params(labelled, lay, params, cfg.tune, cfg.tune_timeout_s, cfg.seed)
+        params = tuning.params
 
-    p_oracle = oracle_probability(labelled, truth, cfg.horizon_days, cfg.oracle_method) if truth is not None else None
+    p_oracle = (oracle_probability(labelled, truth, cfg.horizon_days, cfg.grace_days)
+                if truth is not None else None)
+    baselines, skipped = baseline_factories(cfg, features, list(labelled.columns))
     bt = run_backtest(
-        labelled, lambda: ChurnModel(**params), {**_baseline_factories(cfg, features), **(extra_models or {})},
-        folds=folds,
-        horizon_days=cfg.horizon_days, label=label, oracle=p_oracle, model_name=MODEL_NAME,
+        labelled, lambda: ChurnModel(**params), {**baselines, **(extra_models or {})}, folds=lay.folds,
+        horizon_days=cfg.horizon_days, grace_days=cfg.grace_days, label=label, oracle=p_oracle,
+        model_name=MODEL_NAME,
     )
-    final_fold = final_layout(labelled["as_of"], cfg.horizon_days, **layout_kw)
-    parts = fold_parts(labelled, final_fold)
+    parts = fold_parts(labelled, lay.final)
     model = fit_on_fold(ChurnModel(**params), parts, label)
     log.info("final model: %d trees, calibration %s", model.best_iteration_, model.calibrator_.method_)
 
-    metrics = {"overall": bt.overall(), "per_fold": bt.per_fold(), "per_segment": bt.per_segment()}
+    boot = backtest_intervals(bt.predictions, MODEL_NAME, n_boot=cfg.n_boot, level=cfg.interval_level,
+                              seed=cfg.seed)
+    overall, comparisons = with_intervals(bt.overall(), boot)
+    metrics = {"overall": overall, "comparisons": comparisons, "per_fold": bt.per_fold(),
+               "per_segment": bt.per_segment()}
     info = lineage(frame, labelled, features, cfg)
-    info["final_layout"] = final_fold.as_dict()
+    info["final_layout"] = lay.final.as_dict()
+    info["layout"] = lay.reason
     figures = _figures(bt, model, parts, cfg) if cfg.figures else {}
-    return TrainingResult(model=model, backtest=bt, metrics=metrics, lineage=info, figures=figures, params=params)
+    return TrainingResult(model=model, backtest=bt, metrics=metrics, lineage=info, figures=figures, params=params,
+                          layout=lay, intervals=boot, tuning=tuning, skipped_baselines=skipped)
 
 
 def _figures(bt: BacktestResult, model: ChurnModel, parts: Mapping[str, pd.DataFrame], cfg: TrainConfig) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -199,3 +200,44 @@ def test_monthly_churn_rate_is_plausible(medium) -> None:
 def test_future_window_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="after today"):
         simulate_world(tmp_path, 5, dt.date.today(), 1, seed=1, progress=False)
+
+
+# ------------------------------------------------------------------------------- the day-level oracle
+
+
+def test_spell_hazards_are_the_hazards_that_decided_churn(medium) -> None:
+    out, _ = medium
+    monthly = _read(out, TRUTH).to_pandas()
+    hazard = _read(out, "truth/spell_hazard.parquet").to_pandas()
+    assert hazard["p_churn"].between(0, 1).all() and (hazard["lo"] <= hazard["hi"]).all()
+    # Every customer month's hazard (as the state machine used it) is the hazard of one of the account's spells.
+    j = monthly.merge(hazard, on=["account_id", "month"], suffixes=("", "_spell"))
+    j["match"] = (j["p_churn"] - j["p_churn_spell"]).abs() < 1e-12
+    assert j.groupby(["account_id", "month"])["match"].any().all()
+    # Annual renewal months carry a fixed churn day (the term end) inside the month.
+    fixed = hazard.dropna(subset=["churn_day"])
+    assert len(fixed) and ((fixed["churn_day"] >= fixed["lo"]) & (fixed["churn_day"] <= fixed["hi"])).all()
+
+
+def test_oracle_is_calibrated_on_the_labels_the_pipeline_computes(medium) -> None:
+    from churnml.config import DataConfig, Settings
+    from churnml.data.load import load_data
+    from churnml.simulate.oracle import oracle_probability, read_truth
+    from churnml.training.frames import training_dates
+    from churnml.training.labels import labels_expr
+
+    out, _ = medium
+    settings = Settings(work_dir=out / "work", data=DataConfig(dir=out))
+    tables = load_data(settings, out).tables
+    dates = training_dates(tables, 14, settings.labels.horizon_days)
+    lab = labels_expr(tables, dates, settings.labels).to_pandas().dropna(subset=["churned"])
+    p = oracle_probability(lab, read_truth(out), settings.labels.horizon_days, settings.labels.grace_days)
+    y = lab["churned"].astype(float).to_numpy()
+    # Calibration in the large within binomial noise (rows of an account are correlated: a generous 4 sd).
+    sd = np.sqrt((p * (1 - p)).sum()) / len(p)
+    assert abs(y.mean() - p.mean()) < 4 * sd * np.sqrt(8)
+    # And by decile of predicted risk: observed rates rise with the oracle and track it.
+    dec = pd.qcut(p, 5, labels=False, duplicates="drop")
+    rates = pd.DataFrame({"y": y, "p": p, "d": dec}).groupby("d").mean()
+    assert rates["y"].is_monotonic_increasing
+    assert (rates["y"] - rates["p"]).abs().max() < 0.03

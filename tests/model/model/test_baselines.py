@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnml.model.baselines import DEFAULT_HEALTH_CONFIG, HealthScoreBaseline, LogisticBaseline
+from churnml.model.baselines import (
+    DEFAULT_HEALTH_CONFIG,
+    HealthScoreBaseline,
+    LogisticBaseline,
+    RecencyBaseline,
+    RFMBaseline,
+)
 from churnml.training.metrics import roc_auc
 from tests.support.model_frames import make_frame
 
@@ -81,3 +87,46 @@ def test_default_config_names_registry_features() -> None:
     names = {f.name for f in registry.FEATURES}
     configured = {f for _, metrics in DEFAULT_HEALTH_CONFIG.values() for f in metrics}
     assert configured <= names
+
+
+# ------------------------------------------------------------------------------- the sceptic's baselines
+
+
+def test_recency_alone_is_monotone_and_ranks_never_active_as_oldest(frame: pd.DataFrame) -> None:
+    lab = frame[frame["churned"].notna()]
+    model = RecencyBaseline().fit(lab, lab["churned"].astype(int))
+    assert model.feature_names_ == ["days_since_last_event"]
+    probe = pd.DataFrame({"days_since_last_event": [0.0, 10.0, 60.0, np.nan]})
+    p = model.predict_proba(probe)[:, 1]
+    assert p[0] <= p[1] <= p[2] <= p[3]
+    assert roc_auc(lab["churned"].astype(int), model.predict_proba(lab)[:, 1]) > 0.55
+
+
+def test_rfm_uses_the_blocks_the_data_has(frame: pd.DataFrame) -> None:
+    lab = frame[frame["churned"].notna()].copy()
+    lab["events_30d"] = np.random.default_rng(0).poisson(5, len(lab)).astype(float)
+    model = RFMBaseline().fit(lab, lab["churned"].astype(int))
+    assert model.feature_names_ == ["days_since_last_event", "events_30d", "mrr"]
+    # A business without money: the monetary block is simply absent, the rest still fits and predicts.
+    no_money = lab.drop(columns=["mrr"])
+    m2 = RFMBaseline().fit(no_money, no_money["churned"].astype(int))
+    assert m2.feature_names_ == ["days_since_last_event", "events_30d"]
+    assert m2.predict_proba(no_money).shape == (len(no_money), 2)
+
+
+def test_applicability_follows_the_columns() -> None:
+    assert RecencyBaseline.applicable(["days_since_last_event", "mrr"])
+    assert not RecencyBaseline.applicable(["mrr"])
+    assert RFMBaseline.applicable(["mrr"]) and not RFMBaseline.applicable(["nps_latest"])
+    assert HealthScoreBaseline.applicable(["nps_latest"]) and not HealthScoreBaseline.applicable(["mrr"])
+    with pytest.raises(ValueError, match="no recency column"):
+        RecencyBaseline().fit(pd.DataFrame({"mrr": [1.0, 2.0]}), np.array([0, 1]))
+
+
+def test_train_leaves_out_baselines_whose_columns_are_missing(frame: pd.DataFrame) -> None:
+    from churnml.training.train import TrainConfig, baseline_factories
+
+    cols = ["mrr", "tickets_30d"]
+    chosen, skipped = baseline_factories(TrainConfig(), cols, cols)
+    assert set(chosen) == {"rfm", "logistic", "health_score"}
+    assert skipped == {"recency": "no days-since-last-activity column"}

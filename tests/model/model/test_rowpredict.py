@@ -72,5 +72,5 @@ def test_model_uses_patterns_for_many_rows_with_the_same_numbers(fitted: tuple[C
     _, contrib = _reference(model, model._matrix(big))
     np.testing.assert_allclose(model.contributions(big).to_numpy(), contrib, rtol=0, atol=1e-9)
     assert "_patterns" in model.__dict__
-    raw, prob, c = model.score_matrix(model._matrix(big.head(5)))
+    _raw, _prob, c = model.score_matrix(model._matrix(big.head(5)))
     np.testing.assert_allclose(c, contrib[:5], rtol=0, atol=1e-9)
