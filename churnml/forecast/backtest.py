@@ -4,7 +4,8 @@ The outcome probabilities are the three models' out-of-time backtest predictions
 models fitted at least a horizon before its evaluation dates). Per fold, the amounts of change are learned
 from the rows that fold's models were fitted on, and the random effect's σ from the other folds'
 residuals (leave one fold out: σ is one number per outcome, and a fold's own residuals would flatter its
-coverage); the interval scale likewise from the other folds' standardised forecast errors. Naive forecasts a leader uses today, both point-in-time: the realised GRR/NRR of the latest
+coverage); the interval scale likewise from the other folds' standardised forecast errors. Naive forecasts
+a leader uses today, both point-in-time: the realised GRR/NRR of the latest
 cohort whose horizon (and grace) had ended by the as-of date ("last period"), and the mean of that and the
 three cohorts one, two and three horizons before it ("trailing four periods").
 """
@@ -43,7 +44,9 @@ def realised_retention(frame: pd.DataFrame) -> pd.DataFrame:
     return out[["as_of", "group", "grr", "nrr"]]
 
 
-def naive_forecasts(realised: pd.DataFrame, dates: Sequence[pd.Timestamp], lag_days: int, period_days: int) -> pd.DataFrame:
+def naive_forecasts(
+    realised: pd.DataFrame, dates: Sequence[pd.Timestamp], lag_days: int, period_days: int
+) -> pd.DataFrame:
     """Last-period and trailing-four-period forecasts per (as_of, group, metric), from cohorts known by then.
 
     The latest known cohort at date d is the last as-of date ≤ d − `lag_days` (horizon + grace); the
@@ -191,6 +194,7 @@ def score_backtest(
                 row[k], row[f"{k}_lo"], row[f"{k}_hi"] = v, float(lo), float(hi)
             for naive in ("naive_last", "naive_trailing4"):
                 diff = [b["mae_forecast"] - b[f"mae_{naive}"] for b in boot]
-                row[f"gain_vs_{naive}_lo"], row[f"gain_vs_{naive}_hi"] = (float(x) for x in np.quantile(diff, [0.025, 0.975]))
+                lo, hi = np.quantile(diff, [0.025, 0.975])
+                row[f"gain_vs_{naive}_lo"], row[f"gain_vs_{naive}_hi"] = float(lo), float(hi)
             rows.append(row)
     return pd.DataFrame(rows)

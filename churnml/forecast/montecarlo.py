@@ -3,7 +3,8 @@
 Per draw, every segment gets one shared logit shift per outcome, z ~ N(0, σ²_outcome) (σ from
 `churnml.forecast.params`): accounts of a segment are not independent, and without it the intervals of a
 large segment would be far too narrow. Shifted probabilities of churn, contraction and expansion (mutually
-exclusive outcomes; contraction and expansion are scaled down if the three sum past 1) pick each account's
+exclusive outcomes; contraction and expansion are scaled down if the three sum past 1; the logits are
+stretched so each account's mean probability over draws stays its calibrated one) pick each account's
 outcome with one uniform; the size of a contraction or expansion (and of the drift of accounts that do
 neither) is drawn from the segment's empirical ratio quantiles. Churn sets MRR to 0.
 
@@ -84,26 +85,31 @@ def draw_revenue(
     rng = np.random.default_rng(seed)
     n = len(portfolio.mrr)
     sigma = np.array([params.sigma.get(o, 0.0) for o in OUTCOME_ORDER])
-    base_logit = logit(np.clip(portfolio.p, 1e-6, 1 - 1e-6))
+    # A mean-zero logit shift raises small probabilities on average (Jensen); stretching the logit by the
+    # probit approximation's factor keeps each account's mean probability at its calibrated value.
+    base = logit(np.clip(portfolio.p, 1e-6, 1 - 1e-6)) * np.sqrt(1 + np.pi * sigma**2 / 8)
     table = params.quantile_table(portfolio.segments)
     k = table.shape[-1] - 1
+    flat_table = table.ravel()
     seg = portfolio.segment
+    seg_offset = (seg * len(OUTCOME_ORDER) * (k + 1))[None, :]
     g = groups.astype(float)
     gross_out, net_out = [], []
     chunk = max(1, _CELLS_PER_CHUNK // max(n, 1))
     for start in range(0, draws, chunk):
         d = min(chunk, draws - start)
         shift = rng.normal(size=(d, len(portfolio.segments), len(OUTCOME_ORDER))) * sigma
-        q = _coherent(expit(base_logit[None] + shift[:, seg, :]))
+        pc, pk, pe = (expit(base[:, i][None, :] + shift[:, seg, i]) for i in range(len(OUTCOME_ORDER)))
+        scale = np.minimum(1.0, (1.0 - pc) / np.maximum(pk + pe, 1e-12))
         u = rng.random((d, n))
-        edges = np.cumsum(q, axis=-1)
-        cls = np.where(u < edges[..., 0], -1, np.where(u < edges[..., 1], 1, np.where(u < edges[..., 2], 2, 0)))
+        e1 = pc + pk * scale
+        cls = np.where(u < e1, 1, np.where(u < e1 + pe * scale, 2, 0))  # churners (u < pc) are zeroed below
         pos = rng.random((d, n)) * k
-        lo = np.minimum(pos.astype(int), k - 1)
+        lo = np.minimum(pos.astype(np.int64), k - 1)
+        idx = seg_offset + cls * (k + 1) + lo
         frac = pos - lo
-        c = np.maximum(cls, 0)
-        ratio = table[seg, c, lo] * (1 - frac) + table[seg, c, lo + 1] * frac
-        value = np.where(cls < 0, 0.0, ratio) * portfolio.mrr
+        value = (flat_table[idx] * (1 - frac) + flat_table[idx + 1] * frac) * portfolio.mrr
+        value[u < pc] = 0.0
         gross_out.append(np.minimum(value, portfolio.mrr) @ g)
         net_out.append(value @ g)
     return np.concatenate(gross_out), np.concatenate(net_out)

@@ -186,10 +186,12 @@ def fit_scale(bt: pd.DataFrame) -> dict[str, float]:
     """Interval scale per metric from forecast-backtest rows (`metric`, `forecast`, `sd`, `realised`).
 
     √mean(z²) with z = (realised − forecast) / sd over rows with a realised value and sd > 0; 1 without any.
+    The unscaled spread `sd_raw` is used where the rows carry one (rows already rescaled by fold).
     """
-    ok = bt["realised"].notna() & (bt["sd"] > 0)
+    sd = bt["sd_raw"] if "sd_raw" in bt else bt["sd"]
+    ok = bt["realised"].notna() & (sd > 0)
     out = {}
     for metric, rows in bt[ok].groupby("metric"):
-        z = (rows["realised"] - rows["forecast"]) / rows["sd"]
+        z = (rows["realised"] - rows["forecast"]) / sd[rows.index]
         out[str(metric)] = float(np.sqrt(np.mean(np.square(z))))
     return out

@@ -144,6 +144,7 @@ class OutcomeTraining:
     promoted: dict[str, bool]
     params_path: Path
     frame: pd.DataFrame
+    forecast_backtest: pd.DataFrame
 
 
 def train_and_register_outcomes(
@@ -154,7 +155,8 @@ def train_and_register_outcomes(
     The churn model is registered by `churnml.training.job.train_and_register` (pass its result as `churn` to
     reuse it; otherwise it is trained here for the forecast's backtest only and not registered).
     """
-    from churnml.forecast.params import fit_params, params_path
+    from churnml.forecast.backtest import backtest_forecast
+    from churnml.forecast.params import fit_params, fit_scale, params_path
     from churnml.lifecycle.registry import ModelRegistry
     from churnml.lifecycle.tracking import log_training
     from churnml.simulate.oracle import read_truth
@@ -183,7 +185,10 @@ def train_and_register_outcomes(
         )
         versions[outcome] = registry.register(run.run_id)
         promoted[outcome] = registry.promote_if_better(versions[outcome]).promote
-    params = fit_params(frame, backtest_predictions(results), settings.labels, settings.forecast)
+    pred = backtest_predictions(results)
+    params = fit_params(frame, pred, settings.labels, settings.forecast)
+    bt = backtest_forecast(frame, pred, results[CHURN].backtest.folds, settings.labels, settings.forecast)
+    params.scale = fit_scale(bt)
     path = params_path(settings.work_dir)
     params.save(path)
-    return OutcomeTraining(results, versions, promoted, path, frame)
+    return OutcomeTraining(results, versions, promoted, path, frame, bt)
