@@ -15,7 +15,8 @@ Interval scale: the draws assume each account's outcome is a Bernoulli draw with
 A calibrated model that is less sharp than the world (most are: AUC well below 1) overstates that noise, so
 the draws' spread can be too wide as well as too narrow. Backtest residuals of the forecast itself,
 standardised by the draws' spread, z = (realised − forecast) / sd, measure it; the scale per metric is
-√mean(z²), applied to the draws around their mean (`fit_scale`, leave-one-fold-out in the backtest).
+√mean(z²), floored at `MIN_SCALE` (a few lucky dates must not collapse the intervals), applied to the draws
+around their mean (`fit_scale`, leave-one-fold-out in the backtest).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ POOLED = "__all__"
 MIN_ROWS = 30
 QUANTILES = np.linspace(0.0, 1.0, 41)
 PARAMS_FILE = "forecast/params.json"
+MIN_SCALE = 0.5
 
 
 def params_path(work_dir: Path | str) -> Path:
@@ -185,7 +187,7 @@ def fit_params(
 def fit_scale(bt: pd.DataFrame) -> dict[str, float]:
     """Interval scale per metric from forecast-backtest rows (`metric`, `forecast`, `sd`, `realised`).
 
-    √mean(z²) with z = (realised − forecast) / sd over rows with a realised value and sd > 0; 1 without any.
+    max(`MIN_SCALE`, √mean(z²)) with z = (realised − forecast) / sd over rows with a realised value and sd > 0.
     The unscaled spread `sd_raw` is used where the rows carry one (rows already rescaled by fold).
     """
     sd = bt["sd_raw"] if "sd_raw" in bt else bt["sd"]
@@ -193,5 +195,5 @@ def fit_scale(bt: pd.DataFrame) -> dict[str, float]:
     out = {}
     for metric, rows in bt[ok].groupby("metric"):
         z = (rows["realised"] - rows["forecast"]) / sd[rows.index]
-        out[str(metric)] = float(np.sqrt(np.mean(np.square(z))))
+        out[str(metric)] = max(MIN_SCALE, float(np.sqrt(np.mean(np.square(z)))))
     return out
