@@ -114,3 +114,24 @@ def train_outcomes_command(data: DataOpt = None, config: ConfigOpt = None) -> No
                if outcome in done.versions else "backtest only (churn is registered by `churnml train`)")
         console.print(f"{outcome}: backtest ROC-AUC {auc:.3f} — {reg}", highlight=False)
     console.print(f"forecast parameters: {done.params_path}")
+
+
+def forecast_step(settings: Any, out: Console | None = None) -> None:
+    """The demo's last step: train the outcome models, then print next horizon's GRR / NRR with its range and
+    the churn model's estimated ROC-AUC this week (before labels exist)."""
+    from churnml.data.load import load_data
+    from churnml.forecast.run import run_forecast
+    from churnml.training.labels import observed_until
+    from churnml.training.outcomes import train_and_register_outcomes
+
+    out = out or console
+    with out.status("training contraction / expansion models and fitting the forecast…"):
+        train_and_register_outcomes(settings)
+        as_of = observed_until(load_data(settings).tables)
+        run = run_forecast(settings, as_of, by="segment")
+    out.print(forecast_table(run.forecast.groups, f"Next {run.forecast.horizon_days} days after {as_of}",
+                             "segment", settings.forecast.levels))
+    h = run.health.iloc[0]
+    out.print(f"churn model's estimated ROC-AUC this week (CBPE): {h['expected_auc']:.3f} "
+              f"(95% {h['auc_lo']:.3f}–{h['auc_hi']:.3f}); expected churners {h['expected_churners']:.0f}",
+              highlight=False)
