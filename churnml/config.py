@@ -7,14 +7,18 @@ the YAML file: no folders are created and no tracking URI is set at import time.
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from churnml.config_check import ConfigError, check_keys, readable, stray_env
 from churnml.crm.mapping import CrmConfig
 from churnml.scoring.drift import DriftConfig
 
@@ -199,14 +203,18 @@ class Settings(BaseSettings):
 
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
+log = logging.getLogger(__name__)
 
 
-def load_settings(path: Path | str | None = None) -> Settings:
+def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Load settings from a YAML file (default `configs/default.yaml` if it exists), env overriding.
+
+    Unknown keys anywhere in the file are refused with the section and the closest valid key; `CHURNML_*`
+    environment variables that match no setting are logged as warnings (they would otherwise be ignored).
 
     Raises:
         FileNotFoundError: an explicitly given path does not exist.
-        pydantic.ValidationError: a value has the wrong type or an unknown key is present.
+        ConfigError: the file holds unknown keys or values of the wrong type (message in sentences).
     """
     if path is None:
         path = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
@@ -216,5 +224,23 @@ def load_settings(path: Path | str | None = None) -> Settings:
     if path is not None:
         raw = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(raw, dict):
-            raise ValueError(f"config file {path} must hold a mapping at top level")
-    return Settings(**raw)
+            raise ConfigError(f"Config file {path} must hold a mapping at top level")
+    check_keys(Settings, raw, path)
+    try:
+        settings = Settings(**raw)
+    except ValidationError as exc:
+        raise ConfigError(readable(exc.errors(), path)) from None
+    named = _env_names(settings.crm.model_dump())
+    for warning in stray_env(Settings, os.environ if environ is None else environ, also_read=named):
+        log.warning(warning)
+    return settings
+
+
+def _env_names(section: Any) -> list[str]:
+    """Every `*_env` value in a dumped config section (variables the config tells churnml to read)."""
+    if isinstance(section, dict):
+        out = [v for k, v in section.items() if k.endswith("_env") and isinstance(v, str)]
+        return out + [n for v in section.values() for n in _env_names(v)]
+    if isinstance(section, list):
+        return [n for v in section for n in _env_names(v)]
+    return []
