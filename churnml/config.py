@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from churnml.config_check import ConfigError, check_keys, readable, stray_env
@@ -67,6 +67,33 @@ class LabelsConfig(BaseModel):
     lookback_days: int = Field(
         90, ge=1, description="Non-contractual: an account is active if it had an event in this window."
     )
+
+
+class ForecastConfig(BaseModel):
+    """Revenue outcomes and the retention forecast (the `forecast:` section; see docs/forecast.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contraction_below: float = Field(
+        0.9, gt=0, lt=1, description="Contraction: MRR at the horizon below this share of today's (churn excluded)."
+    )
+    expansion_above: float = Field(1.1, gt=1, description="Expansion: MRR at the horizon above this share of today's.")
+    draws: int = Field(4000, ge=100, le=200_000, description="Monte Carlo draws of the portfolio's outcomes.")
+    levels: tuple[float, ...] = Field((0.8, 0.95), description="Central interval levels reported.")
+    random_effect: bool = Field(
+        True, description="Share a logit shift per segment and draw (variance from backtest residuals)."
+    )
+    auc_floor: float | None = Field(
+        None, ge=0.5, le=1, description="Model health: flag an estimated ROC-AUC below this."
+    )
+    seed: int = 0
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any(not 0 < x < 1 for x in v):
+            raise ValueError(f"forecast.levels must be in (0, 1), got {v}")
+        return tuple(sorted(v))
 
 
 class RegistryConfig(BaseModel):
@@ -175,6 +202,7 @@ class Settings(BaseSettings):
     models: dict[str, Any] = Field(default_factory=dict)
     crm: CrmConfig = CrmConfig()
     retrain: RetrainConfig = RetrainConfig()
+    forecast: ForecastConfig = ForecastConfig()
 
     @field_validator("work_dir")
     @classmethod

@@ -158,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     except RetrainError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return 1
+    console.print(Rule("6 · revenue retention forecast and model health"))
+    from churnml.cli.forecast import forecast_step
+
+    forecast_step(settings, console)
     console.print(f"[green]demo finished in {time.perf_counter() - t0:.0f}s[/]")
     return 0
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.cli.errors import parse_date, user_errors
+from churnml.cli.forecast import forecast_command, train_outcomes_command
 from churnml.cli.import_ import import_command
 from churnml.cli.models import models_app
 from churnml.cli.options import ConfigOpt, DataOpt, Engine
@@ -266,6 +267,8 @@ app.command(name="serve")(serve_command)
 app.add_typer(apikey_app)
 app.command(name="push")(push_command)
 app.command(name="retrain")(retrain_command)
+app.command(name="forecast")(forecast_command)
+app.command(name="train-outcomes")(train_outcomes_command)
 app.command(name="report")(report_command)
 
 

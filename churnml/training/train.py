@@ -194,12 +194,14 @@ def frame_digest(frame: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-def lineage(frame: pd.DataFrame, labelled: pd.DataFrame, features: list[str], cfg: TrainConfig) -> dict[str, Any]:
+def lineage(
+    frame: pd.DataFrame, labelled: pd.DataFrame, features: list[str], cfg: TrainConfig, label: str = LABEL
+) -> dict[str, Any]:
     """Facts about the training data for the model registry."""
     return {
         "rows": len(frame),
         "labelled_rows": len(labelled),
-        "positives": int(labelled[LABEL].astype(int).sum()),
+        "positives": int(labelled[label].astype(int).sum()),
         "accounts": int(frame["account_id"].nunique()),
         "as_of_min": pd.Timestamp(frame["as_of"].min()).date().isoformat(),
         "as_of_max": pd.Timestamp(frame["as_of"].max()).date().isoformat(),
@@ -305,7 +307,7 @@ def train(
     overall, comparisons = with_intervals(bt.overall(), boot)
     metrics = {"overall": overall, "comparisons": comparisons, "per_fold": bt.per_fold(),
                "per_segment": bt.per_segment()}
-    info = lineage(frame, labelled, features, cfg)
+    info = lineage(frame, labelled, features, cfg, label)
     info["final_layout"] = lay.final.as_dict()
     info["layout"] = lay.reason
     figures = _figures(bt, model, parts, cfg) if cfg.figures else {}

@@ -1,0 +1,77 @@
+"""The forecast at the edge: features at the as-of date, the three champion outcome models, the fitted params.
+
+`run_forecast` reads the data and the registry; the arithmetic is `churnml.forecast.portfolio` (pure).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from churnml.config import Settings
+from churnml.forecast.params import ForecastParams, params_path
+from churnml.forecast.portfolio import Forecast, forecast_portfolio
+
+By = Literal["segment", "csm", "plan"]
+#: `--by` name -> column of the feature frame (csm_id is joined from accounts).
+BY_COLUMN = {"segment": "segment", "csm": "csm_id", "plan": "plan"}
+
+
+@dataclass(frozen=True)
+class ForecastRun:
+    """A forecast, the model versions it used, and the churn model's estimated health this week."""
+
+    forecast: Forecast
+    versions: dict[str, int]
+    health: pd.DataFrame
+
+
+def outcome_probabilities(settings: Settings, frame: pd.DataFrame, alias: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Calibrated probabilities of churn, contraction and expansion from the models behind `alias`."""
+    from churnml.model.pyfunc import score_arrays
+    from churnml.scoring.job import model_for_alias
+    from churnml.training.outcomes import OUTCOMES, registered_name
+
+    probs, versions = {}, {}
+    for outcome in OUTCOMES:
+        name = registered_name(settings.registry.name, outcome)
+        model, versions[outcome], _ = model_for_alias(
+            settings, name, alias, "train the outcome models first (`churnml train-outcomes`)"
+        )
+        probs[outcome] = score_arrays(model, frame)[1]
+    return pd.DataFrame(probs, index=frame.index), versions
+
+
+def run_forecast(
+    settings: Settings, as_of: dt.date, *, by: By | None = None, data: Path | None = None, alias: str = "champion"
+) -> ForecastRun:
+    """Forecast GRR / NRR for the horizon after `as_of` for the accounts active then.
+
+    Raises:
+        ValueError: no account is active at `as_of`, or a model has no version behind `alias`.
+        FileNotFoundError: the forecast parameters were never fitted.
+    """
+    from churnml.data.load import load_data
+    from churnml.features import feature_set, to_frame
+    from churnml.scoring.health import estimate_health
+
+    params = ForecastParams.load(params_path(settings.work_dir))
+    loaded = load_data(settings, data)
+    frame = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
+    if frame.empty:
+        raise ValueError(f"no account is active at {as_of}: nothing to forecast")
+    column = BY_COLUMN[by] if by else None
+    if column is not None and column not in frame.columns:
+        acc = loaded.tables["accounts"]
+        if column not in acc.columns:
+            raise ValueError(f"cannot forecast by {by}: neither the features nor the accounts table have {column!r}")
+        frame = frame.merge(acc.select("account_id", column).to_pandas(), on="account_id", how="left")
+    probs, versions = outcome_probabilities(settings, frame, alias)
+    fc = forecast_portfolio(frame, probs, params, settings.forecast, as_of, column)
+    seg = frame.get("segment", None)
+    health = estimate_health(probs["churned"].to_numpy(), seg, seed=settings.forecast.seed)
+    return ForecastRun(fc, versions, health)
