@@ -160,7 +160,7 @@ def train_and_register_outcomes(
     from churnml.lifecycle.registry import ModelRegistry
     from churnml.lifecycle.tracking import log_training
     from churnml.simulate.oracle import read_truth
-    from churnml.training.job import registry_for, train_config
+    from churnml.training.job import train_config
 
     frame, _, source = outcome_training_frame(settings, data)
     try:
@@ -169,7 +169,7 @@ def train_and_register_outcomes(
         truth = None
     cfg = train_config(settings)
     results = train_outcomes(frame, cfg, truth=truth, churn=churn)
-    base = registry_for(settings)
+    base = ModelRegistry.from_settings(settings)
     versions: dict[str, int] = {}
     promoted: dict[str, bool] = {}
     for outcome in (CONTRACTION, EXPANSION):
