@@ -109,3 +109,32 @@ def to_tables(dfs: dict[str, pd.DataFrame]) -> Tables:
                 arrow = arrow.set_column(i, field.name, arrow.column(i).cast(pa.timestamp("us")))
         tables[name] = ibis.memtable(arrow)
     return Tables(con=con, source="memory", tables=tables)
+
+
+def subscription_world(
+    subs: list[tuple[str, dt.date, dt.date | None] | tuple[str, dt.date, dt.date | None, float]],
+    last_event: str = "2024-12-31",
+) -> dict[str, pd.DataFrame]:
+    """Accounts with hand-made subscriptions `(account, start, end[, mrr])` (MRR 100 when not given) and one login
+    per account per week from 2023-01-01 to `last_event`, so the data clearly runs until then; no tickets, surveys
+    or eNPS. For label tests."""
+    dfs = frames()
+    ids = sorted({s[0] for s in subs})
+    dfs["accounts"] = pd.DataFrame({"account_id": ids, "created_at": [pd.Timestamp("2022-01-01")] * len(ids)})
+    dfs["subscriptions"] = pd.DataFrame(
+        {
+            "account_id": [s[0] for s in subs],
+            "start_date": [s[1] for s in subs],
+            "end_date": [s[2] for s in subs],
+            "mrr": [float(s[3]) if len(s) > 3 else 100.0 for s in subs],
+            "plan": [f"p{i}" for i in range(len(subs))],
+            "seats": 1,
+        }
+    )
+    days = pd.date_range("2023-01-01", last_event, freq="7D")
+    dfs["events"] = pd.DataFrame(
+        [(a, d, "login", 1) for a in ids for d in days], columns=["account_id", "ts", "event_type", "user_id"]
+    )
+    for name in ("tickets", "surveys", "csm_enps"):
+        dfs.pop(name)
+    return dfs

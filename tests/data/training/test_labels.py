@@ -9,35 +9,9 @@ import pandas as pd
 from churnml.config import LabelsConfig
 from churnml.features.calendar import normalise_dates
 from churnml.training.labels import coverage_blocks, labels_expr
-from tests.support.tiny_world import frames, to_tables
+from tests.support.tiny_world import subscription_world, to_tables
 
 D = dt.date
-
-
-def _world(subs: list[tuple[str, D, D | None]], last_event: str = "2024-12-31") -> dict[str, pd.DataFrame]:
-    dfs = frames()
-    ids = sorted({s[0] for s in subs})
-    dfs["accounts"] = pd.DataFrame(
-        {"account_id": ids, "created_at": [pd.Timestamp("2022-01-01")] * len(ids)}
-    )
-    dfs["subscriptions"] = pd.DataFrame(
-        {
-            "account_id": [s[0] for s in subs],
-            "start_date": [s[1] for s in subs],
-            "end_date": [s[2] for s in subs],
-            "mrr": 100.0,
-            "plan": [f"p{i}" for i in range(len(subs))],
-            "seats": 1,
-        }
-    )
-    # One event per account per week so the data clearly runs until `last_event`.
-    days = pd.date_range("2023-01-01", last_event, freq="7D")
-    dfs["events"] = pd.DataFrame(
-        [(a, d, "login", 1) for a in ids for d in days], columns=["account_id", "ts", "event_type", "user_id"]
-    )
-    for name in ("tickets", "surveys", "csm_enps"):
-        dfs.pop(name)
-    return dfs
 
 
 def _labels(dfs: dict[str, pd.DataFrame], dates: list[D], cfg: LabelsConfig) -> pd.DataFrame:
@@ -54,7 +28,7 @@ def test_contractual_grace_bridges_short_lapses_only() -> None:
         ("slow", D(2024, 5, 1), None),
         ("stays", D(2023, 1, 1), None),
     ]
-    out = _labels(_world(subs), [D(2024, 2, 1)], LabelsConfig(horizon_days=90, grace_days=14))
+    out = _labels(subscription_world(subs), [D(2024, 2, 1)], LabelsConfig(horizon_days=90, grace_days=14))
     assert out.loc["quick", "churned"] == False  # noqa: E712 - numpy/pandas booleans
     assert out.loc["slow", "churned"] == True  # noqa: E712
     assert out.loc["slow", "churn_date"] == pd.Timestamp("2024-03-01")
@@ -63,13 +37,13 @@ def test_contractual_grace_bridges_short_lapses_only() -> None:
 
 def test_lapse_outside_horizon_is_not_churn() -> None:
     subs = [("later", D(2023, 1, 1), D(2024, 8, 1))]
-    out = _labels(_world(subs), [D(2024, 2, 1)], LabelsConfig(horizon_days=90))
+    out = _labels(subscription_world(subs), [D(2024, 2, 1)], LabelsConfig(horizon_days=90))
     assert out.loc["later", "churned"] == False  # noqa: E712
 
 
 def test_unobserved_horizon_is_null_not_false() -> None:
     subs = [("open", D(2023, 1, 1), None), ("ends", D(2023, 1, 1), D(2024, 12, 25))]
-    out = _labels(_world(subs, last_event="2024-12-31"), [D(2024, 11, 1)], LabelsConfig(horizon_days=90))
+    out = _labels(subscription_world(subs, last_event="2024-12-31"), [D(2024, 11, 1)], LabelsConfig(horizon_days=90))
     assert out["churned"].isna().all()  # horizon runs past the data; lapse not settled past grace
 
 
@@ -80,14 +54,14 @@ def test_coverage_blocks_merge_overlaps_and_gaps() -> None:
         ("a", D(2024, 1, 5), D(2024, 2, 1)),  # 4-day gap, bridged
         ("a", D(2024, 6, 1), None),  # new block
     ]
-    tables = to_tables(_world(subs))
+    tables = to_tables(subscription_world(subs))
     blocks = coverage_blocks(tables["subscriptions"], grace_days=14).to_pandas().sort_values("block_start")
     assert blocks.block_start.tolist() == [pd.Timestamp("2023-01-01"), pd.Timestamp("2024-06-01")]
     assert blocks.block_end.iloc[0] == pd.Timestamp("2024-02-01") and pd.isna(blocks.block_end.iloc[1])
 
 
 def test_non_contractual_labels() -> None:
-    dfs = _world([("x", D(2023, 1, 1), None), ("y", D(2023, 1, 1), None)])
+    dfs = subscription_world([("x", D(2023, 1, 1), None), ("y", D(2023, 1, 1), None)])
     ev = dfs["events"]
     # y stops using the product on 2024-03-01.
     dfs["events"] = ev[(ev.account_id == "x") | (ev.ts < pd.Timestamp("2024-03-01"))]
@@ -109,7 +83,7 @@ def test_labels_are_all_or_nothing_per_as_of_date() -> None:
         ("c", D(2023, 1, 1), D(2024, 12, 20)),
     ]
     dates = [D(2024, 6, 1) + dt.timedelta(days=7 * i) for i in range(30)]
-    out = _labels(_world(subs), dates, LabelsConfig(horizon_days=90, grace_days=14))
+    out = _labels(subscription_world(subs), dates, LabelsConfig(horizon_days=90, grace_days=14))
     per_date = out.groupby("as_of")["churned"].apply(lambda s: s.isna().mean())
     assert set(per_date.unique()) <= {0.0, 1.0}
     assert (per_date == 0.0).any() and (per_date == 1.0).any()

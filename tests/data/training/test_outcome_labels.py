@@ -10,7 +10,7 @@ import pytest
 from churnml.config import ForecastConfig, LabelsConfig
 from churnml.features.calendar import normalise_dates
 from churnml.training.labels import labels_expr, outcome_labels_expr
-from tests.support.tiny_world import frames, to_tables
+from tests.support.tiny_world import subscription_world, to_tables
 
 D = dt.date
 CFG = LabelsConfig(horizon_days=90, grace_days=14)
@@ -18,31 +18,8 @@ AS_OF = D(2024, 2, 1)  # horizon date 2024-05-01
 OPEN = None
 
 
-def _world(subs: list[tuple[str, D, D | None, float]], last_event: str = "2024-12-31") -> dict[str, pd.DataFrame]:
-    dfs = frames()
-    ids = sorted({s[0] for s in subs})
-    dfs["accounts"] = pd.DataFrame({"account_id": ids, "created_at": [pd.Timestamp("2022-01-01")] * len(ids)})
-    dfs["subscriptions"] = pd.DataFrame(
-        {
-            "account_id": [s[0] for s in subs],
-            "start_date": [s[1] for s in subs],
-            "end_date": [s[2] for s in subs],
-            "mrr": [s[3] for s in subs],
-            "plan": [f"p{i}" for i in range(len(subs))],
-            "seats": 1,
-        }
-    )
-    days = pd.date_range("2023-01-01", last_event, freq="7D")
-    dfs["events"] = pd.DataFrame(
-        [(a, d, "login", 1) for a in ids for d in days], columns=["account_id", "ts", "event_type", "user_id"]
-    )
-    for name in ("tickets", "surveys", "csm_enps"):
-        dfs.pop(name)
-    return dfs
-
-
 def _outcomes(subs: list[tuple[str, D, D | None, float]], **kw: str) -> pd.DataFrame:
-    tables = to_tables(_world(subs, **kw))
+    tables = to_tables(subscription_world(subs, **kw))
     df = outcome_labels_expr(tables, normalise_dates([AS_OF]), CFG, ForecastConfig()).to_pandas()
     return df.set_index("account_id").sort_index()
 
@@ -96,7 +73,7 @@ def test_outcome_of_each_account(
 
 
 def test_churn_column_is_the_churn_label(out: pd.DataFrame) -> None:
-    tables = to_tables(_world(SUBS))
+    tables = to_tables(subscription_world(SUBS))
     churn = labels_expr(tables, normalise_dates([AS_OF]), CFG).to_pandas().set_index("account_id").sort_index()
     pd.testing.assert_series_equal(out["churned"].astype(bool), churn["churned"].astype(bool))
 
@@ -107,7 +84,7 @@ def test_unobserved_horizon_leaves_every_outcome_null() -> None:
 
 
 def test_thresholds_come_from_config() -> None:
-    tables = to_tables(_world(SUBS))
+    tables = to_tables(subscription_world(SUBS))
     loose = ForecastConfig(contraction_below=0.4, expansion_above=1.6)
     df = outcome_labels_expr(tables, normalise_dates([AS_OF]), CFG, loose).to_pandas().set_index("account_id")
     assert not df["contracted"].astype(bool).any()  # the biggest cut is to 50%
@@ -116,6 +93,6 @@ def test_thresholds_come_from_config() -> None:
 
 
 def test_non_contractual_definition_is_refused() -> None:
-    tables = to_tables(_world(SUBS))
+    tables = to_tables(subscription_world(SUBS))
     with pytest.raises(ValueError, match="contractual"):
         outcome_labels_expr(tables, normalise_dates([AS_OF]), LabelsConfig(kind="non_contractual"), ForecastConfig())
