@@ -72,14 +72,21 @@ def test_replay_inside_the_window_without_or_with_another_idempotency_key_is_not
 
 
 def _raw_request(url: str, head: str, body: bytes = b"", wait_s: float = 5.0) -> bytes:
-    """Send `head` (request line and headers) and `body` over a raw socket; the answer's first bytes."""
+    """Send `head` (request line and headers) and `body` over a raw socket; the whole answer.
+
+    The refusals under test close the connection, so the answer is read until the server closes it (its status
+    line and its body can arrive in separate segments); at most 64 KiB are kept.
+    """
     import socket
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=wait_s) as sock:
         sock.sendall(head.encode() + b"\r\n" + body)
-        return sock.recv(4096)
+        answer = b""
+        while len(answer) < 65536 and (chunk := sock.recv(4096)):
+            answer += chunk
+        return answer
 
 
 def _post_head(url: str, length: int | None, extra: str = "") -> str:
