@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from churnml.cli.app import backtest_table, churn_rate_table
+from churnml.cli.app import churn_rate_table, print_training
 from churnml.cli.render import validation_table
 from churnml.config import Settings, load_settings
 from churnml.data.load import load_data
@@ -103,9 +103,7 @@ def train_step(settings: Settings) -> None:
 
     with console.status("backtesting LightGBM against baselines and training the final model…"):
         outcome = train_and_register(settings, report_json=settings.work_dir / "backtest.json")
-    console.print(backtest_table(outcome.result.metrics["overall"]))
-    verdict = "promoted to champion" if outcome.decision.promote else "stays challenger"
-    console.print(f"{settings.registry.name} v{outcome.version}: {verdict} — {outcome.decision.reason}")
+    print_training(outcome, settings.registry.name)
     console.print(
         f"see the run and its plots: .venv/bin/mlflow ui --backend-store-uri sqlite:///{settings.work_dir}/mlflow.db"
     )

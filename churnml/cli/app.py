@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from churnml.cli.errors import parse_date, user_errors
@@ -215,14 +216,21 @@ def train(
     t0 = time.perf_counter()
     with user_errors(), _status("building snapshots, backtesting and training (a few minutes)…"):
         outcome = train_and_register(settings, data, tune=tune, report_json=report_json)
-    console.print(f"layout: {outcome.result.layout.reason}" if outcome.result.layout else "")
-    console.print(backtest_table(outcome.result.metrics["overall"]))
-    for line in outcome.result.verdicts("roc_auc"):
-        console.print(f"ROC-AUC: {line}")
-    verdict = "[green]promoted to champion[/]" if outcome.decision.promote else "[yellow]stays challenger[/]"
-    console.print(f"registered {settings.registry.name} v{outcome.version}: {verdict} — {outcome.decision.reason}")
+    print_training(outcome, settings.registry.name)
     console.print(f"MLflow run {outcome.run.run_id}; {outcome.labelled_rows:,} labelled rows of {outcome.rows:,}; "
                   f"{time.perf_counter() - t0:.0f}s")
+
+
+def print_training(outcome: Any, name: str) -> None:
+    """What a training run shows (`churnml train` and the demo): the fold layout and why, the backtest table with
+    intervals, the plain-words verdict against each baseline, and the promotion decision."""
+    if outcome.result.layout:
+        console.print(f"layout: {outcome.result.layout.reason}", highlight=False)
+    console.print(backtest_table(outcome.result.metrics["overall"]))
+    for line in outcome.result.verdicts("roc_auc"):
+        console.print(f"ROC-AUC: {line}", highlight=False)
+    verdict = "[green]promoted to champion[/]" if outcome.decision.promote else "[yellow]stays challenger[/]"
+    console.print(f"registered {name} v{outcome.version}: {verdict} — {escape(outcome.decision.reason)}")
 
 
 def backtest_table(overall: Any) -> Table:
