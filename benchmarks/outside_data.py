@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from benchmarks.report import machine, update_section
 from churnml.config import DataConfig, LabelsConfig, Settings
 from churnml.data.load import load_data
 from churnml.features import build_training_frame
+from churnml.importer.report import ImportReport
+from churnml.importer.run import import_data
 from churnml.training.backtest import LABEL, fit_on_fold, fold_parts
 from churnml.training.bootstrap import backtest_intervals
 from churnml.training.frames import training_dates
@@ -58,39 +61,14 @@ FIGHTCHURN = World(
 )
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# MINIMAL CONVERSION, to be replaced by `churnml import --mapping configs/examples/fightchurn_socialnet7.yaml` once
-# that mapping (and validation that keeps legitimate repeated events) lands in main (helper H14d). Until then:
-# fight-churn's schema is renamed to churnml's contract; its exclusive subscription end dates become inclusive
-# last covered days; accounts get `created_at` = first subscription start and subscriptions `seats` = 1 (the
-# product has neither; a constant carries no information); events keep every row, and the few that repeat
-# (account, second, type) are quarantined by lenient validation and counted in the table below.
-# ----------------------------------------------------------------------------------------------------------------
+MAPPINGS = Path(__file__).resolve().parent.parent / "configs" / "examples"
 
 
-def convert_fightchurn(src: Path, out: Path) -> Path:
-    """fight-churn's tables -> a churnml data folder (see the block comment above); returns the folder."""
-    import duckdb
-
-    out.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect()
-    s, o = str(src), str(out)
-    con.execute(f"""COPY (SELECT CAST(account_id AS VARCHAR) AS account_id, CAST(start_date AS DATE) AS start_date,
-        CAST(end_date AS DATE) - 1 AS end_date, CAST(mrr AS DOUBLE) AS mrr, product AS plan, 1::BIGINT AS seats,
-        CAST(bill_period_months AS BIGINT) AS term_months FROM '{s}/subscription.parquet')
-        TO '{o}/subscriptions.parquet' (FORMAT parquet)""")
-    con.execute(f"""COPY (SELECT CAST(a.id AS VARCHAR) AS account_id,
-        CAST(MIN(CAST(s.start_date AS DATE)) AS TIMESTAMP) AS created_at, a.channel, a.country
-        FROM '{s}/account.parquet' a JOIN '{s}/subscription.parquet' s ON s.account_id = a.id
-        GROUP BY a.id, a.channel, a.country) TO '{o}/accounts.parquet' (FORMAT parquet)""")
-    (out / "events").mkdir(exist_ok=True)
-    con.execute(f"""COPY (SELECT CAST(e.account_id AS VARCHAR) AS account_id, e.event_time AS ts,
-        t.event_type_name AS event_type FROM '{s}/event.parquet' e JOIN '{s}/event_type.parquet' t
-        USING (event_type_id)) TO '{o}/events/part-00000.parquet' (FORMAT parquet)""")
-    return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
+def import_world(src: Path, out: Path, name: str) -> tuple[Path, ImportReport]:
+    """The world brought in the way a user would: `churnml import` with its mapping in configs/examples/."""
+    shutil.rmtree(out, ignore_errors=True)
+    report = import_data(src, MAPPINGS / f"{name}.yaml", out)
+    return out, report
 
 
 def first_start(data: Path) -> pd.Series:
@@ -126,11 +104,11 @@ def evaluate_cutoff(frame: pd.DataFrame, settings: Settings, cutoff: dt.date, st
 def run_world(world: World, outside: Path, work: Path) -> dict[str, object]:
     """Convert, validate, build one point-in-time frame, evaluate every cut-off; the numbers for the table."""
     t0 = time.perf_counter()
-    data = convert_fightchurn(outside / world.name, work / world.name / "data")
-    settings = Settings(work_dir=work / world.name / "work", data=DataConfig(dir=data, lenient=True),
-                        labels=world.labels)
+    data, imported = import_world(outside / world.name, work / world.name / "data", world.name)
+    settings = Settings(work_dir=work / world.name / "work", data=DataConfig(dir=data), labels=world.labels)
     loaded = load_data(settings, data)
-    quarantined = loaded.report.total_rejected
+    events = next(t for t in imported.tables if t.table == "events")
+    quarantined = sum(t.rows_rejected for t in imported.tables)
     last = max(world.cutoffs)
     dates = sorted({d for d in training_dates(loaded.tables, settings.features.every_days,
                                               world.labels.horizon_days) if d < last} | set(world.cutoffs))
@@ -148,7 +126,8 @@ def run_world(world: World, outside: Path, work: Path) -> dict[str, object]:
     pred = pd.concat(preds, ignore_index=True)
     iv = backtest_intervals(pred, MODEL_NAME, n_boot=1000, seed=0)
     return {"world": world, "pred": pred, "intervals": iv, "layouts": layouts, "features": len(fs.specs),
-            "quarantined": quarantined, "frame_rows": len(frame), "seconds": time.perf_counter() - t0,
+            "quarantined": quarantined, "events": events.rows_written,
+            "repeat_warnings": events.warnings, "frame_rows": len(frame), "seconds": time.perf_counter() - t0,
             "frame_seconds": t_frame}
 
 
@@ -176,7 +155,8 @@ def render(r: dict[str, object], command: str) -> str:
         f"{world.labels.horizon_days} days, {world.labels.grace_days}-day grace (re-signup bridges a lapse); customers "
         f"active at the cut-off with tenure ≥ {world.min_tenure_days} days: {len(main):,} customer-dates, "
         f"{int(main['y'].sum())} churners, {main['account_id'].nunique():,} accounts. {r['features']} features, "
-        f"{r['frame_rows']:,} rows; {r['quarantined']:,} event rows quarantined as repeats by validation; "
+        f"{r['frame_rows']:,} rows; {r['events']:,} events imported, {r['quarantined']:,} rows rejected "
+        f"(strict validation; repeated events are kept as the log they are); "
         f"{r['seconds']:.0f} s in all ({r['frame_seconds']:.0f} s import + features).", "",
         "| model (trained before each cut-off) | ROC-AUC (95%) | PR-AUC (95%) | ROC-AUC vs churnml (paired) |",
         "|---|---|---|---|",
@@ -190,8 +170,7 @@ def render(r: dict[str, object], command: str) -> str:
               " compare intervals, no pairing possible):", "", "| peer method | ROC-AUC |", "|---|---|"]
     lines += [f"| {name} | {auc} |" for name, auc in world.peer]
     lines += ["", "Layout chosen at each cut-off:", ""] + [f"- {s}" for s in r["layouts"]]  # type: ignore[operator]
-    lines += ["", "Data brought in by the benchmark's own minimal conversion (see `convert_fightchurn`), not yet "
-              "`churnml import` with a mapping: that mapping is another helper's work in progress."]
+    lines += ["", f"Data brought in with `churnml import` and `configs/examples/{world.name}.yaml`."]
     return "\n".join(lines)
 
 
