@@ -28,12 +28,11 @@ import pandas as pd
 from benchmarks.report import machine, update_section
 from churnml.config import DataConfig, LabelsConfig, Settings
 from churnml.data.load import load_data
-from churnml.features import build_training_frame
 from churnml.importer.report import ImportReport
 from churnml.importer.run import import_data
 from churnml.training.backtest import LABEL, fit_on_fold, fold_parts
 from churnml.training.bootstrap import backtest_intervals
-from churnml.training.frames import training_dates
+from churnml.training.frames import build_training_frame, training_dates
 from churnml.training.job import train_config
 from churnml.training.train import MODEL_NAME, baseline_factories, train
 
