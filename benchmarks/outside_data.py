@@ -106,8 +106,8 @@ def run_world(world: World, outside: Path, work: Path) -> dict[str, object]:
     data, imported = import_world(outside / world.name, work / world.name / "data", world.name)
     settings = Settings(work_dir=work / world.name / "work", data=DataConfig(dir=data), labels=world.labels)
     loaded = load_data(settings, data)
-    events = next(t for t in imported.tables if t.table == "events")
-    quarantined = sum(t.rows_rejected for t in imported.tables)
+    events = imported.tables["events"]
+    quarantined = sum(t.rows_rejected for t in imported.tables.values())
     last = max(world.cutoffs)
     dates = sorted({d for d in training_dates(loaded.tables, settings.features.every_days,
                                               world.labels.horizon_days) if d < last} | set(world.cutoffs))
