@@ -207,7 +207,7 @@ def event_type_features(
     if not needs:
         return spine
     sums = sorted({p for parts in needs.values() for p in parts if p is not None})
-    per_type = {f"n__{plan.columns[t]}" for t in {*plan.types, *[x for r in plan.ratios for x in r]}}
+    per_type = {v for s in sums if (v := _window_of(s).value) is not None and v != "n_events"}
     lookback = max(_window_of(s).hi for s in sums)
     ev = _window_events(events, dates, lookback)
     by_col = {c: t for t, c in plan.columns.items()}
