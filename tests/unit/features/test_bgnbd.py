@@ -90,3 +90,17 @@ def test_fit_refuses_impossible_summaries() -> None:
         bgnbd.fit(np.array([]), np.array([]), np.array([]))
     with pytest.raises(ValueError, match="t_x <= T"):
         bgnbd.fit(np.array([2.0]), np.array([5.0]), np.array([3.0]))
+
+
+def test_gradient_matches_finite_differences() -> None:
+    rng = np.random.default_rng(4)
+    T = rng.uniform(1, 20, 50)
+    x = rng.poisson(2, 50).astype(float)
+    t_x = np.where(x > 0, T * rng.uniform(0, 1, 50), 0.0)
+    p = np.log([0.7, 3.0, 1.3, 2.2])
+    eps = 1e-6
+    numeric = np.column_stack([
+        (bgnbd.log_likelihood(p + eps * e, x, t_x, T) - bgnbd.log_likelihood(p - eps * e, x, t_x, T)) / (2 * eps)
+        for e in np.eye(4)
+    ])
+    np.testing.assert_allclose(bgnbd.gradient(p, x, t_x, T), numeric, rtol=1e-5, atol=1e-7)
