@@ -135,7 +135,8 @@ def predict_frame(summary: pd.DataFrame, horizon_days: int, min_customers: int) 
                                    P_ALIVE: p, EXPECTED: e}))
     if not parts:
         return pd.DataFrame({"account_id": pd.Series([], dtype=summary["account_id"].dtype),
-                             "as_of": pd.Series([], dtype="object"), P_ALIVE: [], EXPECTED: []})
+                             "as_of": pd.Series([], dtype="object"), P_ALIVE: np.array([], float),
+                             EXPECTED: np.array([], float)})
     return pd.concat(parts, ignore_index=True)
 
 

@@ -125,3 +125,9 @@ def test_pipeline_auto_is_on_for_non_contractual_only_and_fresh_equals_batch() -
     assert batch.loc["A1", P_ALIVE] == one.loc["A1", P_ALIVE] and batch.loc["A1", P_ALIVE] > 0.5
     off = FeaturesConfig(buyer="off")
     assert P_ALIVE not in feature_set(tables, [AS_OF], LABELS, features=off).names
+
+
+def test_no_history_before_any_date_gives_nulls_not_an_error() -> None:
+    events = _events([("C0", 100 * 86400)])
+    out = _features(events, [START + dt.timedelta(days=10), START + dt.timedelta(days=50)])
+    assert len(out) == 2 * len(ACCOUNTS) and out[P_ALIVE].isna().all() and out[EXPECTED].isna().all()
