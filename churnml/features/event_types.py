@@ -33,7 +33,7 @@ import ibis
 from churnml.config import EventTypeFeaturesConfig
 from churnml.features.catalog import FeatureSpec
 from churnml.features.keys import KEYS, attach
-from churnml.features.usage import MAX_LAG, Window, _ratio, _window_events, windowed_sums
+from churnml.features.usage import MAX_LAG, Window, _ratio, windowed_sums
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,7 @@ def plan_event_types(
     """
     if "event_type" not in events.columns or (cfg.select == "none" and not cfg.ratios):
         return None
+    # windowed_sums' day index reaches MAX_LAG days before the first as-of date: longer windows are refused.
     if max(max(cfg.windows), TREND[2]) > MAX_LAG:
         raise ValueError(f"features.event_types.windows: at most {MAX_LAG} days are supported, got {cfg.windows}")
     types = choose_types(events, dates, cfg)
@@ -209,7 +210,9 @@ def event_type_features(
     sums = sorted({p for parts in needs.values() for p in parts if p is not None})
     per_type = {v for s in sums if (v := _window_of(s).value) is not None and v != "n_events"}
     lookback = max(_window_of(s).hi for s in sums)
-    ev = _window_events(events, dates, lookback)
+    ev = events.filter((events.ts >= _midnight(dates[0] - dt.timedelta(days=lookback)))
+                       & (events.ts < _midnight(dates[-1])))
+    ev = ev.mutate(day=ev.ts.date())
     by_col = {c: t for t, c in plan.columns.items()}
     daily = ev.group_by(["account_id", "day"]).aggregate(
         n_events=ev.count(),

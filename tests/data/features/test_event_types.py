@@ -181,3 +181,10 @@ def test_pipeline_adds_per_type_columns_with_display_names() -> None:
 def test_default_config_adds_no_per_type_columns() -> None:
     fs = feature_set(to_tables(frames()), [AS_OF], LabelsConfig())
     assert not [n for n in fs.names if n.startswith(("count_", "share_", "trend_", "ratio_"))]
+
+
+def test_windows_longer_than_the_runs_reach_are_refused() -> None:
+    events = pd.DataFrame({"account_id": ["A1"], "event_type": ["like"], "ts": [pd.Timestamp("2024-01-01")]})
+    with pytest.raises(ValueError, match="at most 90 days"):
+        plan_event_types(_events_table(events), [dt.date(2024, 2, 1)],
+                         EventTypeFeaturesConfig(select="all", windows=[30, 365]), {})
