@@ -38,15 +38,6 @@ class DataConfig(BaseModel):
     )
 
 
-class SimulateConfig(BaseModel):
-    """Defaults for `churnml simulate` and the demo."""
-
-    accounts: int = Field(2000, ge=1)
-    start: str = "2024-01-01"
-    months: int = Field(24, ge=1, le=120)
-    seed: int = 7
-
-
 class EventTypeFeaturesConfig(BaseModel):
     """Per-event-type features (`features.event_types`; docs/features.md, "Per-event-type features").
 
@@ -97,6 +88,23 @@ class BuyerFeaturesConfig(BaseModel):
         20, ge=2, description="Fewer customers with history at an as-of date: no fit there (features null)."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_word(cls, v: Any) -> Any:
+        """`buyer: on` is short for `buyer: {mode: on}` (YAML 1.1 reads a bare on / off as true / false)."""
+        if isinstance(v, bool):
+            return {"mode": "on" if v else "off"}
+        return {"mode": v} if isinstance(v, str) else v
+
+
+class SimulateConfig(BaseModel):
+    """Defaults for `churnml simulate` and the demo."""
+
+    accounts: int = Field(2000, ge=1)
+    start: str = "2024-01-01"
+    months: int = Field(24, ge=1, le=120)
+    seed: int = 7
+
 
 class FeaturesConfig(BaseModel):
     """Feature pipeline settings."""
@@ -105,20 +113,14 @@ class FeaturesConfig(BaseModel):
         "duckdb", description="duckdb: one machine, in process. spark: Apache Spark (see docs/scaling.md)."
     )
     every_days: int = Field(7, ge=1, description="Spacing of as-of dates for training snapshots.")
+    event_types: EventTypeFeaturesConfig = EventTypeFeaturesConfig()
+    buyer: BuyerFeaturesConfig = BuyerFeaturesConfig()
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int | None = None
     event_type_names: dict[str, str] = Field(
-        default_factory=dict, description="Event type -> display name in feature descriptions (e.g. like: likes)."
+        default_factory=dict,
+        description="Display names of event types in feature descriptions and reasons, e.g. {newfriend: new friends}.",
     )
-    event_types: EventTypeFeaturesConfig = EventTypeFeaturesConfig()
-    buyer: BuyerFeaturesConfig = BuyerFeaturesConfig()
-
-    @field_validator("buyer", mode="before")
-    @classmethod
-    def _buyer_word(cls, v: Any) -> Any:
-        if isinstance(v, bool):  # YAML 1.1 reads a bare on / off as true / false
-            return {"mode": "on" if v else "off"}
-        return {"mode": v} if isinstance(v, str) else v
 
 
 class LabelsConfig(BaseModel):

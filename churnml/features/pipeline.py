@@ -91,12 +91,12 @@ def feature_set(
         only: compute just these features (default all); themes and blocks none of them need are skipped,
             which is what makes a narrow feature table cheap. Unknown names raise ValueError.
         accounts: compute only these accounts (default all): every table with an `account_id` is filtered
-            first, so one account's features read one account's rows (fresh scores, `churnml.scoring.fresh`);
-            per-event-type columns are chosen, and BG/NBD models fitted, on every account's rows all the same.
-        features: the `features:` settings (default: their defaults) — per-event-type and BG/NBD blocks.
+            first, so one account's features read one account's rows (fresh scores, `churnml.scoring.fresh`).
+        features: windows per theme and the words of events and `value` (`settings.features`; default
+            `FeaturesConfig()`); the feature set's `specs` are this configuration's registry entries.
     """
-    cfg = features or FeaturesConfig()
-    full = tables
+    cfg = features if features is not None else FeaturesConfig()
+    full = tables  # per-event-type columns are chosen, and BG/NBD models fitted, on every account's rows
     if accounts is not None:
         ids = [str(a) for a in accounts]
         tables = tables.replace(**{n: t.filter(t.account_id.cast("string").isin(ids))
