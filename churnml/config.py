@@ -38,6 +38,65 @@ class DataConfig(BaseModel):
     )
 
 
+class EventTypeFeaturesConfig(BaseModel):
+    """Per-event-type features (`features.event_types`; docs/features.md, "Per-event-type features").
+
+    `select` is `none` (off), `all`, `top N` (the N types with most events before the first as-of date being
+    built: choosing columns never looks past the dates it builds) or a list of event types.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    select: str | list[str] = Field("none", description="none | all | top N | [type, ...]")
+    windows: list[int] = Field([30, 90], description="Windows in days for counts and shares (trend: 30 vs 30).")
+    ratios: list[tuple[str, str]] = Field(
+        default_factory=list, description="[[numerator, denominator], ...] → ratio_<num>_<den>_<w>d per window."
+    )
+    max_types: int = Field(50, ge=1, description="Most types `all` keeps (the most frequent, with a warning).")
+
+    @field_validator("select")
+    @classmethod
+    def _select(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list):
+            if not v or any(not t for t in v):
+                raise ValueError("features.event_types.select: a list must name at least one non-empty type")
+            return v
+        words = v.strip().lower().split()
+        if words in (["none"], ["all"]) or (len(words) == 2 and words[0] == "top" and words[1].isdigit()
+                                               and int(words[1]) > 0):
+            return " ".join(words)
+        raise ValueError(f"features.event_types.select must be none, all, 'top N' or a list of types, got {v!r}")
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, v: list[int]) -> list[int]:
+        if not v or any(w < 1 for w in v):
+            raise ValueError(f"features.event_types.windows must be positive day counts, got {v}")
+        return sorted(set(v))
+
+
+class BuyerFeaturesConfig(BaseModel):
+    """Buy-till-you-die features (`features.buyer`): BG/NBD P(alive) and expected activity in the horizon.
+
+    auto: on for `labels.kind: non_contractual`, off otherwise.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["auto", "on", "off"] = Field("auto", description="auto: on for non_contractual labels.")
+    min_customers: int = Field(
+        20, ge=2, description="Fewer customers with history at an as-of date: no fit there (features null)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_word(cls, v: Any) -> Any:
+        """`buyer: on` is short for `buyer: {mode: on}` (YAML 1.1 reads a bare on / off as true / false)."""
+        if isinstance(v, bool):
+            return {"mode": "on" if v else "off"}
+        return {"mode": v} if isinstance(v, str) else v
+
+
 class SimulateConfig(BaseModel):
     """Defaults for `churnml simulate` and the demo."""
 
@@ -54,8 +113,14 @@ class FeaturesConfig(BaseModel):
         "duckdb", description="duckdb: one machine, in process. spark: Apache Spark (see docs/scaling.md)."
     )
     every_days: int = Field(7, ge=1, description="Spacing of as-of dates for training snapshots.")
+    event_types: EventTypeFeaturesConfig = EventTypeFeaturesConfig()
+    buyer: BuyerFeaturesConfig = BuyerFeaturesConfig()
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int | None = None
+    event_type_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Display names of event types in feature descriptions and reasons, e.g. {newfriend: new friends}.",
+    )
 
 
 class LabelsConfig(BaseModel):

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import ibis
 import pandas as pd
 
-from churnml.config import LabelsConfig
+from churnml.config import FeaturesConfig, LabelsConfig
 from churnml.data.sources import Tables
 from churnml.features.account import account_features, static_attribute_specs
+from churnml.features.buyer import buyer_enabled, buyer_features, buyer_specs
 from churnml.features.calendar import normalise_dates
 from churnml.features.catalog import FEATURES, FeatureSpec
 from churnml.features.commercial import commercial_features
+from churnml.features.event_types import event_type_features, plan_event_types
 from churnml.features.keys import KEYS, attach
 from churnml.features.population import population
 from churnml.features.sentiment import sentiment_features
@@ -46,12 +48,14 @@ class FeatureSet:
         return [s.name for s in self.specs if s.kind == "categorical"]
 
 
-def available_specs(tables: Tables) -> list[FeatureSpec]:
-    """Registry entries whose required tables and columns are all present, plus static attributes."""
+def available_specs(tables: Tables, extra: Sequence[FeatureSpec] = ()) -> list[FeatureSpec]:
+    """Registry entries whose required tables and columns are all present, plus static attributes.
+
+    `extra`: entries made for this data and config (per-event-type, BG/NBD), kept when their needs are met."""
     present = {name: set(t.columns) for name, t in tables.tables.items()}
     # Validation gives events a default `value`; subscriptions a default term.
     specs = [
-        f for f in FEATURES if all(tbl in present and col in present[tbl] for tbl, col in f.requires)
+        f for f in (*FEATURES, *extra) if all(tbl in present and col in present[tbl] for tbl, col in f.requires)
     ]
     specs += static_attribute_specs(tables["accounts"])
     return specs
@@ -76,7 +80,7 @@ def _wanted(available: set[str], only: Sequence[str] | None) -> set[str] | None:
 
 def feature_set(
     tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig, only: Sequence[str] | None = None,
-    accounts: Sequence[str] | None = None,
+    accounts: Sequence[str] | None = None, features: FeaturesConfig | None = None,
 ) -> FeatureSet:
     """The feature expression for the population at the given as-of dates.
 
@@ -88,13 +92,20 @@ def feature_set(
             which is what makes a narrow feature table cheap. Unknown names raise ValueError.
         accounts: compute only these accounts (default all): every table with an `account_id` is filtered
             first, so one account's features read one account's rows (fresh scores, `churnml.scoring.fresh`).
+        features: windows per theme and the words of events and `value` (`settings.features`; default
+            `FeaturesConfig()`); the feature set's `specs` are this configuration's registry entries.
     """
+    cfg = features if features is not None else FeaturesConfig()
+    full = tables  # per-event-type columns are chosen, and BG/NBD models fitted, on every account's rows
     if accounts is not None:
         ids = [str(a) for a in accounts]
         tables = tables.replace(**{n: t.filter(t.account_id.cast("string").isin(ids))
                                    for n, t in tables.tables.items() if "account_id" in t.columns})
     dates = normalise_dates(as_of)
-    available = available_specs(tables)
+    ev_plan = plan_event_types(full["events"], dates, cfg.event_types, cfg.event_type_names,
+                               {f.name for f in FEATURES}) if "events" in full else None
+    buyer = "events" in full and buyer_enabled(cfg.buyer, labels)
+    available = available_specs(tables, [*(ev_plan.specs if ev_plan else ()), *(buyer_specs(labels) if buyer else ())])
     wanted = _wanted({s.name for s in available}, only)
     themes = None if wanted is None else {s.theme for s in available if s.name in wanted}
 
@@ -105,6 +116,10 @@ def feature_set(
     out = spine
     if "events" in tables and needed("usage"):
         out = attach(out, usage_features(spine, tables["events"], dates, wanted), KEYS)
+    if ev_plan is not None and needed("usage"):
+        out = attach(out, event_type_features(spine, tables["events"], dates, ev_plan, wanted), KEYS)
+    if buyer and needed("usage") and (wanted is None or {s.name for s in buyer_specs(labels)} & wanted):
+        out = attach(out, buyer_features(spine, full["events"], dates, labels, cfg.buyer), KEYS)
     if "tickets" in tables and needed("support"):
         out = attach(out, support_features(spine, tables["tickets"], dates), KEYS)
     if "surveys" in tables and needed("sentiment"):

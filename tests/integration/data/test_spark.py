@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnml.config import LabelsConfig, Settings
+from churnml.config import FeaturesConfig, LabelsConfig, Settings
 from churnml.data.load import load_data
 from churnml.data.sources import Tables
 from churnml.data.spark import java_available, spark_session, write_features_spark
@@ -72,8 +72,9 @@ def loaded(spark: object, world: Path, tmp_path_factory: pytest.TempPathFactory)
     return out
 
 
-def _features(tables: Tables, dates: list[dt.date], labels: LabelsConfig) -> tuple[pd.DataFrame, FeatureSet]:
-    fs = feature_set(tables, dates, labels)
+def _features(tables: Tables, dates: list[dt.date], labels: LabelsConfig,
+              **kwargs: object) -> tuple[pd.DataFrame, FeatureSet]:
+    fs = feature_set(tables, dates, labels, **kwargs)
     return to_frame(fs, tables.con), fs
 
 
@@ -128,6 +129,19 @@ def test_non_contractual_features_and_labels_identical(loaded: dict[str, Tables]
     spark, _ = _features(loaded["spark"], dates, cfg)
     assert_same_features(duck, spark, fs)
     pd.testing.assert_frame_equal(_labels(loaded["duckdb"], dates, cfg), _labels(loaded["spark"], dates, cfg))
+
+
+def test_event_type_and_buyer_features_identical(loaded: dict[str, Tables]) -> None:
+    """Issue 14's blocks: per-type counts, shares, trends, ratios (top 3 chosen before the first date) and the
+    BG/NBD features (summaries on each engine, one fit per date) agree between the engines."""
+    cfg = FeaturesConfig(buyer="on", event_types={"select": "top 3", "ratios": [["login", "search"]]})
+    names = [n for n in feature_set(loaded["duckdb"], DATES[:2], LabelsConfig(), features=cfg).names
+             if n.startswith(("count_", "share_", "trend_", "ratio_", "btyd_"))]
+    assert len(names) == 3 * 5 + 2 + 2
+    frames_ = {e: _features(loaded[e], DATES[:2], LabelsConfig(), only=names, features=cfg) for e in loaded}
+    duck, fs = frames_["duckdb"]
+    assert duck["btyd_p_alive"].notna().sum() > 50 and duck["count_login_90d"].sum() > 0
+    assert_same_features(duck, frames_["spark"][0], fs)
 
 
 def test_tiny_world_identical(spark: object) -> None:

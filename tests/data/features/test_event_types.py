@@ -1,0 +1,190 @@
+"""Per-event-type features equal a brute-force pandas computation; types are chosen without looking ahead.
+
+The engine computes every type's windows in one pass (`usage.windowed_sums`); the reference filters
+[D - hi, D - lo) per account, date and type and counts — on random logs with repeated timestamps, odd type names
+and gaps longer than every window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from churnml.config import EventTypeFeaturesConfig, FeaturesConfig, LabelsConfig
+from churnml.features.event_types import choose_types, event_type_features, plan_event_types, safe_names
+from churnml.features.pipeline import feature_set, to_frame
+from tests.support.tiny_world import AS_OF, frames, to_tables
+
+ACCOUNTS = ["A1", "A2", "A3"]
+START = dt.date(2024, 1, 1)
+TYPES = ["Like!", "like", "un friend", "new-friend"]
+
+
+def _events_table(events: pd.DataFrame) -> ibis.Table:
+    return ibis.memtable(pa.Table.from_pandas(events[["account_id", "ts", "event_type"]], preserve_index=False).cast(
+        pa.schema([("account_id", pa.string()), ("ts", pa.timestamp("us")), ("event_type", pa.string())])))
+
+
+def _spine(dates: list[dt.date]) -> ibis.Table:
+    return ibis.memtable(pa.table({
+        "account_id": [a for _ in dates for a in ACCOUNTS],
+        "as_of": pa.array([d for d in dates for _ in ACCOUNTS], pa.date32()),
+    }))
+
+
+def _div(num: float, den: float) -> float:
+    return num / den if den > 0 else np.nan
+
+
+def reference(events: pd.DataFrame, dates: list[dt.date], cfg: EventTypeFeaturesConfig,
+              types: list[str]) -> pd.DataFrame:
+    """The definitions, one account, date and type at a time."""
+    col = safe_names([*types, *[t for pair in cfg.ratios for t in pair]])
+    rows = []
+    for d in dates:
+        cut = pd.Timestamp(d)
+        for a in ACCOUNTS:
+            ev = events[events.account_id == a]
+
+            def n(lo: int, hi: int, t: str | None = None, ev: pd.DataFrame = ev, cut: pd.Timestamp = cut) -> int:
+                w = ev[(ev.ts >= cut - pd.Timedelta(days=hi)) & (ev.ts < cut - pd.Timedelta(days=lo))]
+                return len(w) if t is None else int((w.event_type == t).sum())
+
+            row: dict[str, object] = {"account_id": a, "as_of": d}
+            for t in types:
+                for w in cfg.windows:
+                    row[f"count_{col[t]}_{w}d"] = n(0, w, t)
+                    row[f"share_{col[t]}_{w}d"] = _div(n(0, w, t), n(0, w))
+                row[f"trend_{col[t]}_30d"] = _div(n(0, 30, t), n(30, 60, t))
+            for x, y in cfg.ratios:
+                for w in cfg.windows:
+                    row[f"ratio_{col[x]}_{col[y]}_{w}d"] = _div(n(0, w, x), n(0, w, y))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compute(events: pd.DataFrame, dates: list[dt.date], cfg: EventTypeFeaturesConfig) -> tuple[pd.DataFrame, list]:
+    ev = _events_table(events)
+    plan = plan_event_types(ev, dates, cfg, {})
+    assert plan is not None
+    out = ibis.duckdb.connect().to_pandas(event_type_features(_spine(dates), ev, dates, plan))
+    out["as_of"] = pd.to_datetime(out["as_of"]).dt.date
+    return out, list(plan.types)
+
+
+event_rows = st.lists(
+    st.tuples(
+        st.sampled_from(ACCOUNTS),
+        # whole days half the time: ties on (account, ts, type), and day-resolution logs
+        st.one_of(st.integers(0, 400).map(lambda d: d * 86400), st.integers(0, 400 * 86400 - 1)),
+        st.sampled_from(TYPES),
+    ),
+    min_size=1, max_size=60,
+)
+as_of_days = st.lists(st.integers(min_value=0, max_value=420), min_size=1, max_size=6, unique=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=event_rows, days=as_of_days, windows=st.sampled_from([[30, 90], [7, 45], [60]]))
+def test_per_type_features_equal_brute_force(rows: list[tuple], days: list[int], windows: list[int]) -> None:
+    events = pd.DataFrame(rows, columns=["account_id", "seconds", "event_type"])
+    events["ts"] = pd.Timestamp(START) + pd.to_timedelta(events.pop("seconds"), unit="s")
+    events = pd.concat([events, events.head(3)], ignore_index=True)  # exact repeats are real events too
+    dates = sorted(START + dt.timedelta(days=d) for d in days)
+    present = sorted(set(events.event_type))
+    cfg = EventTypeFeaturesConfig(select=present, windows=windows, ratios=[(present[0], present[-1])])
+    got, types = compute(events, dates, cfg)
+    want = reference(events, dates, cfg, types)
+    got = got.set_index(["account_id", "as_of"]).sort_index()
+    want = want.set_index(["account_id", "as_of"]).sort_index()
+    assert sorted(got.columns) == sorted(want.columns)
+    for name in want.columns:
+        pd.testing.assert_series_equal(got[name].astype(float), want[name].astype(float), check_names=False, obj=name)
+
+
+def test_top_n_counts_only_rows_before_the_first_date() -> None:
+    """Rows on or after the first as-of date never change which types are chosen (nor 'all')."""
+    first = dt.date(2024, 3, 1)
+    before = pd.DataFrame({
+        "account_id": ["A1"] * 6, "event_type": ["a", "a", "a", "b", "b", "c"],
+        "ts": pd.to_datetime(["2024-02-01"] * 6),
+    })
+    later = pd.DataFrame({"account_id": ["A1"] * 10, "event_type": ["c"] * 9 + ["d"],
+                          "ts": pd.to_datetime(["2024-03-01"] * 10)})
+    both = pd.concat([before, later], ignore_index=True)
+    for select, want in (("top 2", ["a", "b"]), ("all", ["a", "b", "c"])):
+        cfg = EventTypeFeaturesConfig(select=select)
+        assert choose_types(_events_table(before), [first], cfg) == want
+        assert choose_types(_events_table(both), [first, dt.date(2024, 4, 1)], cfg) == want
+
+
+def test_all_is_capped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    events = pd.DataFrame({"account_id": "A1", "event_type": [f"sku{i:03d}" for i in range(30) for _ in range(i + 1)],
+                           "ts": pd.Timestamp("2024-01-01")})
+    with caplog.at_level(logging.WARNING):
+        chosen = choose_types(_events_table(events), [dt.date(2024, 2, 1)], EventTypeFeaturesConfig(
+            select="all", max_types=5))
+    assert chosen == ["sku029", "sku028", "sku027", "sku026", "sku025"]
+    assert "has 30 values" in caplog.text and "keeps the 5 most frequent" in caplog.text and "drops 25" in caplog.text
+
+
+def test_listed_type_that_never_occurs_is_refused() -> None:
+    events = pd.DataFrame({"account_id": ["A1"], "event_type": ["unfriend"], "ts": [pd.Timestamp("2024-01-01")]})
+    with pytest.raises(ValueError, match=r"'unfrend' \(did you mean 'unfriend'\?\)"):
+        choose_types(_events_table(events), [dt.date(2024, 2, 1)], EventTypeFeaturesConfig(select=["unfrend"]))
+
+
+def test_safe_names_are_column_names_and_distinct() -> None:
+    names = safe_names(["Like!", "like", "un friend", "", "Über-Große"])
+    assert names["un friend"] == "un_friend" and names[""] == "type"
+    assert len(set(names.values())) == 5 and {names["Like!"], names["like"]} == {"like", "like_2"}
+    assert all(n.replace("_", "").isalnum() and n.isascii() for n in names.values())
+
+
+def test_select_config_is_checked() -> None:
+    assert EventTypeFeaturesConfig(select="Top  5").select == "top 5"
+    for bad in ("top", "top 0", "most", []):
+        with pytest.raises(ValueError, match="event_types"):
+            EventTypeFeaturesConfig(select=bad)
+
+
+def test_pipeline_adds_per_type_columns_with_display_names() -> None:
+    """tiny world: A1 logs in and creates a report every day of March; as of 1 April each has 30 in 30 days."""
+    cfg = FeaturesConfig(event_type_names={"login": "logins"},
+                         event_types={"select": "top 2", "ratios": [["login", "create_report"]]})
+    fs = feature_set(to_tables(frames()), [AS_OF], LabelsConfig(), features=cfg)
+    df = to_frame(fs).set_index("account_id")
+    assert df.loc["A1", "count_login_30d"] == 30 and df.loc["A1", "count_create_report_90d"] == 31
+    assert df.loc["A1", "share_login_30d"] == 0.5 and df.loc["A1", "ratio_login_create_report_90d"] == 1.0
+    assert df.loc["A1", "trend_login_30d"] == 30.0  # 30 logins against one (1 March, lag 31)
+    assert df.loc["A2", "trend_login_30d"] == 0.0  # three logins 41-60 days back, none since
+    assert df.loc["A2", "count_login_90d"] == 3
+    assert np.isnan(df.loc["A2", "share_login_30d"])  # no activity in 30 days: no share, not 0
+    spec = {s.name: s for s in fs.specs}
+    assert spec["count_login_30d"].description == "Logins in the last 30 days"
+    assert spec["share_login_90d"].description == "Share of activity that is logins, last 90 days"
+    assert spec["count_create_report_30d"].description == '"create_report" events in the last 30 days'
+    only = feature_set(to_tables(frames()), [AS_OF], LabelsConfig(), only=["ratio_login_create_report_30d"],
+                       features=cfg)
+    assert only.names == ["ratio_login_create_report_30d"]
+    assert to_frame(only).set_index("account_id").loc["A1", "ratio_login_create_report_30d"] == 1.0
+
+
+def test_default_config_adds_no_per_type_columns() -> None:
+    fs = feature_set(to_tables(frames()), [AS_OF], LabelsConfig())
+    assert not [n for n in fs.names if n.startswith(("count_", "share_", "trend_", "ratio_"))]
+
+
+def test_windows_longer_than_the_runs_reach_are_refused() -> None:
+    events = pd.DataFrame({"account_id": ["A1"], "event_type": ["like"], "ts": [pd.Timestamp("2024-01-01")]})
+    with pytest.raises(ValueError, match="at most 90 days"):
+        plan_event_types(_events_table(events), [dt.date(2024, 2, 1)],
+                         EventTypeFeaturesConfig(select="all", windows=[30, 365]), {})
