@@ -62,6 +62,8 @@ def summary_tables(summary: PortfolioSummary) -> list[Table]:
 def print_run(run: ScoringRun) -> None:
     for table in summary_tables(run.summary):
         console.print(table)
+    if run.summary.bands:
+        console.print(f"bands: {run.summary.bands}", highlight=False)
     console.print(f"scores written to {run.store} (model {run.model_uri})", highlight=False)
 
 

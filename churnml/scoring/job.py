@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from churnml.config import ScoringConfig
-from churnml.scoring.table import PortfolioSummary, score_accounts, summarise
+from churnml.scoring.table import PortfolioSummary, rebanded, score_accounts, summarise
 
 if TYPE_CHECKING:
     from ibis.expr.types import Table
@@ -132,6 +132,7 @@ def _score_with_spark(settings: Settings, tables: Tables, as_of: dt.date, model:
     from churnml.scoring.spark import (
         previous_on_spark,
         read_scores_spark,
+        rewrite_scores_spark,
         score_on_spark,
         spark_frame,
         write_scores_spark,
@@ -152,4 +153,9 @@ def _score_with_spark(settings: Settings, tables: Tables, as_of: dt.date, model:
     scores = read_scores_spark(session, out, as_of)
     if scores.empty:
         raise ValueError(f"no account is active at {as_of}: nothing to score")
+    if cfg.bands.rule == "absolute":
+        return scores
+    # partitions banded their own rows; relative and capacity bands need the whole date's population
+    scores = rebanded(scores, cfg.bands)
+    rewrite_scores_spark(session, scores, out)
     return scores
