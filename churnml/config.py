@@ -153,9 +153,10 @@ class RiskBands(BaseModel):
     def _ordered(self) -> RiskBands:
         if not self.medium < self.high:
             raise ValueError(f"risk bands must satisfy medium < high, got {self.medium} and {self.high}")
-        if (self.rule == "capacity") != (self.capacity is not None):
-            raise ValueError("scoring.bands.capacity is used with rule: capacity, and rule: capacity needs it "
-                             f"(rule is {self.rule}, capacity is {self.capacity})")
+        if self.rule == "capacity" and self.capacity is None:
+            raise ValueError("rule: capacity needs scoring.bands.capacity, {accounts: K} or {mrr_share: X}")
+        if self.rule != "capacity" and self.capacity is not None:
+            raise ValueError(f"scoring.bands.capacity is set but the rule is {self.rule}; set rule: capacity")
         return self
 
     def assign(self, probability: Any) -> np.ndarray:
@@ -280,7 +281,7 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     if path is None:
         path = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
     elif not Path(path).exists():
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise FileNotFoundError(f"Config file {path} does not exist.")
     raw: dict[str, Any] = {}
     if path is not None:
         raw = yaml.safe_load(Path(path).read_text()) or {}

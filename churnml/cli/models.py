@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.cli.errors import user_errors
+from churnml.cli.help import Group
 from churnml.cli.options import ConfigOpt
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 models_app = typer.Typer(
     name="models",
+    rich_markup_mode=None,
+    cls=Group,
     help="Registered churn-risk models: versions, champion/challenger, promotion, rollback, history.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
-from churnml.cli.errors import user_errors
+from churnml.cli.errors import choice, user_errors
+from churnml.cli.help import Group
 from churnml.cli.options import ConfigOpt
 
 console = Console()
@@ -64,7 +65,7 @@ def serve_command(
 
 
 apikey_app = typer.Typer(name="apikey", help="API keys for `churnml serve`: stored only as salted hashes.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, rich_markup_mode=None, cls=Group)
 
 
 @apikey_app.command("new")
@@ -75,8 +76,7 @@ def apikey_new(
     """Create a random key; print it once, and the config entry holding only its hash."""
     from serving.auth import ROLES, hash_key, new_key
 
-    if role not in ROLES:
-        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    choice(role, list(ROLES), "--role")
     key = new_key()
     _print_entry(name, role, hash_key(key), key)
 
@@ -91,8 +91,7 @@ def apikey_hash(
     """Hash an existing key for serving.api_keys (the key itself is never stored)."""
     from serving.auth import ROLES, hash_key
 
-    if role not in ROLES:
-        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    choice(role, list(ROLES), "--role")
     key = key or typer.prompt("API key", hide_input=True)
     with user_errors():
         _print_entry(name, role, hash_key(key), None)

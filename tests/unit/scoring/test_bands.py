@@ -75,8 +75,10 @@ def test_cut_round_trips_and_bands_alone() -> None:
 def test_band_config_is_checked(tmp_path) -> None:
     with pytest.raises(ValueError, match="exactly one of accounts or mrr_share"):
         CapacityBands(accounts=5, mrr_share=0.1)
-    with pytest.raises(ValueError, match="rule: capacity needs it"):
+    with pytest.raises(ValueError, match=r"rule: capacity needs scoring\.bands\.capacity"):
         RiskBands(rule="capacity")
+    with pytest.raises(ValueError, match="the rule is relative; set rule: capacity"):
+        RiskBands(capacity=CapacityBands(accounts=3))
     cfg = tmp_path / "c.yaml"
     cfg.write_text("scoring:\n  bands:\n    rule: capacity\n    capacity: {acounts: 50}\n")
     with pytest.raises(ConfigError, match="Did you mean `accounts`"):
