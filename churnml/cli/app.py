@@ -29,6 +29,7 @@ from churnml.cli.report import report_command
 from churnml.cli.retrain import retrain_command
 from churnml.cli.score import score_command
 from churnml.cli.serve import apikey_app, serve_command
+from churnml.cli.tables import backtest_table
 from churnml.cli.tabular import score_snapshot_command, train_snapshot_command
 
 if TYPE_CHECKING:
@@ -254,31 +255,11 @@ def print_training(outcome: Any, name: str) -> None:
     intervals, the plain-words verdict against each baseline, and the promotion decision."""
     if outcome.result.layout:
         console.print(f"layout: {outcome.result.layout.reason}", highlight=False)
-    console.print(backtest_table(outcome.result.metrics["overall"]))
+    console.print(backtest_table(outcome.result.metrics["overall"], console))
     for line in outcome.result.verdicts("roc_auc"):
         console.print(f"ROC-AUC: {line}", highlight=False)
     verdict = "[green]promoted to champion[/]" if outcome.decision.promote else "[yellow]stays challenger[/]"
     console.print(f"registered {name} v{outcome.version}: {verdict} — {escape(outcome.decision.reason)}")
-
-
-def backtest_table(overall: Any) -> Table:
-    """Backtest metrics per model (out-of-time evaluation folds) as a rich table, 95% intervals in brackets."""
-    cols = [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("brier", "Brier"),
-            ("ece", "ECE"), ("recall_top10", "recall@10%"), ("churned_mrr_share_top10", "churned MRR@10%")]
-    table = Table(title="Backtest (out-of-time folds; 95% interval, bootstrap by account)", title_justify="left")
-    table.add_column("model")
-    for _, label in cols:
-        table.add_column(label, justify="right")
-
-    def cell(row: dict, k: str) -> str:
-        if k not in row or row[k] != row[k]:
-            return "—"
-        lo, hi = row.get(f"{k}_lo"), row.get(f"{k}_hi")
-        return f"{row[k]:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo == lo and hi == hi and lo is not None else "")
-
-    for row in overall.to_dict(orient="records"):
-        table.add_row(str(row["model"]), *[cell(row, k) for k, _ in cols])
-    return table
 
 
 def churn_rate_table(rates: Any) -> Table:
