@@ -49,6 +49,8 @@ def user_errors() -> Iterator[None]:
         if os.environ.get("CHURNML_DEBUG"):
             raise
         message = exc.message if isinstance(exc, MlflowException) else str(exc)
+        if isinstance(exc, DataValidationError) and not exc.lenient:
+            message += "\nOn the command line: --lenient (validate, features and import) quarantines them."
         fail(message)
 
 

@@ -59,7 +59,7 @@ class FreshScorer:
             tables = load_data(self.settings, self._data).tables
             if tables.con.name == "pyspark":
                 raise ValueError("fresh scores of one account run on DuckDB only; with features.engine: spark "
-                                 "score in batch (`churnml score --as-of DATE`)")
+                                 "score in batch (all active accounts at an as-of date)")
             self._tables = tables
         return self._tables
 
