@@ -66,9 +66,17 @@ def check_observed(tables: Tables, as_of: dt.date, what: str) -> None:
         )
 
 
+def resolve_as_of(tables: Tables, as_of: dt.date | None, what: str) -> dt.date:
+    """`as_of`, or the end of the data when None; a date past the end is refused (`check_observed`)."""
+    if as_of is None:
+        return observed_until(tables)
+    check_observed(tables, as_of, what)
+    return as_of
+
+
 def default_as_of(tables: Tables | None = None) -> dt.date:
     """The as-of date an entry point uses when none is given: the end of `tables`, or `utc_today()` without data."""
     return observed_until(tables) if tables is not None else utc_today()
 
 
-__all__ = ["PastDataEnd", "check_observed", "default_as_of", "observed_until", "utc_today"]
+__all__ = ["PastDataEnd", "check_observed", "default_as_of", "observed_until", "resolve_as_of", "utc_today"]

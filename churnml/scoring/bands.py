@@ -122,7 +122,7 @@ def band_accounts(config: RiskBands, probability: Any, mrr: Any = None,
     if config.rule == "absolute" or len(p) == 0:
         cut = BandCut("absolute", config.medium, config.high)
         return cut.assign(p), cut
-    base = float(np.mean(p))
+    base = float(np.mean(np.sort(p)))  # sorted: the same edges whatever the row order (Spark partitions)
     rel = relative_cut(config, base)
     if config.rule == "relative":
         return rel.assign(p), rel

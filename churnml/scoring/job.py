@@ -93,7 +93,7 @@ def run_scoring(
         PastDataEnd: `as_of` is after the end of the data (a ValueError).
         StoreLockedError: another process holds the score store (a ValueError; after `store_wait_s`).
     """
-    from churnml.data.dates import check_observed, default_as_of
+    from churnml.data.dates import resolve_as_of
     from churnml.data.load import load_data
     from churnml.features import feature_set, to_frame
     from churnml.scoring.store import ScoreStore
@@ -101,10 +101,7 @@ def run_scoring(
     cfg = config or settings.scoring
     name = settings.registry.name
     loaded = loaded if loaded is not None else load_data(settings, data)
-    if as_of is None:
-        as_of = default_as_of(loaded.tables)
-    else:
-        check_observed(loaded.tables, as_of, "score")  # before the model loads
+    as_of = resolve_as_of(loaded.tables, as_of, "score")  # before the model loads
     model, version, uri = model_for_alias(settings, name, alias or cfg.alias, "train and promote one first "
                                           "(see `churnml models list`)", version=version)
     store = store or ScoreStore.from_work_dir(settings.work_dir, wait_s=cfg.store_wait_s)
