@@ -172,20 +172,60 @@ class RegistryConfig(BaseModel):
     experiment: str = "churnml"
 
 
-class RiskBands(BaseModel):
-    """Risk band thresholds on the calibrated probability: low < medium ≤ p < high ≤ p."""
+class RelativeBands(BaseModel):
+    """`scoring.bands.relative`: the band edges as multiples of the base rate's odds (see `RiskBands`)."""
 
-    medium: float = Field(0.10, gt=0, lt=1, description="Probability from which an account is medium risk.")
-    high: float = Field(0.25, gt=0, lt=1, description="Probability from which an account is high risk.")
+    medium: float = Field(1.5, gt=1, description="Medium risk from this many times the base odds.")
+    high: float = Field(3.0, gt=1, description="High risk from this many times the base odds.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RelativeBands:
+        if not self.medium < self.high:
+            raise ValueError(f"relative bands must satisfy medium < high, got {self.medium} and {self.high}")
+        return self
+
+
+class CapacityBands(BaseModel):
+    """`scoring.bands.capacity`: how much a CS team can work each week — the top K accounts or X% of MRR."""
+
+    accounts: int | None = Field(None, ge=1, description="High risk: this many accounts, riskiest first.")
+    mrr_share: float | None = Field(None, gt=0, le=1, description="High risk: the riskiest accounts holding this "
+                                    "share of the scored MRR.")
+
+    @model_validator(mode="after")
+    def _one(self) -> CapacityBands:
+        if (self.accounts is None) == (self.mrr_share is None):
+            raise ValueError("scoring.bands.capacity takes exactly one of accounts or mrr_share")
+        return self
+
+
+class RiskBands(BaseModel):
+    """How accounts are put in the low / medium / high bands (`scoring.bands`; applied by `churnml.scoring.bands`).
+
+    rule: relative (default) — edges at multiples of the scored population's base rate, on the odds scale so they
+    stay below 100% whatever the base rate; capacity — high is the top `capacity` accounts (or MRR share), medium
+    as relative; absolute — fixed probabilities `medium` and `high`.
+    """
+
+    rule: Literal["relative", "capacity", "absolute"] = Field("relative", description="relative | capacity | "
+                                                               "absolute.")
+    medium: float = Field(0.10, gt=0, lt=1, description="absolute: probability from which an account is medium risk.")
+    high: float = Field(0.25, gt=0, lt=1, description="absolute: probability from which an account is high risk.")
+    relative: RelativeBands = RelativeBands()
+    capacity: CapacityBands | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> RiskBands:
         if not self.medium < self.high:
             raise ValueError(f"risk bands must satisfy medium < high, got {self.medium} and {self.high}")
+        if self.rule == "capacity" and self.capacity is None:
+            raise ValueError("rule: capacity needs scoring.bands.capacity, {accounts: K} or {mrr_share: X}")
+        if self.rule != "capacity" and self.capacity is not None:
+            raise ValueError(f"scoring.bands.capacity is set but the rule is {self.rule}; set rule: capacity")
         return self
 
     def assign(self, probability: Any) -> np.ndarray:
-        """Band name per probability."""
+        """Band name per probability by the absolute thresholds `medium` and `high`."""
         p = np.asarray(probability, dtype=float)
         return np.where(p >= self.high, "high", np.where(p >= self.medium, "medium", "low")).astype(object)
 
@@ -306,7 +346,7 @@ def load_settings(path: Path | str | None = None, environ: Mapping[str, str] | N
     if path is None:
         path = DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
     elif not Path(path).exists():
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise FileNotFoundError(f"Config file {path} does not exist.")
     raw: dict[str, Any] = {}
     if path is not None:
         raw = yaml.safe_load(Path(path).read_text()) or {}

@@ -146,5 +146,6 @@ def readable(errors: Iterable[Mapping[str, Any]], source: Path | str | None) -> 
         loc = ".".join(str(p) for p in e.get("loc", ()))
         got = e.get("input")
         shown = "" if isinstance(got, Mapping | list) else f" (got {got!r})"
-        lines.append(f"  `{loc}`: {e.get('msg', 'invalid value')}{shown}.")
+        msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")  # pydantic's prefix on our own
+        lines.append(f"  `{loc}`: {msg.rstrip('.')}{shown}.")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from churnml.config import ScoringConfig
+from churnml.scoring.bands import BandCut
 from churnml.scoring.explain import Explanation, explain_arrays, plan_for
 from serving.contract import request_model
 
@@ -103,10 +104,13 @@ class OnlineScorer:
         )
         return explained, values
 
-    def answer(self, accounts: Sequence[Any], config: ScoringConfig, today: dt.date | None = None) -> dict[str, Any]:
-        """The `ScoreResponse` body (plain dicts) for validated accounts."""
+    def answer(self, accounts: Sequence[Any], config: ScoringConfig, today: dt.date | None = None,
+               cut: BandCut | None = None) -> dict[str, Any]:
+        """The `ScoreResponse` body (plain dicts) for validated accounts, banded by `cut` (the latest stored
+        scoring's edges; default the absolute thresholds of `config.bands`)."""
         explained, values = self.explain(accounts, config)
-        bands = config.bands.assign([e.probability for e in explained])
+        cut = cut or BandCut("absolute", config.bands.medium, config.bands.high)
+        bands = cut.assign([e.probability for e in explained])
         scored_at = dt.datetime.now(dt.UTC).isoformat()
         day = (today or dt.datetime.now(dt.UTC).date()).isoformat()
         ref = {"name": self.name, "version": self.version}

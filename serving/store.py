@@ -13,6 +13,8 @@ from typing import Any
 
 import duckdb
 
+from churnml.config import RiskBands
+from churnml.scoring.bands import BandCut
 from churnml.scoring.store import TABLE, ScoreStore
 
 #: Public sort key -> column. "change" is the change since the previous scoring (this week's move).
@@ -48,6 +50,7 @@ class StoreReader:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._cut: tuple[tuple[Any, ...], BandCut] | None = None
 
     @classmethod
     def from_work_dir(cls, work_dir: Path) -> StoreReader:
@@ -74,6 +77,27 @@ class StoreReader:
     def latest_as_of(self) -> dt.date | None:
         rows = self._query(f"SELECT max(as_of) AS d FROM {TABLE}", [])
         return rows[0]["d"] if rows else None
+
+    def latest_cut(self, bands: RiskBands) -> BandCut:
+        """The band edges of the latest scoring (so an account scored by the API is banded like its population),
+        or `bands`' absolute thresholds when none is stored. Cached while the file is unchanged (POST /v1/score
+        asks on every request)."""
+        try:
+            stat = self.path.stat()
+            key: tuple[Any, ...] = (stat.st_mtime_ns, stat.st_size, bands.medium, bands.high)
+        except OSError:
+            key = (None, None, bands.medium, bands.high)
+        if self._cut is not None and self._cut[0] == key:
+            return self._cut[1]
+        try:
+            rows = self._query(f"SELECT band_rule FROM {TABLE} WHERE as_of = (SELECT max(as_of) FROM {TABLE}) "
+                               "AND band_rule IS NOT NULL LIMIT 1", [])
+        except duckdb.BinderException:  # a store written before bands were recorded
+            rows = []
+        cut = BandCut.from_json(rows[0]["band_rule"]) if rows else None
+        cut = cut or BandCut("absolute", bands.medium, bands.high)
+        self._cut = (key, cut)
+        return cut
 
     def page(self, filters: Filters, sort: str = "risk", descending: bool = True, limit: int = 50,
              offset: int = 0) -> Page:

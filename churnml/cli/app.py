@@ -11,7 +11,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.table import Table
 
 from churnml.cli.errors import parse_date, user_errors
 from churnml.cli.forecast import forecast_command, train_outcomes_command
+from churnml.cli.help import Group
 from churnml.cli.import_ import import_command
 from churnml.cli.models import models_app
 from churnml.cli.options import ConfigOpt, DataOpt, Engine
@@ -28,19 +29,42 @@ from churnml.cli.report import report_command
 from churnml.cli.retrain import retrain_command
 from churnml.cli.score import score_command
 from churnml.cli.serve import apikey_app, serve_command
+from churnml.cli.tables import backtest_table
 from churnml.cli.tabular import score_snapshot_command, train_snapshot_command
-from churnml.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from churnml.config import Settings
 
 app = typer.Typer(
     name="churnml",
     help="Explained, calibrated churn-risk scores for Customer Success teams.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # click's plain help: no `<bool>` on flags, choices never folded mid-word
+    cls=Group,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 console = Console()
 
+
+def _version(value: bool) -> None:
+    if value:
+        from churnml import __version__
+
+        typer.echo(f"churnml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Explained, calibrated churn-risk scores for Customer Success teams."""
+
 def _settings(config: Path | None) -> Settings:
+    from churnml.config import load_settings  # pydantic models, numpy, pandas: not at `churnml --help`
+
     with user_errors():
         return load_settings(config)
 
@@ -62,10 +86,14 @@ def _date(value: str | None, name: str) -> dt.date | None:
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("work/data"),
-    accounts: Annotated[int | None, typer.Option(min=1, help="Number of accounts.")] = None,
-    start: Annotated[str | None, typer.Option(help="First day simulated (YYYY-MM-DD).")] = None,
-    months: Annotated[int | None, typer.Option(min=1, max=120, help="Months simulated.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same world).")] = None,
+    accounts: Annotated[int | None, typer.Option(min=1, help="Number of accounts (default: simulate.accounts, "
+                                                 "2000).")] = None,
+    start: Annotated[str | None, typer.Option(help="First day simulated, YYYY-MM-DD (default: simulate.start).")]
+    = None,
+    months: Annotated[int | None, typer.Option(min=1, max=120, help="Months simulated (default: simulate.months, "
+                                               "24).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed, same seed same world (default: simulate.seed).")]
+    = None,
     config: ConfigOpt = None,
 ) -> None:
     """Simulate a realistic B2B SaaS customer base (with its true churn probabilities in truth/)."""
@@ -129,7 +157,7 @@ def features(
     lenient: Annotated[bool, typer.Option(help="Quarantine bad rows instead of failing.")] = False,
     engine: Annotated[
         Engine | None,
-        typer.Option(help="Override features.engine. Spark writes --out as a folder partitioned by as_of."),
+        typer.Option(help="Default: features.engine (duckdb). Spark writes --out as a folder partitioned by as_of."),
     ] = None,
     only: Annotated[
         str | None,
@@ -205,7 +233,8 @@ def labels_cmd(
 @app.command()
 def train(
     data: DataOpt = None,
-    tune: Annotated[int | None, typer.Option(min=0, help="Optuna trials on the backtest (0 = none).")] = None,
+    tune: Annotated[int | None, typer.Option(min=0, help="Optuna trials on the backtest, 0 = none "
+                                                         "(default: models.tune, 0).")] = None,
     report_json: Annotated[Path | None, typer.Option("--report-json", help="Write backtest metrics as JSON.")] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -226,31 +255,11 @@ def print_training(outcome: Any, name: str) -> None:
     intervals, the plain-words verdict against each baseline, and the promotion decision."""
     if outcome.result.layout:
         console.print(f"layout: {outcome.result.layout.reason}", highlight=False)
-    console.print(backtest_table(outcome.result.metrics["overall"]))
+    console.print(backtest_table(outcome.result.metrics["overall"], console))
     for line in outcome.result.verdicts("roc_auc"):
         console.print(f"ROC-AUC: {line}", highlight=False)
     verdict = "[green]promoted to champion[/]" if outcome.decision.promote else "[yellow]stays challenger[/]"
     console.print(f"registered {name} v{outcome.version}: {verdict} — {escape(outcome.decision.reason)}")
-
-
-def backtest_table(overall: Any) -> Table:
-    """Backtest metrics per model (out-of-time evaluation folds) as a rich table, 95% intervals in brackets."""
-    cols = [("roc_auc", "ROC-AUC"), ("pr_auc", "PR-AUC"), ("log_loss", "log loss"), ("brier", "Brier"),
-            ("ece", "ECE"), ("recall_top10", "recall@10%"), ("churned_mrr_share_top10", "churned MRR@10%")]
-    table = Table(title="Backtest (out-of-time folds; 95% interval, bootstrap by account)", title_justify="left")
-    table.add_column("model")
-    for _, label in cols:
-        table.add_column(label, justify="right")
-
-    def cell(row: dict, k: str) -> str:
-        if k not in row or row[k] != row[k]:
-            return "—"
-        lo, hi = row.get(f"{k}_lo"), row.get(f"{k}_hi")
-        return f"{row[k]:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo == lo and hi == hi and lo is not None else "")
-
-    for row in overall.to_dict(orient="records"):
-        table.add_row(str(row["model"]), *[cell(row, k) for k, _ in cols])
-    return table
 
 
 def churn_rate_table(rates: Any) -> Table:
@@ -282,3 +291,7 @@ app.command(name="report")(report_command)
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m churnml.cli.app`
+    main()

@@ -7,21 +7,23 @@ Thin: parse, call `churnml.forecast.run` / `churnml.training.outcomes`, print. R
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from churnml.cli.errors import parse_date, user_errors
+from churnml.cli.errors import choice, parse_date, user_errors
 from churnml.cli.options import ConfigOpt, DataOpt
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 console = Console()
 
 
 def _pct(x: float) -> str:
-    return "—" if pd.isna(x) else f"{x:.1%}"
+    return "—" if x is None or x != x else f"{x:.1%}"  # None or NaN
 
 
 def _money(x: float) -> str:
@@ -77,9 +79,8 @@ def forecast_command(
     from churnml.forecast.run import BY_COLUMN, run_forecast
 
     date = parse_date(as_of, "--as-of")
-    if by is not None and by not in BY_COLUMN:
-        console.print(f"[red]--by must be one of {', '.join(BY_COLUMN)}; got {by!r}[/]")
-        raise typer.Exit(1)
+    if by is not None:
+        choice(by, list(BY_COLUMN), "--by")
     with user_errors():
         settings = load_settings(config)
         with console.status(f"forecasting the {settings.labels.horizon_days} days after {date}…"):

@@ -16,13 +16,17 @@ from rich.console import Console
 from rich.table import Table
 
 from churnml.cli.errors import user_errors
+from churnml.cli.help import Group
 from churnml.cli.options import ConfigOpt
+from churnml.cli.tables import history_table
 
 if TYPE_CHECKING:
     from churnml.lifecycle.registry import ModelRegistry
 
 models_app = typer.Typer(
     name="models",
+    rich_markup_mode=None,
+    cls=Group,
     help="Registered churn-risk models: versions, champion/challenger, promotion, rollback, history.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -108,16 +112,4 @@ def history(config: ConfigOpt = None, name: NameOpt = "churn-risk") -> None:
     if not entries:
         console.print(f"no history for {name!r} yet")
         return
-    table = Table(title=f"{name} history", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-    for col, justify in (("when (UTC)", "left"), ("event", "left"), ("v", "right"), ("prev", "right"),
-                         ("AUC", "right"), ("rev@10%", "right"), ("by", "left")):
-        table.add_column(col, justify=justify, no_wrap=True)
-    table.add_column("reason", ratio=1)
-    colour = {"promote": "green", "rollback": "yellow", "decline": "red", "register": "cyan"}
-    for e in entries:
-        table.add_row(
-            e.ts[:16].replace("T", " "), f"[{colour.get(e.event, 'white')}]{e.event}[/]", str(e.version),
-            "—" if e.previous is None else str(e.previous), _fmt(e.metrics.get("roc_auc")),
-            _fmt(e.metrics.get("churned_mrr_share_top10")), e.actor, e.reason,
-        )
-    console.print(table)
+    console.print(history_table(entries, name, console))

@@ -10,8 +10,6 @@ from typing import Annotated
 
 import typer
 
-from churnml.features.calendar import date_range, normalise_dates
-
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config (default configs/default.yaml).")]
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Input folder or .duckdb file (default: data.dir).")]
 
@@ -41,6 +39,8 @@ def resolve_dates(
     as_of: str | None, every: str | None, start: str | None, end: str | None
 ) -> list[dt.date]:
     """As-of dates from either an explicit comma-separated list or --every/--from/--to."""
+    from churnml.features.calendar import date_range, normalise_dates  # imports Ibis: not at `churnml --help`
+
     if as_of and (every or start or end):
         raise ValueError("give either --as-of or --every/--from/--to, not both")
     if as_of:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from churnml.cli.errors import parse_date, user_errors
+from churnml.cli.errors import fail, parse_date, user_errors
 from churnml.cli.options import ConfigOpt
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ def report_table(report: PushReport) -> Table:
 
 
 def push_command(
-    as_of: Annotated[str, typer.Option("--as-of", help="As-of date of the stored scores to push (YYYY-MM-DD).")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="As-of date of the stored scores to push, YYYY-MM-DD "
+                                              "(default: the latest scored date).")] = None,
     to: Annotated[To | None, typer.Option("--to", help="Target (default: crm.target).")] = None,
     full: Annotated[bool, typer.Option("--full", help="Push every account, not only changed scores.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; send nothing.")] = False,
@@ -62,10 +63,19 @@ def push_command(
     from churnml.crm.push import push_scores
     from churnml.scoring.store import ScoreStore
 
-    date = parse_date(as_of)
+    date = parse_date(as_of) if as_of else None
     with user_errors():
         settings = load_settings(config)
-        store = ScoreStore.from_work_dir(settings.work_dir).path
+        scored = ScoreStore.from_work_dir(settings.work_dir)
+        store, dates = scored.path, scored.as_of_dates()
+        if date is None and not dates:
+            fail(f"no scores stored in {store} yet: run `churnml score` first.")
+        if date is None:
+            date = dates[-1]
+        elif date not in dates:
+            shown = ", ".join(str(d) for d in dates[-5:]) + (", …" if len(dates) > 5 else "")
+            fail(f"no scores stored for {date} in {store}: run `churnml score --as-of {date}` first "
+                 f"({f'scored dates: {shown}' if dates else 'nothing is scored yet'}).")
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       console=console, transient=True) as bar:
             task = bar.add_task("pushing batches", total=None)

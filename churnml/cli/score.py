@@ -62,6 +62,8 @@ def summary_tables(summary: PortfolioSummary) -> list[Table]:
 def print_run(run: ScoringRun) -> None:
     for table in summary_tables(run.summary):
         console.print(table)
+    if run.summary.bands:
+        console.print(f"bands: {run.summary.bands}", highlight=False)
     console.print(f"scores written to {run.store} (model {run.model_uri})", highlight=False)
 
 
@@ -76,8 +78,8 @@ def score_command(
     = None,
     config: ConfigOpt = None,
     engine: Annotated[Engine | None, typer.Option(
-        help="Override features.engine: duckdb, or spark (features and scoring on Spark, Parquet by as_of in "
-        "<work_dir>/scores_spark/ as well as the score store).")] = None,
+        help="duckdb, or spark (default: features.engine): spark runs features and scoring on Spark, Parquet "
+        "by as_of in <work_dir>/scores_spark/ as well as the score store.")] = None,
 ) -> None:
     """Score every active account at an as-of date with explanations; store and summarise the scores."""
     from churnml.config import load_settings

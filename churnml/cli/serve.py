@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
-from churnml.cli.errors import user_errors
+from churnml.cli.errors import choice, user_errors
+from churnml.cli.help import Group
 from churnml.cli.options import ConfigOpt
 
 console = Console()
@@ -35,11 +36,7 @@ def serve_command(
     # and, with concurrent requests on few cores, OpenMP's spin-waiting threads multiplied latency by ~30.
     # Concurrency comes from uvicorn's thread pool instead. An explicit OMP_NUM_THREADS is respected.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import uvicorn
-
     from churnml.config import load_settings
-    from serving.app import SETTINGS_ENV, create_app
-    from serving.app import workers as worker_count
 
     with user_errors():
         settings = load_settings(config)
@@ -47,10 +44,17 @@ def serve_command(
             settings.serving.alias = alias
         if workers:
             settings.serving.workers = workers
+        cfg = settings.serving
+        h, p = host or cfg.host, cfg.port if port is None else port
+        check_port(h, p)  # in a second: before the web stack is imported and the model loads
+    import uvicorn
+
+    from serving.app import SETTINGS_ENV, create_app
+    from serving.app import workers as worker_count
+
+    with user_errors():
         app = create_app(settings)  # also checks the configuration before any worker starts
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = settings.serving
-    h, p = host or cfg.host, cfg.port if port is None else port
     n = worker_count(cfg)
     console.print(f"serving {settings.registry.name}@{cfg.alias} on http://{h}:{p} with {n} worker(s) "
                   f"({len(cfg.api_keys)} API key(s); web page at /, API docs at /docs)", highlight=False)
@@ -63,8 +67,34 @@ def serve_command(
                 access_log=False)
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail at once when `host:port` cannot be bound (another server listens there), instead of after the model
+    has loaded. The probe binds as uvicorn does (SO_REUSEADDR: a port left in TIME_WAIT is free) and lets go.
+
+    Raises:
+        ValueError: the address is in use or cannot be bound; the message names it and what to change.
+    """
+    import socket
+
+    if port == 0:
+        return  # the system picks a free port
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise ValueError(f"cannot serve on {host}:{port}: the host does not resolve ({exc.strerror}).") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = "is already in use (another server listens there)" if exc.errno in (98, 48, 10048) \
+                else f"cannot be bound ({exc.strerror})"
+            raise ValueError(f"port {port} on {host} {why}: stop that server or choose another port with --port "
+                             "or serving.port.") from None
+
+
 apikey_app = typer.Typer(name="apikey", help="API keys for `churnml serve`: stored only as salted hashes.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, rich_markup_mode=None, cls=Group)
 
 
 @apikey_app.command("new")
@@ -75,8 +105,7 @@ def apikey_new(
     """Create a random key; print it once, and the config entry holding only its hash."""
     from serving.auth import ROLES, hash_key, new_key
 
-    if role not in ROLES:
-        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    choice(role, list(ROLES), "--role")
     key = new_key()
     _print_entry(name, role, hash_key(key), key)
 
@@ -91,8 +120,7 @@ def apikey_hash(
     """Hash an existing key for serving.api_keys (the key itself is never stored)."""
     from serving.auth import ROLES, hash_key
 
-    if role not in ROLES:
-        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    choice(role, list(ROLES), "--role")
     key = key or typer.prompt("API key", hide_input=True)
     with user_errors():
         _print_entry(name, role, hash_key(key), None)

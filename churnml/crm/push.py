@@ -141,7 +141,7 @@ def push_scores(
     tcfg = cfg.target_config(name)
     scores = ScoreStore(store_path).read(as_of)
     if scores.empty:
-        raise PushError(f"no scores stored for {as_of} in {store_path}: run `churnml score --as-of {as_of}` first")
+        raise PushError(f"no scores stored for {as_of} in {store_path}: score that as-of date first")
     records = build_records(scores, tcfg.fields, cfg.decimals)
     tgt = target_obj or make_target(cfg, name)
     ledger = PushLedger(store_path)

@@ -46,9 +46,37 @@ def observed_until(tables: Tables) -> dt.date:
     return max(days) + dt.timedelta(days=1)
 
 
+class PastDataEnd(ValueError):
+    """An as-of date after the end of the data: nothing after the data's end is observed yet."""
+
+
+def check_observed(tables: Tables, as_of: dt.date, what: str) -> None:
+    """Refuse an as-of date past the end of the data (`observed_until`): features would read weeks of silence as
+    inactivity, and a report would count no churn in months nobody has seen yet (0% churn, 100% GRR).
+
+    Raises:
+        PastDataEnd: `as_of` is after `observed_until(tables)`; the message names the data's last day.
+    """
+    end = observed_until(tables)
+    if as_of > end:
+        last = end - dt.timedelta(days=1)
+        raise PastDataEnd(
+            f"cannot {what} as of {as_of}: the data ends on {last} (its latest activity), so nothing after it is "
+            f"observed yet. Use an as-of date up to {end}, the end of the data and the default."
+        )
+
+
+def resolve_as_of(tables: Tables, as_of: dt.date | None, what: str) -> dt.date:
+    """`as_of`, or the end of the data when None; a date past the end is refused (`check_observed`)."""
+    if as_of is None:
+        return observed_until(tables)
+    check_observed(tables, as_of, what)
+    return as_of
+
+
 def default_as_of(tables: Tables | None = None) -> dt.date:
     """The as-of date an entry point uses when none is given: the end of `tables`, or `utc_today()` without data."""
     return observed_until(tables) if tables is not None else utc_today()
 
 
-__all__ = ["default_as_of", "observed_until", "utc_today"]
+__all__ = ["PastDataEnd", "check_observed", "default_as_of", "observed_until", "resolve_as_of", "utc_today"]

@@ -114,11 +114,12 @@ class DataValidationError(ValueError):
 
     def __init__(self, problems: list[Problem], *, lenient: bool = False) -> None:
         self.problems = list(problems)
+        self.lenient = lenient
         tables = sorted({p.table for p in self.problems})
         hint = (
             "a missing table or column cannot be quarantined"
             if lenient
-            else "fix the data, or run with --lenient to quarantine bad rows to a rejects folder"
+            else "fix the data, or validate leniently (data.lenient: true) to quarantine bad rows to a rejects folder"
         )
         header = f"Data validation failed: {len(self.problems)} problem(s) in {', '.join(tables)} ({hint})."
         super().__init__("\n".join([header, *(f"  - {p}" for p in self.problems)]))

@@ -46,7 +46,8 @@ def _prepare_out(out: Path) -> None:
     """An empty folder, or one a previous import wrote (its tables and rejects are replaced)."""
     if out.exists() and any(out.iterdir()):
         if not (out / REPORT_FILE).exists():
-            raise SourceError(f"output folder {out} is not empty and holds no earlier import; choose another --out")
+            raise SourceError(f"output folder {out} is not empty and holds no earlier import; choose another "
+                              "output folder")
         for name in [*TABLES, SNAPSHOT_TABLE]:
             (out / f"{name}.parquet").unlink(missing_ok=True)
         (out / REPORT_FILE).unlink()  # rewritten when this import succeeds; never left describing lost files

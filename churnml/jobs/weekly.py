@@ -148,7 +148,7 @@ class _Week:
 
 def _run_locked(settings: Settings, as_of: dt.date | None, data: Path | None, push: bool, target: str | None,
                 force: bool) -> WeeklyResult:
-    from churnml.data.dates import default_as_of
+    from churnml.data.dates import resolve_as_of
     from churnml.data.load import load_data
     from churnml.lifecycle.registry import ModelRegistry
 
@@ -156,7 +156,7 @@ def _run_locked(settings: Settings, as_of: dt.date | None, data: Path | None, pu
     try:
         registry = ModelRegistry.from_settings(settings)
         loaded = load_data(settings, source)
-        as_of = as_of or default_as_of(loaded.tables)
+        as_of = resolve_as_of(loaded.tables, as_of, "run the weekly job")  # refused before training
     except Exception as exc:
         raise RetrainError(f"weekly job failed at validate: {_one_line(exc)}") from exc
     wk = _Week(settings, loaded, source, as_of, week_key(as_of), push, target)

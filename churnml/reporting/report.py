@@ -352,10 +352,10 @@ def build_report(
 ) -> KpiReport:
     """Open and validate the data, read past scorings, and compute the report for `as_of`.
 
-    `as_of` defaults to the end of the data (`churnml.data.dates.default_as_of`). Acquisition costs come from
-    `costs`, else from an `acquisition_costs` table in the data folder, if any.
+    `as_of` defaults to the end of the data; a later one is refused (`churnml.data.dates.resolve_as_of`).
+    Acquisition costs come from `costs`, else from an `acquisition_costs` table in the data folder, if any.
     """
-    from churnml.data.dates import default_as_of
+    from churnml.data.dates import resolve_as_of
     from churnml.data.load import load_data
     from churnml.features import FEATURES
     from churnml.scoring.store import ScoreStore
@@ -363,7 +363,7 @@ def build_report(
 
     loaded = load_data(settings, data)
     t = loaded.tables
-    as_of = as_of or default_as_of(t)
+    as_of = resolve_as_of(t, as_of, "report")  # months not observed yet would read as no churn
     costs = costs if costs is not None else find_costs(Path(data) if data is not None else settings.data.dir)
     frames = {name: t[name].to_pandas() for name in ("accounts", "subscriptions", "surveys", "tickets", "csm_enps")
               if name in t}

@@ -5,7 +5,9 @@ scoring does) and keeps it; each call computes one account's features with the s
 weekly batch (`feature_set(..., accounts=[id])`: every table filtered to that account before anything else),
 for one as-of date (default: the request's date, UTC; data strictly before that date's midnight is used, as
 in batch scoring), and scores them with `churnml.scoring.table.score_accounts`, so the row equals the one a
-batch run at that date would store — including the change since the account's previous stored score.
+batch run at that date would store — including the change since the account's previous stored score — except
+the band: a population of one has no base rate, so it is banded by the edges its last stored scoring used
+(`stored_cut`).
 Nothing is written: the score store keeps the weekly scorings (a fresh score is not "last week" for the next
 run).
 
@@ -22,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from churnml.config import RiskBands
+from churnml.scoring.bands import BandCut
 from churnml.scoring.table import score_accounts
 
 if TYPE_CHECKING:
@@ -55,7 +59,7 @@ class FreshScorer:
             tables = load_data(self.settings, self._data).tables
             if tables.con.name == "pyspark":
                 raise ValueError("fresh scores of one account run on DuckDB only; with features.engine: spark "
-                                 "score in batch (`churnml score --as-of DATE`)")
+                                 "score in batch (all active accounts at an as-of date)")
             self._tables = tables
         return self._tables
 
@@ -106,4 +110,15 @@ class FreshScorer:
         return score_accounts(
             model, features, model_name=model_name, model_version=model_version, accounts=self._account(account_id),
             previous=previous, bands=cfg.bands, top_n=cfg.top_reasons, min_contribution=cfg.min_contribution,
+            cut=stored_cut(previous, cfg.bands),
         )
+
+
+def stored_cut(previous: pd.DataFrame | None, bands: RiskBands) -> BandCut:
+    """The band edges for one account scored alone: those its last stored population scoring used, else the
+    absolute thresholds (a population of one has no base rate of its own)."""
+    if previous is not None and len(previous) and "band_rule" in previous.columns:
+        cut = BandCut.from_json(previous["band_rule"].iloc[-1])
+        if cut is not None:
+            return cut
+    return BandCut("absolute", bands.medium, bands.high)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from churnml.config import ScoringConfig
-from churnml.scoring.table import PortfolioSummary, score_accounts, summarise
+from churnml.scoring.table import PortfolioSummary, rebanded, score_accounts, summarise
 
 if TYPE_CHECKING:
     from ibis.expr.types import Table
@@ -90,19 +90,20 @@ def run_scoring(
 
     Raises:
         ValueError: no model has the alias, or no account is active at `as_of`.
+        PastDataEnd: `as_of` is after the end of the data (a ValueError).
         StoreLockedError: another process holds the score store (a ValueError; after `store_wait_s`).
     """
-    from churnml.data.dates import default_as_of
+    from churnml.data.dates import resolve_as_of
     from churnml.data.load import load_data
     from churnml.features import feature_set, to_frame
     from churnml.scoring.store import ScoreStore
 
     cfg = config or settings.scoring
     name = settings.registry.name
+    loaded = loaded if loaded is not None else load_data(settings, data)
+    as_of = resolve_as_of(loaded.tables, as_of, "score")  # before the model loads
     model, version, uri = model_for_alias(settings, name, alias or cfg.alias, "train and promote one first "
                                           "(see `churnml models list`)", version=version)
-    loaded = loaded if loaded is not None else load_data(settings, data)
-    as_of = as_of or default_as_of(loaded.tables)
     store = store or ScoreStore.from_work_dir(settings.work_dir, wait_s=cfg.store_wait_s)
     store.check_writable()  # a store held by another process fails here, before the scoring work
     acc = loaded.tables["accounts"]
@@ -132,6 +133,7 @@ def _score_with_spark(settings: Settings, tables: Tables, as_of: dt.date, model:
     from churnml.scoring.spark import (
         previous_on_spark,
         read_scores_spark,
+        rewrite_scores_spark,
         score_on_spark,
         spark_frame,
         write_scores_spark,
@@ -152,4 +154,9 @@ def _score_with_spark(settings: Settings, tables: Tables, as_of: dt.date, model:
     scores = read_scores_spark(session, out, as_of)
     if scores.empty:
         raise ValueError(f"no account is active at {as_of}: nothing to score")
+    if cfg.bands.rule == "absolute":
+        return scores
+    # partitions banded their own rows; relative and capacity bands need the whole date's population
+    scores = rebanded(scores, cfg.bands)
+    rewrite_scores_spark(session, scores, out)
     return scores

@@ -157,6 +157,10 @@ def write_scores_spark(scores: DataFrame, out: Path | str) -> None:
     (scores.write.mode("overwrite").option("partitionOverwriteMode", "dynamic")
      .partitionBy("as_of").parquet(str(out)))
 
+def rewrite_scores_spark(session: SparkSession, scores: pd.DataFrame, out: Path | str) -> None:
+    """Write a pandas score table (one as-of date, e.g. re-banded over the whole date) over its partition."""
+    write_scores_spark(session.createDataFrame(_for_spark(scores), spark_schema()), out)
+
 
 def read_scores_spark(session: SparkSession, out: Path | str, as_of: dt.date) -> pd.DataFrame:
     """One as-of date of a score table written by `write_scores_spark`, in the score store's form.
@@ -184,5 +188,6 @@ def previous_on_spark(session: SparkSession, previous: pd.DataFrame) -> DataFram
     return session.createDataFrame(frame, spark_schema(cols))
 
 
-__all__ = ["PREVIOUS_COLUMNS", "previous_on_spark", "read_scores_spark", "score_on_spark", "score_partitions",
+__all__ = ["PREVIOUS_COLUMNS", "previous_on_spark", "read_scores_spark", "rewrite_scores_spark",
+           "score_on_spark", "score_partitions",
            "spark_frame", "spark_schema", "write_scores_spark"]

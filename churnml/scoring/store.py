@@ -4,8 +4,8 @@ Table `scores`, keyed by (account_id, as_of). Writing a run replaces that as-of 
 transaction: an interrupted or failing write leaves the previous scores exactly as they were, and re-running
 the same as-of date gives the same table (idempotent). History is kept: other as-of dates are never
 touched, so "why did the score move" can always read the previous scoring. Structured columns (reasons,
-theme contributions, the change breakdown, the key signals' values) are JSON text. `export_parquet` hands
-the table (or one as-of date) to BI tools and the CRM sync.
+theme contributions, the change breakdown, the key signals' values, the band rule and edges of the scoring)
+are JSON text. `export_parquet` hands the table (or one as-of date) to BI tools and the CRM sync.
 
 Each call opens and closes its own connection, so the file is not held between runs (DuckDB allows one
 process at a time to open the file for writing, and none to read it meanwhile). When another process holds it,
@@ -52,9 +52,10 @@ COLUMNS: dict[str, str] = {
     "csm_id": "VARCHAR",
     "scored_at": "TIMESTAMP NOT NULL",
     "signals": "VARCHAR",
+    "band_rule": "VARCHAR",
 }
 #: Columns added after the first release: an older store gets them (empty) when it is next written.
-ADDED_COLUMNS = ("signals",)
+ADDED_COLUMNS = ("signals", "band_rule")
 
 
 def _base_type(sql_type: str) -> str:

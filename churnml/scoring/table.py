@@ -11,17 +11,15 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
 import pandas as pd
 
 from churnml.config import RiskBands
+from churnml.scoring.bands import BandCut, band_accounts
 from churnml.scoring.explain import Explanation, explain_frame, score_change
-
-if TYPE_CHECKING:
-    pass
 
 BANDS: tuple[str, ...] = ("low", "medium", "high")
 
@@ -56,6 +54,7 @@ def score_accounts(
     top_n: int = 3,
     min_contribution: float = 0.01,
     scored_at: dt.datetime | None = None,
+    cut: BandCut | None = None,
 ) -> pd.DataFrame:
     """The score table for one as-of date (columns of `churnml.scoring.store.COLUMNS`, one row per account).
 
@@ -68,7 +67,9 @@ def score_accounts(
             the feature of that name.
         previous: each account's previous stored scoring (`ScoreStore.previous`); change columns are null for
             accounts not in it.
-        bands: risk band thresholds.
+        bands: the band rule (`churnml.scoring.bands`); relative and capacity bands are made from the accounts
+            in `features`, so score a whole population at once (or pass `cut`).
+        cut: band by these stored edges instead (an account scored apart from its population).
         top_n / min_contribution: see `churnml.scoring.explain.explain_frame`.
 
     Raises:
@@ -83,11 +84,12 @@ def score_accounts(
     ids = features["account_id"].astype(str).to_numpy()
     prob = np.array([e.probability for e in explained])
     mrr = features["mrr"].to_numpy(dtype=float) if "mrr" in features.columns else np.full(len(ids), np.nan)
+    risk_band, cut = (cut.assign(prob), cut) if cut is not None else band_accounts(bands, prob, mrr, ids)
     out = pd.DataFrame({
         "account_id": ids,
         "as_of": pd.Timestamp(as_of),
         "churn_probability": prob,
-        "risk_band": bands.assign(prob),
+        "risk_band": risk_band,
         "mrr": mrr,
         "mrr_at_risk": prob * mrr,
     })
@@ -109,6 +111,19 @@ def score_accounts(
     out["csm_id"] = csm if csm is not None else None
     out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     out["signals"] = key_signals(features)
+    out["band_rule"] = cut.to_json()
+    return out
+
+
+def rebanded(scores: pd.DataFrame, bands: RiskBands) -> pd.DataFrame:
+    """The score table with `risk_band` and `band_rule` made again over all its rows (one as-of date): for scores
+    computed in parts (Spark partitions), whose population rules need the whole population."""
+    out = scores.copy()
+    mrr = out["mrr"].to_numpy(dtype=float, na_value=np.nan)
+    names, cut = band_accounts(bands, out["churn_probability"].to_numpy(dtype=float), mrr,
+                               out["account_id"].astype(str).to_numpy())
+    out["risk_band"] = names
+    out["band_rule"] = cut.to_json()
     return out
 
 
@@ -178,6 +193,7 @@ class PortfolioSummary:
 
     Attributes:
         by_band: band, accounts, mrr, mrr_at_risk (low, medium, high).
+        bands: which rule made the bands and its edges, in words ("" for scores stored before it was recorded).
         by_segment: segment, accounts, high_risk, mrr, mrr_at_risk, largest MRR at risk first.
         movers: accounts whose risk changed most since their previous scoring (absolute points).
     """
@@ -191,6 +207,7 @@ class PortfolioSummary:
     by_segment: pd.DataFrame
     movers: pd.DataFrame
     rescored: int
+    bands: str = ""
 
 
 def summarise(scores: pd.DataFrame, movers: int = 10) -> PortfolioSummary:
@@ -223,7 +240,16 @@ def summarise(scores: pd.DataFrame, movers: int = 10) -> PortfolioSummary:
         movers=top[["account_id", "segment", "csm_id", "churn_probability", "change_points", "change_text"]]
         .reset_index(drop=True),
         rescored=len(moved),
+        bands=band_text(scores),
     )
+
+
+def band_text(scores: pd.DataFrame) -> str:
+    """The rule and edges of one as-of date's bands in words, from its stored `band_rule`."""
+    if "band_rule" not in scores.columns or not len(scores):
+        return ""
+    cut = BandCut.from_json(scores["band_rule"].iloc[0])
+    return cut.describe() if cut is not None else ""
 
 
 def top_reasons(row: Mapping[str, Any], kind: str = "risk_drivers") -> list[dict[str, Any]]:

@@ -90,9 +90,9 @@ async def score(request: Request, state: State, _: Scorer) -> Response:
         raise HTTPException(413, f"too many accounts in one request: {len(accounts):,} (at most {limit:,})")
     config = state.settings.scoring
     if len(accounts) <= INLINE_ACCOUNTS:
-        body = scorer.answer(accounts, config)
+        body = scorer.answer(accounts, config, cut=state.store.latest_cut(config.bands))
     else:
-        body = await run_in_threadpool(scorer.answer, accounts, config)
+        body = await run_in_threadpool(scorer.answer, accounts, config, None, state.store.latest_cut(config.bands))
     state.metrics.scored.inc(len(accounts))
     return Response(orjson.dumps(body), media_type="application/json",
                     headers={"X-Model-Version": f"{served.name}/{served.version}"})

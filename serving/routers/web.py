@@ -167,7 +167,7 @@ def account_page(request: Request, state: State, who: Viewer, account_id: str) -
                                           status_code=404)
     latest = account_score(rows[-1])
     history = [history_point(r) for r in rows]
-    bands = state.settings.scoring.bands
+    bands = state.store.latest_cut(state.settings.scoring.bands)
     themes = [t for t in THEMES if any(t in h.theme_contributions for h in history)]
     signals = [{"theme": t, "values": [h.theme_contributions.get(t, 0.0) for h in history]} for t in themes]
     for s in signals:

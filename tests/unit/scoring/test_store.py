@@ -119,9 +119,9 @@ def test_parquet_export(store: ScoreStore, tmp_path: Path) -> None:
 
 
 def test_a_store_from_before_the_signals_column_gains_it(tmp_path: Path) -> None:
-    """Stores written before `signals` existed keep their rows and get the column (null) on the next write."""
+    """Stores written before `signals` and `band_rule` existed keep their rows and get them (null) on the next write."""
     path = tmp_path / "old.duckdb"
-    old_columns = {c: t for c, t in COLUMNS.items() if c != "signals"}
+    old_columns = {c: t for c, t in COLUMNS.items() if c not in ("signals", "band_rule")}
     con = duckdb.connect(str(path))
     cols = ", ".join(f'"{c}" {t}' for c, t in old_columns.items())
     con.execute(f"CREATE TABLE scores ({cols}, PRIMARY KEY (account_id, as_of))")

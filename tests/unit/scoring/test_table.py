@@ -85,7 +85,7 @@ def test_change_since_previous_scoring(world: World) -> None:
 def test_summary(world: World) -> None:
     first = score_accounts(world.model, _at(world, -2), model_name="m", model_version=1)
     second = score_accounts(world.model, _at(world, -1), model_name="m", model_version=1, previous=first,
-                            bands=RiskBands(medium=0.02, high=0.05))
+                            bands=RiskBands(rule="absolute", medium=0.02, high=0.05))
     s = summarise(second, movers=5)
     assert s.accounts == len(second) and s.by_band["accounts"].sum() == len(second)
     assert list(s.by_band["band"]) == ["low", "medium", "high"]
@@ -130,6 +130,9 @@ def test_run_scoring_stores_history_and_is_idempotent(world: World, registered: 
     np.testing.assert_allclose(r1.scores["churn_probability"], world.model.predict_proba(_at(world, -2))[:, 1])
     assert r1.scores["csm_id"].notna().all()  # from the accounts table
     assert all(len(json.loads(x)) <= 2 for x in r1.scores["risk_drivers"])
+    cut = json.loads(r1.scores["band_rule"].iloc[0])  # the rule and edges, stored with the scores
+    assert cut["rule"] == "relative" and cut["base_rate"] == pytest.approx(r1.scores["churn_probability"].mean())
+    assert r1.summary.bands.startswith("relative to base rate")
     r2 = run_scoring(registered, d2, config=cfg)
     assert r2.scores["change_points"].notna().sum() > 50 and r2.summary.rescored > 50
     store = ScoreStore(r2.store)
@@ -161,6 +164,7 @@ def test_cli(world: World, registered: Settings, tmp_path: Path, monkeypatch: py
                                  "--export", str(tmp_path / "s.parquet")], env=env)
     assert res.exit_code == 0, res.output
     assert "Risk bands" in res.output and "MRR at risk by segment" in res.output
+    assert "bands: relative to base rate " in res.output  # which rule made the bands
     assert len(pd.read_parquet(tmp_path / "s.parquet")) > 50
     bad = runner.invoke(_cli(), ["score", "--as-of", "2025-13-01", "--config", str(config)], env=env)
     assert bad.exit_code != 0
