@@ -9,8 +9,9 @@ A CS leader reads retention over a year, not per month, and always against last 
 - **annualised**: the pooled monthly rate compounded to twelve months (GRR¹², NRR¹², 1 − (1 − churn)¹²), the
   figure to compare across periods of other lengths.
 - **monthly**: the pooled monthly rate (movements summed over start-of-month figures), as before.
-- **change**: against the same number of months just before the period, where the data reaches back (fewer
-  months are said; none: the tile says so).
+- **change**: against the same number of months just before the period, where the data reaches back. With
+  fewer months there the rates are compared annualised (and the tile says so); with fewer than
+  `MIN_PRIOR_MONTHS`, or none, the tile says there is nothing to compare with.
 
 LTV states the gross margin it used; CAC is shown formatted, or says plainly that acquisition costs are missing
 and how to add them.
@@ -28,7 +29,10 @@ import pandas as pd
 
 from churnml.reporting import kpi
 
-COSTS_MISSING = "not provided — add acquisition costs with --costs FILE (or an acquisition_costs table in the data)"
+COSTS_MISSING = "add acquisition costs with --costs FILE (or an acquisition_costs table beside the data)"
+#: A period before shorter than this is not compared with (one month of a year says little about the year).
+MIN_PRIOR_MONTHS = 3
+NO_PRIOR = "no earlier period in the data to compare with"
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def fmt(value: Any, kind: str) -> str:
 
 def _change(now: Any, before: Any, kind: str, higher_is_better: bool | None, prior: Period | None) -> tuple[str, str]:
     if prior is None:
-        return "no earlier period in the data to compare with", ""
+        return NO_PRIOR, ""
     if _missing(now) or _missing(before):
         return f"vs {prior.label}: –", ""
     diff = float(now) - float(before)
@@ -148,7 +152,7 @@ def _rate_tile(key: str, name: str, cur: Period, prior: Period | None, higher_is
     if prior is not None and len(prior.months) != len(cur.months):  # unlike windows: compare annualised rates
         change, tone = _change(annualised(cur.overall)[key], annualised(prior.overall)[key], "pct",
                                higher_is_better, prior)
-        change += f" (annualised: the data holds only {len(prior.months)} months before)"
+        change += f" (annualised: the data holds only {len(prior.months)} months before the period)"
     else:
         change, tone = _change(cur.trailing[key], prior.trailing[key] if prior else None, "pct", higher_is_better,
                                prior)
@@ -166,6 +170,8 @@ def _plain_tile(key: str, label: str, kind: str, cur: Period, prior: Period | No
 
 def kpi_tiles(cur: Period, prior: Period | None, *, gross_margin: float, has_costs: bool) -> list[Tile]:
     """Every tile of the report's head, in reading order (see the module docstring)."""
+    if prior is not None and len(prior.months) < MIN_PRIOR_MONTHS:
+        prior = None
     margin = (f"at {gross_margin:.0%} gross margin (the default: set reporting.gross_margin or --gross-margin)"
               if gross_margin == 1.0 else f"at {gross_margin:.0%} gross margin (reporting.gross_margin / "
               "--gross-margin)")
@@ -182,7 +188,7 @@ def kpi_tiles(cur: Period, prior: Period | None, *, gross_margin: float, has_cos
                                  ["from the acquisition costs given"]))
         tiles.append(_plain_tile("ltv_cac", "LTV:CAC", "times", cur, prior, True, ["LTV ÷ CAC"]))
     else:
-        tiles.append(Tile("cac", "CAC and LTV:CAC", "not provided", [COSTS_MISSING]))
+        tiles.append(Tile("cac", "CAC and LTV:CAC", "not provided", [COSTS_MISSING], NO_PRIOR))
     tiles += [
         _plain_tile("nps", "NPS", "num", cur, prior, True, ["% promoters − % detractors"]),
         _plain_tile("csat", "CSAT", "pct", cur, prior, True, ["share of 4–5 answers"]),
@@ -191,5 +197,5 @@ def kpi_tiles(cur: Period, prior: Period | None, *, gross_margin: float, has_cos
     return tiles
 
 
-__all__ = ["COSTS_MISSING", "Period", "Tile", "annualised", "fmt", "kpi_tiles", "next_month", "prior_months",
+__all__ = ["COSTS_MISSING", "MIN_PRIOR_MONTHS", "NO_PRIOR", "Period", "Tile", "annualised", "fmt", "kpi_tiles", "next_month", "prior_months",
            "trailing"]

@@ -114,7 +114,7 @@ def test_report_renders_in_chromium(built: Built) -> None:
         tiles = {k: page.locator(f'[data-kpi="{k}"]').inner_text() for k in ("logo_churn", "grr", "nrr", "ltv", "cac")}
         for key in ("logo_churn", "grr", "nrr"):
             assert "trailing 12 months" in tiles[key] and "annualised from monthly" in tiles[key]
-            assert re.search(r"\d+\.\d%", tiles[key]) and "vs " in tiles[key]
+            assert re.search(r"\d+\.\d%", tiles[key]) and "no earlier period in the data" in tiles[key]
         assert "at 100% gross margin (the default" in tiles["ltv"] and "$" in tiles["ltv"]
         assert "add acquisition costs with --costs FILE" in tiles["cac"]
         shot = screenshot(page, "kpi_report")
@@ -138,10 +138,20 @@ def test_tiles_trailing_annualised_and_prior_period(built: Built) -> None:
     t = r.period.trailing
     assert 0 <= t["grr"] <= t["nrr"] + 1e-9 and 0 <= t["logo_churn"] <= 1
     assert tiles["grr"].value == f"{100 * t['grr']:.1f}%"
-    # the data begins in Jan 2024 (events): the period before starts no earlier, and is shorter than 12 months
-    assert r.prior is not None and r.prior.months[0] >= dt.date(2024, 1, 1) and len(r.prior.months) < 12
-    assert "annualised: the data holds only" in tiles["grr"].change
+    # the data begins in Jan 2024 (events): the period before starts no earlier — one month, too few to compare
+    assert r.prior is not None and r.prior.months == [dt.date(2024, 1, 1)]
+    assert all(t.change == "no earlier period in the data to compare with" for t in tiles.values())
     assert tiles["cac"].value == "not provided"
+    # with six months reported, the six before are all in the data: the trailing figures are compared
+    from churnml.reporting.report import compute_report
+
+    tables = {n: pd.read_parquet(built.world.data / f"{n}.parquet") for n in ("accounts", "subscriptions", "surveys")}
+    half = compute_report(tables, built.as_of, months=6, grace_days=14, observed_from=dt.date(2024, 1, 1))
+    assert half.prior is not None and len(half.prior.months) == 6 and half.prior.months[-1] < half.months[0]
+    six = {t.key: t for t in kpi_tiles(half.period, half.prior, gross_margin=1.0, has_costs=False)}
+    diff = 100 * (half.period.trailing["grr"] - half.prior.trailing["grr"])
+    assert six["grr"].change.startswith(f"{'▲' if diff > 0 else '▼'} {abs(diff):.1f} pts vs ")
+    assert six["grr"].label == "GRR, trailing 6 months"
 
 
 def test_deciles_use_the_catalog_words(built: Built) -> None:
