@@ -57,3 +57,14 @@ def test_forecast_command_refuses_a_bad_grouping(world: ForecastWorld) -> None:
     res = CliRunner().invoke(app, ["forecast", "--as-of", str(world.as_of), "--by", "region",
                                    "-c", str(world.config)])
     assert res.exit_code == 1 and "--by must be one of" in res.output
+
+
+def test_kpi_report_shows_the_forecast_against_realised(world: ForecastWorld, tmp_path) -> None:
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "-c", str(world.config)])
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "Forecast: GRR and NRR, forecast against realised" in text
+    assert 'alt="forecast GRR and NRR against realised, by segment" src="data:image/svg+xml;base64,' in text
+    assert "inside 80% range" in text and "error: last period" in text
+    assert "No forecast backtest" not in text
