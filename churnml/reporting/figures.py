@@ -18,6 +18,7 @@ import textwrap
 from dataclasses import dataclass
 
 import matplotlib
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -262,7 +263,9 @@ def forecast_figure(history: pd.DataFrame, groups: list[str], level: int = 80) -
                 ax.plot(x, 100 * d["naive_last"], "--", color=_GREY, linewidth=1, label="last period")
             ax.set_title(f"{metric.upper()} · {group}", fontsize=9)
             ax.tick_params(labelsize=7)
-            ax.tick_params(axis="x", rotation=45)
+            ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=2, maxticks=4))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %y"))
+            ax.tick_params(axis="x", rotation=30)
             if j == 0:
                 ax.set_ylabel("% of ARR at the forecast date", fontsize=7)
     axes[0, 0].legend(fontsize=6, loc="lower left")

@@ -197,5 +197,5 @@ def kpi_tiles(cur: Period, prior: Period | None, *, gross_margin: float, has_cos
     return tiles
 
 
-__all__ = ["COSTS_MISSING", "MIN_PRIOR_MONTHS", "NO_PRIOR", "Period", "Tile", "annualised", "fmt", "kpi_tiles", "next_month", "prior_months",
-           "trailing"]
+__all__ = ["COSTS_MISSING", "MIN_PRIOR_MONTHS", "NO_PRIOR", "Period", "Tile", "annualised", "fmt", "kpi_tiles",
+           "next_month", "prior_months", "trailing"]

@@ -89,8 +89,8 @@ def test_html_is_self_contained(built: Built) -> None:
 
 
 _IMAGES = ("Array.from(document.images).map(i => ({alt: i.alt, svg: i.src.startsWith('data:image/svg+xml;base64,'),"
-           " w: i.naturalWidth, h: i.naturalHeight, cw: i.getBoundingClientRect().width, ch: i.getBoundingClientRect().height,"
-           " done: i.complete}))")
+           " w: i.naturalWidth, h: i.naturalHeight, cw: i.getBoundingClientRect().width,"
+           " ch: i.getBoundingClientRect().height, done: i.complete}))")
 
 
 def _check_images(images: list[dict], page_width: int) -> None:
