@@ -68,3 +68,18 @@ def test_kpi_report_shows_the_forecast_against_realised(world: ForecastWorld, tm
     assert 'alt="forecast GRR and NRR against realised, by segment" src="data:image/svg+xml;base64,' in text
     assert "inside 80% range" in text and "error: last period" in text
     assert "No forecast backtest" not in text
+
+
+def test_weekly_job_summary_has_the_forecast_and_health(world: ForecastWorld) -> None:
+    from churnml.config import ForecastConfig
+    from churnml.jobs.weekly import run_weekly
+
+    settings = world.settings.model_copy(update={"forecast": ForecastConfig(draws=500, auc_floor=0.99)})
+    r = run_weekly(settings, push=False, force=True)
+    assert r.status == "succeeded" and r.forecast is not None and r.health is not None
+    text = r.summary_path.read_text()
+    assert "## Revenue retention forecast" in text and "| all |" in text and "80%:" in text
+    assert "**HEALTH ALARM**: estimated ROC-AUC" in text and "below the floor 0.990" in text
+    assert "promotion is not blocked by it" in text
+    doc = read_forecast(world.settings.work_dir)
+    assert doc is not None and doc["as_of"] == str(r.as_of) and doc["by"] == "segment"
