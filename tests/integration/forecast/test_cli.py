@@ -13,6 +13,8 @@ from churnml.forecast.params import backtest_path, params_path
 from churnml.forecast.store import read_forecast, read_forecast_accounts
 from tests.support.forecast_world import ForecastWorld, build_forecast_world
 
+pytestmark = pytest.mark.slow  # one small world trained through the CLI: about three minutes
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> ForecastWorld:
