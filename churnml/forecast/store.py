@@ -59,7 +59,7 @@ def save_forecast(work_dir: Path | str, *, as_of: dt.date, horizon_days: int, by
     acc = Path(work_dir) / ACCOUNTS_FILE
     acc.parent.mkdir(parents=True, exist_ok=True)
     tmp = acc.with_suffix(".parquet.tmp")
-    accounts.to_parquet(tmp, index=False)
+    accounts.assign(as_of=pd.Timestamp(as_of)).to_parquet(tmp, index=False)
     os.replace(tmp, acc)
     path = latest_path(work_dir)
     _write_atomic(path, json.dumps(doc, indent=1))
@@ -74,10 +74,16 @@ def read_forecast(work_dir: Path | str) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def read_forecast_accounts(work_dir: Path | str) -> pd.DataFrame | None:
-    """The latest forecast's per-account expectations, or None."""
+def read_forecast_accounts(work_dir: Path | str, as_of: dt.date | None = None) -> pd.DataFrame | None:
+    """The latest forecast's per-account expectations (with its `as_of`), or None — also when `as_of` is given
+    and the latest forecast was made for another date (a CRM push of one week never carries another's)."""
     path = Path(work_dir) / ACCOUNTS_FILE
-    return pd.read_parquet(path) if path.exists() else None
+    if not path.exists():
+        return None
+    out = pd.read_parquet(path)
+    if as_of is not None and not (pd.to_datetime(out["as_of"]) == pd.Timestamp(as_of)).all():
+        return None
+    return out
 
 
 __all__ = ["ACCOUNTS_FILE", "LATEST_FILE", "latest_path", "read_forecast", "read_forecast_accounts", "save_forecast"]

@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "simulate": {"config", "data"},
     "training": {"config", "data", "features", "model", "lifecycle", "simulate"},
     "scoring": {"config", "data", "features", "model", "lifecycle", "training"},
-    "crm": {"config", "scoring"},
+    "crm": {"config", "scoring", "forecast"},
     "forecast": {"config", "data", "features", "model", "lifecycle", "simulate", "training", "scoring"},
     "reporting": {"config", "data", "features", "training", "scoring", "forecast"},
     "jobs": {"config", "data", "features", "model", "lifecycle", "training", "scoring", "crm", "forecast"},
