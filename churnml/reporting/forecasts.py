@@ -16,6 +16,10 @@ import pandas as pd
 
 from churnml.forecast.backtest import score_backtest
 from churnml.forecast.params import backtest_path
+from churnml.forecast.store import read_forecast
+
+#: The latest forecast is shown as "the forecast now" when made at most this many days before the report date.
+CURRENT_WITHIN_DAYS = 7
 
 
 def read_forecast_backtest(work_dir: Path) -> pd.DataFrame | None:
@@ -41,10 +45,23 @@ def forecast_accuracy(history: pd.DataFrame, levels: tuple[float, ...], n_boot: 
     return score_backtest(known, levels, n_boot=n_boot)
 
 
+def current_forecast(work_dir: Path, as_of: dt.date) -> tuple[dt.date, int, pd.DataFrame] | None:
+    """The latest saved forecast if it was made in the week up to `as_of` (never after it): its date, horizon and
+    one row per group with GRR/NRR and the range of each level as text-ready columns."""
+    doc = read_forecast(work_dir)
+    if doc is None:
+        return None
+    made = dt.date.fromisoformat(doc["as_of"])
+    if not (as_of - dt.timedelta(days=CURRENT_WITHIN_DAYS) <= made <= as_of):
+        return None
+    return made, int(doc["horizon_days"]), pd.DataFrame(doc["groups"])
+
+
 def groups_of(history: pd.DataFrame) -> list[str]:
     """`all` first, then the segments in order."""
     names = sorted(set(history["group"].astype(str)))
     return (["all"] if "all" in names else []) + [n for n in names if n != "all"]
 
 
-__all__ = ["forecast_accuracy", "forecast_history", "groups_of", "read_forecast_backtest"]
+__all__ = ["CURRENT_WITHIN_DAYS", "current_forecast", "forecast_accuracy", "forecast_history", "groups_of",
+           "read_forecast_backtest"]

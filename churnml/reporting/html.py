@@ -62,17 +62,33 @@ _ACCURACY = [("metric", "metric", "str"), ("scope", "scope", "str"), ("dates", "
              ("mae_naive_trailing4", "error: trailing 4 periods", "pct")]
 
 
+def _forecast_now(report: KpiReport) -> dict[str, Any]:
+    if report.forecast_now is None:
+        return {"forecast_now": None}
+    made, horizon, groups = report.forecast_now
+    levels = sorted({int(c.removeprefix("grr_lo")) for c in groups.columns if c.startswith("grr_lo")})
+    rows = []
+    for r in groups.to_dict(orient="records"):
+        ranges = {m: "; ".join(f"{lv}%: {fmt(r[f'{m}_lo{lv}'], 'pct')} – {fmt(r[f'{m}_hi{lv}'], 'pct')}"
+                               for lv in levels) for m in ("grr", "nrr")}
+        rows.append([str(r["group"]), fmt(r["accounts"], "int"), fmt(r["arr"], "money"),
+                     fmt(r["renewing_arr"], "money"), fmt(r["arr_at_risk"], "money"), fmt(r["grr"], "pct"),
+                     ranges["grr"], fmt(r["nrr"], "pct"), ranges["nrr"]])
+    head = ["group", "accounts", "ARR", "renewing ARR", "ARR at risk", "GRR", "GRR ranges", "NRR", "NRR ranges"]
+    return {"forecast_now": {"made": made, "horizon": horizon, "table": {"headers": head, "rows": rows}}}
+
+
 def _forecast_context(report: KpiReport) -> dict[str, Any]:
     h = report.forecast_history
     if h is None or h.empty:
-        return {"forecast_fig": None, "forecast_accuracy": _table(None, _ACCURACY)}
+        return {"forecast_fig": None, "forecast_accuracy": _table(None, _ACCURACY), **_forecast_now(report)}
     level = 80 if "lo80" in h.columns else int(next(c for c in h.columns if c.startswith("lo"))[2:])
     accuracy = forecast_accuracy(h, report.forecast_levels)
     if len(accuracy):
         accuracy = accuracy.assign(metric=accuracy["metric"].str.upper())
     return {"forecast_fig": rf.to_image(rf.forecast_figure(h, groups_of(h), level),
                                         "forecast GRR and NRR against realised, by segment"),
-            "forecast_level": level, "forecast_accuracy": _table(accuracy, _ACCURACY),
+            "forecast_level": level, "forecast_accuracy": _table(accuracy, _ACCURACY), **_forecast_now(report),
             "forecast_dates": f"{pd.Timestamp(h['as_of'].min()):%d %b %Y} – {pd.Timestamp(h['as_of'].max()):%d %b %Y}"}
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 from churnml.reporting import cohorts, kpi
 from churnml.reporting import costs as costs_kpi
 from churnml.reporting import tiles as kt
-from churnml.reporting.forecasts import forecast_history, read_forecast_backtest
+from churnml.reporting.forecasts import current_forecast, forecast_history, read_forecast_backtest
 from churnml.reporting.html import render_html
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class KpiReport:
     gross_margin: float = 1.0
     forecast_history: pd.DataFrame | None = None  # `churnml.reporting.forecasts.forecast_history`
     forecast_levels: tuple[float, ...] = (0.8, 0.95)
+    forecast_now: tuple[dt.date, int, pd.DataFrame] | None = None  # the latest forecast, if made this week
 
 
 def _before(df: pd.DataFrame | None, column: str, as_of: dt.date) -> pd.DataFrame | None:
@@ -322,6 +323,7 @@ def build_report(
                             "against what happened.")
     else:
         report.forecast_history = forecast_history(bt, as_of, cfg.horizon_days, cfg.grace_days)
+    report.forecast_now = current_forecast(settings.work_dir, as_of)
     return report
 
 

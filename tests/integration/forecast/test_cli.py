@@ -62,6 +62,9 @@ def test_forecast_command_refuses_a_bad_grouping(world: ForecastWorld) -> None:
 
 
 def test_kpi_report_shows_the_forecast_against_realised(world: ForecastWorld, tmp_path) -> None:
+    made = CliRunner().invoke(app, ["forecast", "--as-of", str(world.as_of), "--by", "segment",
+                                    "-c", str(world.config)])
+    assert made.exit_code == 0, made.output
     out = tmp_path / "report.html"
     res = CliRunner().invoke(app, ["report", "--out", str(out), "-c", str(world.config)])
     assert res.exit_code == 0, res.output
@@ -70,6 +73,8 @@ def test_kpi_report_shows_the_forecast_against_realised(world: ForecastWorld, tm
     assert 'alt="forecast GRR and NRR against realised, by segment" src="data:image/svg+xml;base64,' in text
     assert "inside 80% range" in text and "error: last period" in text
     assert "No forecast backtest" not in text
+    # the forecast made this week (just above, at the end of the data) leads the section
+    assert f"The next 60 days after {world.as_of}" in text and "GRR ranges" in text
 
 
 def test_weekly_job_summary_has_the_forecast_and_health(world: ForecastWorld) -> None:
