@@ -24,7 +24,8 @@ def challenger_health(settings: Settings, challenger: Challenger, current: pd.Da
     from churnml.scoring.health import check_health
 
     overall = challenger.overall.set_index("model")
-    reference = float(overall.loc["lightgbm", "roc_auc"]) if "lightgbm" in overall.index else None
+    known = "lightgbm" in overall.index and "roc_auc" in overall.columns
+    reference = float(overall.loc["lightgbm", "roc_auc"]) if known else None  # None: no interval alarm
     p = challenger.result.model.predict_proba(current)[:, 1]
     return check_health(p, current.get("segment", None), model=f"challenger v{challenger.version}",
                         reference_auc=reference, floor=settings.forecast.auc_floor, seed=settings.forecast.seed)

@@ -144,7 +144,8 @@ def _quick_train(champion: int):
     return quick
 
 
-def _force(settings: Settings, registry: ModelRegistry, challenger: Challenger, drift: object) -> Decision:
+def _force(settings: Settings, registry: ModelRegistry, challenger: Challenger, drift: object,
+           health: object = None) -> Decision:
     registry.promote(challenger.version, "forced by the test")
     return Decision(True, "forced by the test")
 
