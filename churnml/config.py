@@ -151,6 +151,9 @@ class ForecastConfig(BaseModel):
     auc_floor: float | None = Field(
         None, ge=0.5, le=1, description="Model health: flag an estimated ROC-AUC below this."
     )
+    block_promotion_on_health: bool = Field(
+        False, description="The weekly job promotes no challenger while the champion's health is flagged."
+    )
     seed: int = 0
 
     @field_validator("levels")
@@ -290,6 +293,16 @@ class RetrainConfig(BaseModel):
     drift_weeks: int = Field(8, ge=1, description="Last weeks of the training window used as drift reference.")
 
 
+class ReportingConfig(BaseModel):
+    """The CS KPI report (`churnml report`, the `reporting:` section; see docs/report.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gross_margin: float = Field(
+        1.0, ge=0, le=1, description="Gross margin used in LTV (1.0 = 100%, said on the report)."
+    )
+
+
 class Settings(BaseSettings):
     """All of churnml's configuration."""
 
@@ -308,6 +321,7 @@ class Settings(BaseSettings):
     crm: CrmConfig = CrmConfig()
     retrain: RetrainConfig = RetrainConfig()
     forecast: ForecastConfig = ForecastConfig()
+    reporting: ReportingConfig = ReportingConfig()
 
     @field_validator("work_dir")
     @classmethod

@@ -27,7 +27,7 @@ from serving.contract import request_model
 from serving.limits import AuthGuardMiddleware, BodyLimitMiddleware
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_holder import ModelHolder
-from serving.routers import api, health, web
+from serving.routers import api, forecast, health, portfolio, web
 from serving.state import ServiceState, Sessions
 from serving.store import StoreReader
 
@@ -87,6 +87,8 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(web.router)
+    app.include_router(forecast.router)
+    app.include_router(portfolio.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.exception_handler(web.LoginRequired)

@@ -28,7 +28,8 @@ def report_command(
     costs: Annotated[Path | None, typer.Option(help="Acquisition costs (CSV/Parquet: account_id, cost — or "
                                                "month[, segment], cost) for LTV:CAC; default: an acquisition_costs "
                                                "table in the data folder, if any.")] = None,
-    gross_margin: Annotated[float, typer.Option(min=0.0, max=1.0, help="Gross margin used in LTV.")] = 1.0,
+    gross_margin: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Gross margin used in LTV "
+                                                       "(default: reporting.gross_margin, 1.0).")] = None,
     data: DataOpt = None,
     config: ConfigOpt = None,
 ) -> None:

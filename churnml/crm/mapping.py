@@ -19,7 +19,7 @@ TARGETS: tuple[str, ...] = ("hubspot", "salesforce", "webhook", "csv", "parquet"
 SOURCE_FIELDS: tuple[str, ...] = (
     "account_id", "as_of", "churn_probability", "churn_percent", "risk_band", "mrr", "mrr_at_risk", "change_points",
     "top_reasons", "top_reason_1", "top_reason_2", "top_reason_3", "protective_factors", "model_version", "segment",
-    "csm_id", "scored_at",
+    "csm_id", "scored_at", "expected_arr_at_renewal",
 )
 #: Fields that change every run whatever the score; ignored when deciding whether an account's score changed.
 VOLATILE_FIELDS: frozenset[str] = frozenset({"as_of", "scored_at"})

@@ -71,7 +71,10 @@ def field_columns(scores: pd.DataFrame, wanted: Iterable[str], decimals: int = 4
             out[f] = _none(scores[f].astype(float).round(decimals).tolist())
         elif f == "churn_percent":
             out[f] = _none((100 * scores["churn_probability"].astype(float)).round(max(decimals - 2, 0)).tolist())
-        elif f in ("mrr", "mrr_at_risk", "change_points"):
+        elif f in ("mrr", "mrr_at_risk", "change_points", "expected_arr_at_renewal"):
+            if f not in scores:  # expected ARR at renewal: only where a forecast of the same date exists
+                out[f] = [None] * len(scores)
+                continue
             out[f] = _none(scores[f].astype(float).round(2).tolist())
         elif f == "top_reasons" or f.startswith("top_reason_"):
             if reasons is None:
@@ -86,6 +89,17 @@ def field_columns(scores: pd.DataFrame, wanted: Iterable[str], decimals: int = 4
         else:
             out[f] = _none([None if v is None else str(v) for v in scores[f].astype(object)])
     return out
+
+
+def with_expected_arr(scores: pd.DataFrame, forecast_accounts: pd.DataFrame | None) -> pd.DataFrame:
+    """`scores` with `expected_arr_at_renewal`: 12 × the forecast's expected MRR at the horizon for accounts whose
+    renewal falls inside it (None for the others, and for all when there is no forecast)."""
+    if forecast_accounts is None or forecast_accounts.empty:
+        return scores.assign(expected_arr_at_renewal=float("nan"))
+    fa = forecast_accounts.assign(account_id=forecast_accounts["account_id"].astype(str))
+    value = (12 * fa["expected_mrr_horizon"].astype(float)).where(fa["renews_in_horizon"].astype(bool))
+    lookup = dict(zip(fa["account_id"], value, strict=True))
+    return scores.assign(expected_arr_at_renewal=scores["account_id"].astype(str).map(lookup).astype(float))
 
 
 def payload_hash(properties: Mapping[str, Any], volatile: Iterable[str] = ()) -> str:

@@ -30,7 +30,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from churnml.crm.ledger import PushLedger
 from churnml.crm.mapping import CrmConfig, RetryConfig
-from churnml.crm.payload import Batch, build_records, chunk, select_changed
+from churnml.crm.payload import Batch, build_records, chunk, select_changed, with_expected_arr
 from churnml.crm.targets.base import BatchResult, PushError, RetryableError, Target
 from churnml.scoring.store import ScoreStore
 
@@ -142,6 +142,10 @@ def push_scores(
     scores = ScoreStore(store_path).read(as_of)
     if scores.empty:
         raise PushError(f"no scores stored for {as_of} in {store_path}: score that as-of date first")
+    if "expected_arr_at_renewal" in tcfg.fields.values():
+        from churnml.forecast.store import read_forecast_accounts
+
+        scores = with_expected_arr(scores, read_forecast_accounts(Path(store_path).parent, as_of))
     records = build_records(scores, tcfg.fields, cfg.decimals)
     tgt = target_obj or make_target(cfg, name)
     ledger = PushLedger(store_path)

@@ -37,12 +37,18 @@ POOLED = "__all__"
 MIN_ROWS = 30
 QUANTILES = np.linspace(0.0, 1.0, 41)
 PARAMS_FILE = "forecast/params.json"
+BACKTEST_FILE = "forecast/backtest.parquet"
 MIN_SCALE = 0.5
 
 
 def params_path(work_dir: Path | str) -> Path:
     """Where `train_and_register_outcomes` writes the forecast parameters."""
     return Path(work_dir) / PARAMS_FILE
+
+
+def backtest_path(work_dir: Path | str) -> Path:
+    """Where `train_and_register_outcomes` writes the forecast's backtest (forecast vs realised per date)."""
+    return Path(work_dir) / BACKTEST_FILE
 
 
 @dataclass

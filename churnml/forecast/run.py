@@ -1,6 +1,8 @@
 """The forecast at the edge: features at the as-of date, the three champion outcome models, the fitted params.
 
-`run_forecast` reads the data and the registry; the arithmetic is `churnml.forecast.portfolio` (pure).
+`run_forecast` reads the data and the registry; `forecast_frame` does the rest from a feature frame already
+built (the weekly job has one); the arithmetic is `churnml.forecast.portfolio` (pure). Every forecast made is
+saved as the latest one (`churnml.forecast.store`), which the API, the portfolio page and the weekly summary read.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ def outcome_probabilities(settings: Settings, frame: pd.DataFrame, alias: str) -
 
 
 def run_forecast(
-    settings: Settings, as_of: dt.date, *, by: By | None = None, data: Path | None = None, alias: str = "champion"
+    settings: Settings, as_of: dt.date, *, by: By | None = None, data: Path | None = None, alias: str = "champion",
+    save: bool = True,
 ) -> ForecastRun:
-    """Forecast GRR / NRR for the horizon after `as_of` for the accounts active then.
+    """Forecast GRR / NRR for the horizon after `as_of` for the accounts active then (saved as the latest).
 
     Raises:
         ValueError: no account is active at `as_of`, or a model has no version behind `alias`.
@@ -57,21 +60,41 @@ def run_forecast(
     """
     from churnml.data.load import load_data
     from churnml.features import feature_set, to_frame
-    from churnml.scoring.health import estimate_health
 
-    params = ForecastParams.load(params_path(settings.work_dir))
+    params = ForecastParams.load(params_path(settings.work_dir))  # before the features: fails fast when missing
     loaded = load_data(settings, data)
     frame = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
-    if frame.empty:
-        raise ValueError(f"no account is active at {as_of}: nothing to forecast")
     column = BY_COLUMN[by] if by else None
     if column is not None and column not in frame.columns:
         acc = loaded.tables["accounts"]
         if column not in acc.columns:
             raise ValueError(f"cannot forecast by {by}: neither the features nor the accounts table have {column!r}")
         frame = frame.merge(acc.select("account_id", column).to_pandas(), on="account_id", how="left")
+    return forecast_frame(settings, frame, as_of, column, alias=alias, save=save, params=params)
+
+
+def forecast_frame(
+    settings: Settings, frame: pd.DataFrame, as_of: dt.date, column: str | None = None, *,
+    alias: str = "champion", save: bool = True, params: ForecastParams | None = None,
+) -> ForecastRun:
+    """The forecast from this date's feature frame (one row per active account; `column` to report groups by).
+
+    Raises:
+        ValueError: the frame is empty, or a model has no version behind `alias`.
+        FileNotFoundError: the forecast parameters were never fitted.
+    """
+    from churnml.forecast.store import save_forecast
+    from churnml.scoring.health import estimate_health
+
+    params = params or ForecastParams.load(params_path(settings.work_dir))
+    if frame.empty:
+        raise ValueError(f"no account is active at {as_of}: nothing to forecast")
     probs, versions = outcome_probabilities(settings, frame, alias)
     fc = forecast_portfolio(frame, probs, params, settings.forecast, as_of, column)
     seg = frame.get("segment", None)
     health = estimate_health(probs["churned"].to_numpy(), seg, seed=settings.forecast.seed)
+    if save:
+        save_forecast(settings.work_dir, as_of=as_of, horizon_days=fc.horizon_days, by=column,
+                      levels=settings.forecast.levels, groups=fc.groups, renewals=fc.renewals, health=health,
+                      accounts=fc.accounts, versions=versions)
     return ForecastRun(fc, versions, health)

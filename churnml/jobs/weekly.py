@@ -1,5 +1,5 @@
-"""The weekly job: validate new data → features → train challenger → backtest vs champion → drift → promote if
-better → score every active account → push to the CRM, with a job summary.
+"""The weekly job: validate new data → features → train challenger → backtest vs champion → drift → model health
+(CBPE) → promote if better → score every active account → GRR/NRR forecast → push to the CRM, with a job summary.
 
 Safety contract:
 
@@ -19,6 +19,9 @@ Safety contract:
 - A failing push leaves the week's (complete, consistent) scores and their model in place and the
   unsent records in the ledger, to be resumed by the next run or `churnml push`. Every failure is raised as
   `RetrainError` with one line naming the week and the step.
+- Model health and the forecast only inform (the summary says what they found), except that with
+  `forecast.block_promotion_on_health` a challenger whose estimated health is flagged is not promoted. The
+  forecast needs the outcome models (`churnml train-outcomes`); without them the summary says so.
 - Every step is a nested MLflow run under one parent run `weekly <week>`; the summary goes to
   `<work_dir>/jobs/<week>/summary.md` and is logged on the parent run.
 """
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from churnml.jobs.outlook import challenger_health, week_forecast
 from churnml.jobs.state import JobState, RetrainError, job_lock, read_state, state_path, week_key, write_state
 from churnml.jobs.summary import push_lines, render_summary
 from churnml.scoring.drift import DriftReport, drift_report
@@ -45,7 +49,9 @@ if TYPE_CHECKING:
     from churnml.config import Settings
     from churnml.crm.push import PushReport
     from churnml.data.load import LoadedData
+    from churnml.forecast.run import ForecastRun
     from churnml.lifecycle.registry import Decision, ModelRegistry
+    from churnml.scoring.health import HealthCheck
     from churnml.scoring.job import ScoringRun
 
 __all__ = ["RetrainError", "WeeklyResult", "run_weekly", "week_key"]
@@ -67,6 +73,10 @@ class WeeklyResult:
     scored: int = 0
     drift: DriftReport | None = None
     push: PushReport | None = None
+    health: HealthCheck | None = None
+    forecast: ForecastRun | None = None
+    forecast_note: str = ""
+    health_blocks: bool = False  # forecast.block_promotion_on_health, as the summary says it
     seconds: dict[str, float] = field(default_factory=dict)
 
     def state(self, status: str, **changes: object) -> JobState:
@@ -203,9 +213,13 @@ def _full_week(wk: _Week, registry: ModelRegistry) -> WeeklyResult:
                 out.drift = _drift(wk.settings, frame, current, challenger.result.model, names)
                 mlflow.log_metrics(out.drift.metrics())
                 mlflow.log_text(out.drift.features.to_csv(index=False), "drift.csv")
+            with steps("health"):
+                out.health = challenger_health(wk.settings, challenger, current)
+                out.health_blocks = wk.settings.forecast.block_promotion_on_health
+                mlflow.log_metric("estimated_auc", float(out.health.portfolio["expected_auc"]))
             with steps("promote"):
                 write_state(wk.state_file, out.state("promoting", previous=before))  # the intent, before the move
-                decision = _promote(wk.settings, registry, challenger, out.drift)
+                decision = _promote(wk.settings, registry, challenger, out.drift, out.health)
                 out.promoted, out.reason = decision.promote, decision.reason
                 promoted_now = decision.promote
                 out.champion = registry.champion()
@@ -217,6 +231,8 @@ def _full_week(wk: _Week, registry: ModelRegistry) -> WeeklyResult:
                 out.scored = len(scoring.scores)
                 write_state(wk.state_file, out.state("scored", previous=before))
                 mlflow.log_metric("accounts_scored", float(out.scored))
+            with steps("forecast"):
+                out.forecast, out.forecast_note = week_forecast(wk.settings, current, wk.as_of)
             if wk.push:
                 with steps("push"):
                     out.push = _push(wk.settings, wk.as_of, wk.target)
@@ -335,12 +351,17 @@ def _drift(settings: Settings, frame: pd.DataFrame, current: pd.DataFrame, model
     return drift_report(reference, current, names, settings.retrain.drift, ref_scores, cur_scores)
 
 
-def _promote(settings: Settings, registry: ModelRegistry, challenger: Challenger, drift: DriftReport) -> Decision:
+def _promote(settings: Settings, registry: ModelRegistry, challenger: Challenger, drift: DriftReport,
+             health: HealthCheck | None = None) -> Decision:
     from churnml.lifecycle.registry import Decision
 
     if settings.retrain.drift.block_promotion and drift.breached and registry.champion() is not None:
         return Decision(False, f"not promoted: drift breach in {', '.join(drift.breaches[:5])} "
                                "(retrain.drift.block_promotion)")
+    if (settings.forecast.block_promotion_on_health and health is not None and health.flagged
+            and registry.champion() is not None):
+        return Decision(False, f"not promoted: model health flagged ({health.alarms[0]}) "
+                               "(forecast.block_promotion_on_health)")
     return registry.promote_if_better(challenger.version, champion_metrics=challenger.champion_metrics)
 
 

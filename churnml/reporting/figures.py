@@ -1,4 +1,8 @@
-"""Figures of the CS KPI report, and the one helper that embeds a figure in HTML as a base64 PNG.
+"""Figures of the CS KPI report, and the one helper that embeds a figure in HTML as a base64 SVG.
+
+Vector, so a figure is sharp at any width and the layout never stretches pixels; the HTML gives each image its
+own width and height from the SVG (`to_image`), and CSS only ever shrinks it (`max-width: 100%`, height auto).
+Text stays text in the SVG (`svg.fonttype: none`), which keeps the files small.
 
 Each function takes the tables of `churnml.reporting.kpi` / `churnml.reporting.cohorts` and returns a
 `matplotlib.figure.Figure`
@@ -9,8 +13,12 @@ from __future__ import annotations
 
 import base64
 import io
+import re
+import textwrap
+from dataclasses import dataclass
 
 import matplotlib
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -19,11 +27,37 @@ _BLUE, _RED, _GREEN, _GREY, _ORANGE = "#4C72B0", "#C44E52", "#55A868", "0.55", "
 _BAND_COLOURS = {"low": _GREEN, "medium": _ORANGE, "high": _RED}
 
 
-def to_data_uri(fig: Figure, dpi: int = 96) -> str:
-    """The figure as a `data:image/png;base64,...` URI, so the report needs no other file."""
+@dataclass(frozen=True)
+class Image:
+    """An embedded figure: `src` (data URI of an SVG), its CSS pixel `width` and `height`, and `alt` text."""
+
+    src: str
+    width: int
+    height: int
+    alt: str = ""
+
+
+def to_svg(fig: Figure) -> bytes:
+    """The figure as SVG bytes (tight bounding box, text kept as text, no timestamp: same figure, same bytes)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "churnml"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return buf.getvalue()
+
+
+def to_image(fig: Figure, alt: str = "") -> Image:
+    """The figure as an `Image` whose width and height (CSS px = SVG pt × 4/3) come from the SVG itself."""
+    svg = to_svg(fig)
+    m = re.search(rb'<svg[^>]*\swidth="([\d.]+)pt"[^>]*\sheight="([\d.]+)pt"', svg)
+    if m is None:
+        raise ValueError("matplotlib wrote an SVG without a width and height in pt")
+    w, h = (round(float(x) * 4 / 3) for x in m.groups())
+    return Image("data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii"), w, h, alt)
+
+
+def to_data_uri(fig: Figure) -> str:
+    """The figure as a `data:image/svg+xml;base64,...` URI, so the report needs no other file."""
+    return to_image(fig).src
 
 
 def _months(ax: object, months: pd.Series) -> None:
@@ -152,12 +186,20 @@ def cohort_retention_figure(curves: pd.DataFrame, last: int = 12) -> Figure:
     return fig
 
 
+def feature_title(name: str, width: int = 34) -> str:
+    """A feature's name in the catalog's words, wrapped to fit a small panel (the raw name if not catalogued)."""
+    from churnml.features.catalog import BY_NAME
+
+    spec = BY_NAME.get(name)
+    return textwrap.fill(spec.description if spec is not None else name, width)
+
+
 def deciles_figure(deciles: pd.DataFrame, features: list[str]) -> Figure:
-    """Small multiples: churn rate by decile of each key feature (grey bar: feature missing)."""
+    """Small multiples: churn rate by decile of each key feature, titled in the catalog's words (grey: missing)."""
     n = max(1, len(features))
     cols = min(3, n)
     rows = int(np.ceil(n / cols))
-    fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
+    fig = Figure(figsize=(3.4 * cols, 2.9 * rows))
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax, name in zip(axes, features, strict=False):
         d = deciles[deciles["feature"] == name]
@@ -166,7 +208,7 @@ def deciles_figure(deciles: pd.DataFrame, features: list[str]) -> Figure:
         miss = d[d["decile"] == 0]
         if len(miss):
             ax.bar([0], 100 * miss["churn_rate"], color="0.75")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(feature_title(name), fontsize=8)
         ax.set_xlabel("decile (0 = missing)", fontsize=7)
         ax.set_ylabel("churn %", fontsize=7)
         ax.tick_params(labelsize=7)
@@ -202,7 +244,37 @@ def at_risk_figure(table: pd.DataFrame, by: str, top: int = 15) -> Figure:
     return fig
 
 
+def forecast_figure(history: pd.DataFrame, groups: list[str], level: int = 80) -> Figure:
+    """Forecast vs realised over time: one column per group, GRR above NRR; the band is the `level`% interval,
+    dots the realised value, the dashed line last period's (naive) figure."""
+    cols = max(1, len(groups))
+    fig = Figure(figsize=(2.9 * cols + 0.6, 5.0))
+    axes = np.atleast_2d(fig.subplots(2, cols, sharex=True, squeeze=False))
+    for j, group in enumerate(groups):
+        for i, metric in enumerate(("grr", "nrr")):
+            ax = axes[i, j]
+            d = history[(history["group"] == group) & (history["metric"] == metric)].sort_values("as_of")
+            x = pd.to_datetime(d["as_of"])
+            ax.fill_between(x, 100 * d[f"lo{level}"], 100 * d[f"hi{level}"], color=_BLUE, alpha=0.2,
+                            label=f"{level}% range")
+            ax.plot(x, 100 * d["forecast"], color=_BLUE, label="forecast")
+            ax.plot(x, 100 * d["realised"], "o", color=_RED, markersize=3, label="realised")
+            if "naive_last" in d:
+                ax.plot(x, 100 * d["naive_last"], "--", color=_GREY, linewidth=1, label="last period")
+            ax.set_title(f"{metric.upper()} · {group}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=2, maxticks=4))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %y"))
+            ax.tick_params(axis="x", rotation=30)
+            if j == 0:
+                ax.set_ylabel("% of ARR at the forecast date", fontsize=7)
+    axes[0, 0].legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
 __all__ = [
-    "at_risk_figure", "bands_figure", "cohort_retention_figure", "deciles_figure", "experience_figure",
-    "experience_vs_outcomes_figure", "logos_figure", "movements_figure", "retention_figure", "to_data_uri",
+    "Image", "at_risk_figure", "bands_figure", "cohort_retention_figure", "deciles_figure", "experience_figure",
+    "experience_vs_outcomes_figure", "feature_title", "forecast_figure", "logos_figure", "movements_figure",
+    "retention_figure", "to_data_uri", "to_image", "to_svg",
 ]

@@ -1,31 +1,34 @@
-"""The CS KPI report: one self-contained HTML file (plots embedded as base64 PNG), readable offline.
+"""The CS KPI report: one self-contained HTML file (figures embedded as SVG), readable offline.
 
-`compute_report` is pure (pandas tables in, a `KpiReport` of tables out); `render_html` turns it into HTML with the
-Jinja2 template `churnml/reporting/templates/kpi.html.j2`; `build_report` is the job at the edge: it opens and
-validates the data, keeps only what was known before the as-of date, computes the features for the decile analysis,
-reads past scorings from the score store and their realised outcomes, and returns the report.
+`compute_report` is pure (pandas tables in, a `KpiReport` of tables out); `render_html`
+(`churnml.reporting.html`) turns it into HTML with the Jinja2 template `churnml/reporting/templates/kpi.html.j2`;
+`build_report` is the job at the edge: it opens and validates the data, keeps only what was known before the
+as-of date, computes the features for the decile analysis, reads past scorings from the score store and their
+realised outcomes, and the forecast's stored backtest, and returns the report.
 
-What is in it: monthly logo churn and retention, GRR/NRR and MRR movements; NPS, CSAT, CES, response rates
-and CSM team eNPS; experience next to outcomes per segment (either alone misleads); LTV (and LTV:CAC when
+What is in it: KPI tiles (trailing-period and annualised retention, each against the period before:
+`churnml.reporting.tiles`); monthly logo churn and retention, GRR/NRR and MRR movements; NPS, CSAT, CES, response
+rates and CSM team eNPS; experience next to outcomes per segment (either alone misleads); LTV (and LTV:CAC when
 acquisition costs are given); by segment and by CSM; cohort analysis (churn by decile of key features,
 retention by signup cohort); model health (risk bands against realised churn for scorings whose horizon has
-passed) and revenue at risk by segment and CSM from the latest scoring.
+passed) and revenue at risk by segment and CSM from the latest scoring; the GRR/NRR forecast made at past
+dates against what happened, by segment.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader
 
 from churnml.reporting import cohorts, kpi
 from churnml.reporting import costs as costs_kpi
-from churnml.reporting import figures as rf
+from churnml.reporting import tiles as kt
+from churnml.reporting.forecasts import current_forecast, forecast_history, read_forecast_backtest
+from churnml.reporting.html import render_html
 
 if TYPE_CHECKING:
     from churnml.config import Settings
@@ -54,6 +57,12 @@ class KpiReport:
     at_risk_csm: pd.DataFrame | None = None
     has_costs: bool = False
     notes: list[str] = field(default_factory=list)
+    period: kt.Period | None = None  # the tiles' figures (None only for a report built by hand)
+    prior: kt.Period | None = None  # the same number of months before, where the data reaches back
+    gross_margin: float = 1.0
+    forecast_history: pd.DataFrame | None = None  # `churnml.reporting.forecasts.forecast_history`
+    forecast_levels: tuple[float, ...] = (0.8, 0.95)
+    forecast_now: tuple[dt.date, int, pd.DataFrame] | None = None  # the latest forecast, if made this week
 
 
 def _before(df: pd.DataFrame | None, column: str, as_of: dt.date) -> pd.DataFrame | None:
@@ -74,6 +83,7 @@ def compute_report(
     feature_candidates: list[str] | None = None,
     scores: pd.DataFrame | None = None,
     labels: pd.DataFrame | None = None,
+    observed_from: dt.date | None = None,
 ) -> KpiReport:
     """All the report's tables from contract tables as pandas frames, using only rows before `as_of`.
 
@@ -87,6 +97,10 @@ def compute_report(
         feature_candidates: features considered for the decile analysis (default: numeric columns).
         scores: score-store rows (all as-of dates); model health and revenue at risk come from them.
         labels: realised outcomes of the scored rows (`churnml.reporting.cohorts.realised_labels`).
+        observed_from: the first day the data is known to be complete (e.g. its first activity): the period
+            compared against starts no earlier. Subscriptions often reach back further than the data
+            does, but only for the accounts still alive when the data begins, so the churn of earlier months
+            would be missing.
 
     Raises:
         ValueError: no subscriptions, or no complete month before `as_of`.
@@ -121,13 +135,32 @@ def compute_report(
                                          since=month_list[0] - dt.timedelta(days=366))
     deciles, keys = _deciles(training_frame, feature_candidates, notes)
 
+    first_month = dt.date(first_sub.year, first_sub.month, 1)
+    if observed_from is not None:
+        first_month = max(first_month, kt.next_month(observed_from - dt.timedelta(days=1)))
     report = KpiReport(
         as_of=as_of, months=month_list, overall=overall, revenue=revenue, experience=exp, enps=enps,
         segments=splits.get("segment", pd.DataFrame()), csms=csms, revenue_by_segment=by_segment,
         retention=retention, deciles=deciles, key_features=keys, has_costs=costs is not None, notes=notes,
+        period=kt.Period(month_list, overall.iloc[0].to_dict(), kt.trailing(subs, month_list, grace_days)),
+        prior=_prior(subs, surveys, accounts, kt.prior_months(month_list, first_month), grace_days, gross_margin,
+                     costs),
+        gross_margin=gross_margin,
     )
     _model_health(report, scores, labels)
     return report
+
+
+def _prior(subs: pd.DataFrame, surveys: pd.DataFrame | None, accounts: pd.DataFrame, months: list[dt.date],
+           grace_days: int, gross_margin: float, costs: pd.DataFrame | None) -> kt.Period | None:
+    """The same figures over the months just before the period (None when the data does not reach back)."""
+    if not months:
+        return None
+    revenue = kpi.revenue_monthly(subs, months, grace_days=grace_days, gross_margin=gross_margin)
+    overall = kpi.summarise_period(revenue, None, surveys, gross_margin=gross_margin)
+    if costs is not None:  # the same call as the period's own, which raised already if the costs are unusable
+        overall = costs_kpi.ltv_cac(overall, costs_kpi.cac(costs, revenue, accounts=accounts))
+    return kt.Period(months, overall.iloc[0].to_dict(), kt.trailing(subs, months, grace_days))
 
 
 def _splits(subs: pd.DataFrame, accounts: pd.DataFrame, surveys: pd.DataFrame | None, month_list: list[dt.date],
@@ -202,112 +235,6 @@ def _model_health(report: KpiReport, scores: pd.DataFrame | None, labels: pd.Dat
                             "realised churn.")
 
 
-# --------------------------------------------------------------------------- HTML
-
-
-def _fmt(value: Any, kind: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return "–"
-    if kind == "pct":
-        return f"{100 * float(value):.1f}%"
-    if kind == "money":
-        return f"${float(value):,.0f}"
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "num":
-        return f"{float(value):,.1f}"
-    if kind == "ratio":
-        return f"{float(value):.2f}"
-    if kind == "month":
-        return f"{pd.Timestamp(value):%b %Y}"
-    return str(value)
-
-
-def _table(df: pd.DataFrame | None, columns: list[tuple[str, str, str]]) -> dict[str, Any]:
-    """A table for the template: [(column, header, kind)] kept where the column exists."""
-    if df is None or df.empty:
-        return {"headers": [], "rows": []}
-    cols = [c for c in columns if c[0] in df.columns]
-    return {"headers": [h for _, h, _ in cols],
-            "rows": [[_fmt(r[c], k) for c, _, k in cols] for r in df.to_dict("records")]}
-
-
-_OUTCOMES = [("customers_start", "customers (month starts)", "int"), ("churned", "churned", "int"),
-             ("reactivated", "reactivated", "int"), ("logo_churn_rate", "logo churn / mo", "pct"),
-             ("grr", "GRR / mo", "pct"), ("nrr", "NRR / mo", "pct"), ("arpa", "ARPA", "money"),
-             ("ltv", "LTV", "money")]
-_EXPERIENCE = [("nps", "NPS", "num"), ("nps_responses", "NPS answers", "int"), ("csat", "CSAT", "pct"),
-               ("ces", "CES", "ratio"), ("response_rate", "response rate", "pct")]
-_COST = [("cac", "CAC", "money"), ("ltv_cac", "LTV:CAC", "ratio")]
-_MONTHLY = [("month", "month", "month"), ("customers_start", "customers", "int"), ("new", "new", "int"),
-            ("reactivated", "reactivated", "int"), ("churned", "churned", "int"),
-            ("logo_churn_rate", "logo churn", "pct"), ("retention_rate", "retention", "pct"),
-            ("mrr_start", "MRR (start)", "money"), ("expansion_mrr", "expansion", "money"),
-            ("contraction_mrr", "contraction", "money"), ("churned_mrr", "churned MRR", "money"),
-            ("grr", "GRR", "pct"), ("nrr", "NRR", "pct"), ("ltv", "LTV", "money")]
-_EXP_MONTHLY = [("month", "month", "month"), ("nps", "NPS", "num"), ("nps_responses", "answers", "int"),
-                ("csat", "CSAT", "pct"), ("csat_responses", "answers", "int"), ("ces", "CES", "ratio"),
-                ("ticket_ces", "ticket CES", "ratio"), ("response_rate", "response rate", "pct")]
-_AT_RISK = [("accounts", "accounts", "int"), ("high_risk", "high risk", "int"),
-            ("expected_churn", "expected churners", "num"), ("mrr", "MRR", "money"),
-            ("mrr_at_risk", "MRR at risk", "money"), ("share_at_risk", "share at risk", "pct")]
-_BANDS = [("band", "band", "str"), ("accounts", "scored accounts", "int"), ("predicted", "predicted", "pct"),
-          ("realised", "realised churn", "pct"), ("churned", "churned", "int"),
-          ("churned_mrr", "churned MRR", "money")]
-
-#: The report's Jinja template (package data, beside this module).
-TEMPLATE = "kpi.html.j2"
-
-def _img(fig: Any, alt: str) -> dict[str, str]:
-    return {"alt": alt, "src": rf.to_data_uri(fig)}
-
-
-def render_html(report: KpiReport) -> str:
-    """The report as one HTML document with every plot embedded (no network, no other files)."""
-    o = report.overall.iloc[0]
-    tiles = [("logo churn / month", _fmt(o["logo_churn_rate"], "pct")), ("GRR / month", _fmt(o["grr"], "pct")),
-             ("NRR / month", _fmt(o["nrr"], "pct")), ("ARPA", _fmt(o["arpa"], "money")),
-             ("LTV", _fmt(o["ltv"], "money")), ("NPS", _fmt(o.get("nps"), "num")),
-             ("CSAT", _fmt(o.get("csat"), "pct")), ("CES", _fmt(o.get("ces"), "ratio"))]
-    if report.has_costs and "ltv_cac" in o:
-        tiles.append(("LTV:CAC", _fmt(o["ltv_cac"], "ratio")))
-    seg_cols = [("segment", "segment", "str"), *_OUTCOMES, *_EXPERIENCE, *(_COST if report.has_costs else [])]
-    csm_cols = [("csm_id", "CSM", "str"), *_OUTCOMES[:6], *_EXPERIENCE, ("enps", "own eNPS", "num")]
-    segs = report.segments
-    ctx: dict[str, Any] = {
-        "as_of": report.as_of,
-        "period": f"{report.months[0]:%b %Y} – {report.months[-1]:%b %Y} ({len(report.months)} months)",
-        "notes": report.notes,
-        "tiles": tiles,
-        "outcome_figs": [_img(rf.logos_figure(report.revenue), "customers and logo churn"),
-                         _img(rf.retention_figure(report.revenue), "GRR, NRR and logo retention"),
-                         _img(rf.movements_figure(report.revenue), "MRR movements")],
-        "monthly": _table(report.revenue, _MONTHLY),
-        "experience_fig": rf.to_data_uri(rf.experience_figure(report.experience, report.enps)),
-        "experience": _table(report.experience.merge(report.enps, on="month", how="left"),
-                             [*_EXP_MONTHLY, ("enps", "team eNPS", "num")]),
-        "segment_fig": rf.to_data_uri(rf.experience_vs_outcomes_figure(segs))
-        if len(segs) and "nps" in segs and segs["nps"].notna().any() else None,
-        "segments": _table(segs, seg_cols),
-        "csms": _table(report.csms, csm_cols),
-        "deciles_fig": rf.to_data_uri(rf.deciles_figure(report.deciles, report.key_features))
-        if report.key_features else None,
-        "cohort_fig": rf.to_data_uri(rf.cohort_retention_figure(report.retention)) if len(report.retention) else None,
-        "bands_fig": rf.to_data_uri(rf.bands_figure(report.bands)) if report.bands is not None else None,
-        "bands": _table(report.bands, _BANDS),
-        "scorings": ", ".join(str(d) for d in report.scorings),
-        "at_risk_as_of": report.at_risk_as_of,
-        "at_risk_figs": [_img(rf.at_risk_figure(t, by), f"MRR at risk by {by}")
-                         for t, by in ((report.at_risk_segment, "segment"), (report.at_risk_csm, "csm_id"))
-                         if t is not None and len(t)],
-        "at_risk_segment": _table(report.at_risk_segment, [("segment", "segment", "str"), *_AT_RISK]),
-        "at_risk_csm": _table(report.at_risk_csm, [("csm_id", "CSM", "str"), *_AT_RISK]),
-    }
-    env = Environment(loader=PackageLoader("churnml.reporting", "templates"), autoescape=True, trim_blocks=True,
-                      lstrip_blocks=True)
-    return env.get_template(TEMPLATE).render(**ctx)
-
-
 # --------------------------------------------------------------------------- the job (I/O at the edge)
 
 
@@ -348,12 +275,14 @@ def build_report(
     data: Path | None = None,
     costs: Path | None = None,
     months: int = 12,
-    gross_margin: float = 1.0,
+    gross_margin: float | None = None,
 ) -> KpiReport:
     """Open and validate the data, read past scorings, and compute the report for `as_of`.
 
     `as_of` defaults to the end of the data; a later one is refused (`churnml.data.dates.resolve_as_of`).
     Acquisition costs come from `costs`, else from an `acquisition_costs` table in the data folder, if any.
+    `gross_margin` defaults to `reporting.gross_margin`. The forecast section reads the backtest
+    `churnml train-outcomes` stored, if any.
     """
     from churnml.data.dates import resolve_as_of
     from churnml.data.load import load_data
@@ -369,8 +298,10 @@ def build_report(
               if name in t}
     cfg = settings.labels
     training = None
+    observed_from = None
     if "events" in t:
-        first = pd.Timestamp(t.con.execute(t["events"].ts.min())).date() + dt.timedelta(days=90)
+        observed_from = pd.Timestamp(t.con.execute(t["events"].ts.min())).date()
+        first = observed_from + dt.timedelta(days=90)
         dates = decile_dates(first, as_of, cfg.horizon_days, cfg.grace_days)
         if dates:
             training, _ = build_training_frame(t, dates, cfg, until=as_of)
@@ -380,11 +311,21 @@ def build_report(
         past = cohorts.scorings_with_outcomes(scores, as_of, cfg.horizon_days, cfg.grace_days)
         labels = cohorts.realised_labels(t, past, cfg, until=as_of) if past else None
     numeric = [f.name for f in FEATURES if f.kind == "numeric"]
-    return compute_report(
-        frames, as_of, months=months, grace_days=cfg.grace_days, gross_margin=gross_margin,
+    report = compute_report(
+        frames, as_of, months=months, grace_days=cfg.grace_days,
+        gross_margin=settings.reporting.gross_margin if gross_margin is None else gross_margin,
         costs=read_costs(costs) if costs is not None else None, training_frame=training,
-        feature_candidates=numeric, scores=scores, labels=labels,
+        feature_candidates=numeric, scores=scores, labels=labels, observed_from=observed_from,
     )
+    bt = read_forecast_backtest(settings.work_dir)
+    report.forecast_levels = settings.forecast.levels
+    if bt is None:
+        report.notes.append("No forecast backtest: run `churnml train-outcomes` to see the GRR/NRR forecast "
+                            "against what happened.")
+    else:
+        report.forecast_history = forecast_history(bt, as_of, cfg.horizon_days, cfg.grace_days)
+    report.forecast_now = current_forecast(settings.work_dir, as_of)
+    return report
 
 
 def write_report(report: KpiReport, out: Path) -> Path:

@@ -16,6 +16,9 @@ NannyML itself is not used: on this stack it would downgrade LightGBM (4.7 → 4
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
@@ -141,3 +144,59 @@ def health_errors(bt: pd.DataFrame) -> pd.DataFrame:
             "mae_churners": float((sub["expected_churners"] - sub["realised_churners"]).abs().mean()),
         })
     return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """This week's CBPE estimate of one model, and what is wrong with it (`alarms`; empty: nothing).
+
+    Attributes:
+        model: which model was estimated ("challenger v3").
+        estimate: `estimate_health` rows (`all` first, then each segment).
+        reference_auc: the model's backtest ROC-AUC (None when unknown).
+        floor: `forecast.auc_floor` (None: no floor configured).
+        alarms: one sentence per alarm (the estimate below the floor; the backtest AUC outside the interval).
+        notes: segments below the floor (informative: a segment's estimate is noisier than the portfolio's).
+    """
+
+    model: str
+    estimate: pd.DataFrame
+    reference_auc: float | None
+    floor: float | None
+    alarms: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.alarms)
+
+    @property
+    def portfolio(self) -> dict[str, float]:
+        return self.estimate.iloc[0].to_dict()
+
+
+def check_health(
+    p: np.ndarray | pd.Series, segment: np.ndarray | pd.Series | None = None, *, model: str,
+    reference_auc: float | None = None, floor: float | None = None, seed: int = 0,
+) -> HealthCheck:
+    """Estimate the model's health on this week's accounts and raise the alarms.
+
+    Alarms (portfolio estimate): the expected ROC-AUC is below `floor`; the backtest's ROC-AUC lies outside this
+    week's 95% interval, i.e. on this week's accounts the model is expected to rank differently than it did in
+    its backtest (its scores drifted). Segments whose estimate is below the floor are listed as notes.
+    """
+    est = estimate_health(p, segment, seed=seed)
+    whole = est.iloc[0]
+    alarms: list[str] = []
+    if floor is not None and whole["expected_auc"] < floor:
+        alarms.append(f"estimated ROC-AUC {whole['expected_auc']:.3f} is below the floor {floor:.3f} "
+                      "(forecast.auc_floor)")
+    if reference_auc is not None and math.isfinite(reference_auc) and not (
+            whole["auc_lo"] <= reference_auc <= whole["auc_hi"]):
+        alarms.append(f"the backtest ROC-AUC {reference_auc:.3f} is outside this week's estimated 95% range "
+                      f"{whole['auc_lo']:.3f}–{whole['auc_hi']:.3f}: on this week's accounts the model is "
+                      "expected to rank differently than in its backtest")
+    notes = [f"segment {r['segment']}: estimated ROC-AUC {r['expected_auc']:.3f} is below the floor"
+             for r in est.iloc[1:].to_dict(orient="records")
+             if floor is not None and math.isfinite(r["expected_auc"]) and r["expected_auc"] < floor]
+    return HealthCheck(model, est, reference_auc, floor, alarms, notes)

@@ -2,9 +2,12 @@
 
 * Tickets arrive as a Poisson process per covered day, more often when health is low, with an onboarding bump;
   low health also shifts priorities up and slows resolution (lognormal, with a slow tail); reopen odds rise too.
-* At closing, the requester may answer a CES (stored on the ticket as `effort_score` and as a `ces` survey row)
-  and a CSAT. NPS goes out quarterly to a few users. Every response probability rises with health, so unhappy
-  accounts answer less: silence is a signal.
+* At closing, the requester may answer a transactional CES (stored on the ticket as `effort_score`, only there)
+  and a CSAT (a `csat` survey row). NPS goes out quarterly to a few users, and a relationship CES survey ("how
+  easy is it to get value from the product", the `ces` survey rows) a month after each NPS wave, driven by
+  health, not by any one ticket: the surveys' CES and the tickets' effort scores are two instruments, not one
+  answer stored twice. Every response probability rises with health, so unhappy accounts answer less: silence
+  is a signal.
 * CSMs answer a monthly eNPS pulse driven by their latent morale (which also feeds their accounts' health).
 """
 
@@ -81,7 +84,7 @@ def account_support(rng: np.random.Generator, a: Account, d: Daily, grid: Grid, 
     cov_end = np.minimum(_coverage_end_us(d, opened), end_us)
     is_closed = closed < end_us
     closed = np.where(is_closed, closed, -1)
-    # CES at closing, mirrored in the surveys table.
+    # Transactional CES at closing: the ticket's effort score (the relationship CES survey is drawn below).
     log_res = np.log(hours / 8.0)
     ces_ts = closed + rng.integers(60_000_000, 3 * HOUR_US, n)
     ces_ok = is_closed & (ces_ts < cov_end)
@@ -118,16 +121,18 @@ def account_support(rng: np.random.Generator, a: Account, d: Daily, grid: Grid, 
         nps_score.append(score[ok])
         nps_user.append(a.user_base + users[ok])
 
-    s_ts = np.concatenate([ces_ts[ces_ok], csat_ts[csat_ok], *nps_ts])
+    # Drawn last, so every draw above (tickets, CSAT, NPS) is what it was before this survey existed.
+    rc_ts, rc_score, rc_user = _relationship_ces(rng, a, d, grid, p, end_us)
+    s_ts = np.concatenate([rc_ts, csat_ts[csat_ok], *nps_ts])
     kind = np.concatenate(
         [
-            np.full(int(ces_ok.sum()), 2),
+            np.full(len(rc_ts), 2),
             np.full(int(csat_ok.sum()), 1),
             np.zeros(sum(len(t) for t in nps_ts), dtype=np.int64),
         ]
     )
-    score = np.concatenate([ces[ces_ok], csat[csat_ok], *nps_score])
-    user = np.concatenate([requester[ces_ok], requester[csat_ok], *nps_user]).astype(np.int64)
+    score = np.concatenate([rc_score, csat[csat_ok], *nps_score])
+    user = np.concatenate([rc_user, requester[csat_ok], *nps_user]).astype(np.int64)
     order = np.argsort(s_ts, kind="stable")
     t_order = np.argsort(opened, kind="stable")
     return Support(
@@ -141,6 +146,35 @@ def account_support(rng: np.random.Generator, a: Account, d: Daily, grid: Grid, 
         survey_score=score[order].astype(np.float64),
         survey_user=user[order],
     )
+
+
+def _relationship_ces(
+    rng: np.random.Generator, a: Account, d: Daily, grid: Grid, p: SimParams, end_us: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quarterly relationship CES (Feb/May/Aug/Nov, 1 easy – 7 hard) to a few users: (ts_us, score, user)."""
+    out_ts, out_score, out_user = [], [], []
+    for k in range(grid.first_window_month, grid.n_months):
+        if grid.month_number[k] not in (2, 5, 8, 11):
+            continue
+        send = int(grid.month_starts[k]) + 9 + a.nps_offset
+        j = int(np.searchsorted(d.days, send))
+        if j >= len(d.days) or d.days[j] != send or send - a.sub_start < 60:
+            continue
+        seats = int(d.seats[j])
+        m = min(seats, 1 + seats // 25)
+        users = rng.choice(seats, m, replace=False)
+        hs = d.health[j]
+        answer = rng.random(m) < _sigmoid(p.nps_response_intercept + p.response_health_slope * hs)
+        ts = send * DAY_US + local_time_us(rng, m, 11.0, 2.0, a.tz_hours)
+        ts += (rng.exponential(2.0, m) * DAY_US).astype(np.int64)
+        ok = answer & (ts < min(int(_coverage_end_us(d, np.array([send * DAY_US]))[0]), end_us))
+        score = np.clip(np.round(3.4 - 0.9 * hs + rng.normal(0, 1.2, m)), 1, 7)
+        out_ts.append(ts[ok])
+        out_score.append(score[ok])
+        out_user.append(a.user_base + users[ok])
+    if not out_ts:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+    return np.concatenate(out_ts), np.concatenate(out_score), np.concatenate(out_user)
 
 
 def csm_enps(

@@ -156,7 +156,7 @@ def train_and_register_outcomes(
     reuse it; otherwise it is trained here for the forecast's backtest only and not registered).
     """
     from churnml.forecast.backtest import backtest_forecast
-    from churnml.forecast.params import fit_params, fit_scale, params_path
+    from churnml.forecast.params import backtest_path, fit_params, fit_scale, params_path
     from churnml.lifecycle.registry import ModelRegistry
     from churnml.lifecycle.tracking import log_training
     from churnml.simulate.oracle import read_truth
@@ -191,4 +191,5 @@ def train_and_register_outcomes(
     params.scale = fit_scale(bt)
     path = params_path(settings.work_dir)
     params.save(path)
+    bt.to_parquet(backtest_path(settings.work_dir), index=False)  # the KPI report's forecast vs realised
     return OutcomeTraining(results, versions, promoted, path, frame, bt)

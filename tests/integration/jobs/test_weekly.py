@@ -78,14 +78,16 @@ def test_the_week_runs_end_to_end(job: Job) -> None:
     parent = client.get_run(r.run_id)
     assert parent.data.tags["churnml.week"] == "2025-W07" and parent.info.status == "FINISHED"
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{r.run_id}'")
-    assert {c.info.run_name for c in children} == {"validate", "features", "train", "drift", "promote", "score",
-                                                    "push"}
+    assert {c.info.run_name for c in children} == {"validate", "features", "train", "drift", "health", "promote",
+                                                    "score", "forecast", "push"}
     drift_run = next(c for c in children if c.info.run_name == "drift")
     assert "psi_score" in drift_run.data.metrics and "drift_breaches" in drift_run.data.metrics
     text = r.summary_path.read_text()
     assert r.summary_path == s.work_dir / "jobs" / "2025-W07" / "summary.md"
     for part in ("Challenger v1: **promoted to champion**", "## Drift", "Score distribution PSI",
-                 "## Biggest risk movers", f"Target **webhook**: {r.scored:,} acknowledged", "| lightgbm |"):
+                 "## Biggest risk movers", f"Target **webhook**: {r.scored:,} acknowledged", "| lightgbm |",
+                 "## Model health before labels (CBPE)", "challenger v1: estimated ROC-AUC",
+                 "_no forecast: the outcome models were never trained here"):
         assert part in text
 
 
@@ -142,7 +144,8 @@ def _quick_train(champion: int):
     return quick
 
 
-def _force(settings: Settings, registry: ModelRegistry, challenger: Challenger, drift: object) -> Decision:
+def _force(settings: Settings, registry: ModelRegistry, challenger: Challenger, drift: object,
+           health: object = None) -> Decision:
     registry.promote(challenger.version, "forced by the test")
     return Decision(True, "forced by the test")
 
