@@ -237,9 +237,8 @@ def _mrr(seats: int, a: Account, segment: str, price_factor: float) -> tuple[flo
     return round(mrr, 2), plan
 
 
-def month_hazard(
-    a: Account, p: SimParams, hk: float, ms: int, spell_start: int, renewal: bool, shift: float = 0.0
-) -> float:
+def month_hazard(a: Account, p: SimParams, hk: float, ms: int, spell_start: int, renewal: bool,
+                 shift: float = 0.0) -> float:
     """Churn probability of a customer in the grid month starting on day `ms`, given its health `hk` then.
 
     Zero in the month a spell starts; annual contracts: the non-renewal logit in the renewal month, a small
@@ -253,9 +252,8 @@ def month_hazard(
         slope = p.renewal_health_slope if renewal else p.hazard_health_slope
         return _sigmoid((sp.renewal_logit if renewal else p.annual_offcycle_logit) - slope * hk + shift)
     tenure = (ms - spell_start) / 30.44
-    return _sigmoid(
-        sp.monthly_logit - p.hazard_health_slope * hk + p.early_tenure_logit * math.exp(-tenure / 4) + shift
-    )
+    early = p.early_tenure_logit * math.exp(-tenure / 4)
+    return _sigmoid(sp.monthly_logit - p.hazard_health_slope * hk + early + shift)
 
 
 def quick_gap(u: float) -> int:
@@ -302,14 +300,12 @@ def spell_hazards(
     return out
 
 
-Treat = Callable[[int, int, float, int, "int | None"], float]
-
+Treat = Callable[[int, int, float, int, "int | None"], float]  # plays: (k, ms, health, spell start, term end)
 
 def live(a: Account, h: np.ndarray, grid: Grid, p: SimParams, treat: Treat | None = None) -> Life:
-    """Run the monthly contract state machine of one account (see the module docstring for the causal rules).
+    """Run the monthly contract state machine of one account (module docstring: the causal rules).
 
-    `treat(k, month_start, health, spell_start, term_end)`, when given, is called for every window month the
-    account is a customer in and returns the churn-logit shift of its plays (`churnml.simulate.plays`).
+    `treat`, if given, is called each window month as a customer and returns the plays' churn-logit shift.
     """
     sp = p.segments[a.segment]
     life = Life()
