@@ -12,7 +12,9 @@ The story (behind `simulate_world(..., plays=PlaySimParams())`; off by default, 
 * A play shifts the churn-hazard logit by `effect_logit[play]` for `effect_months` months, but only if the
   account *responds*: an adoption session helps only low-usage accounts, an executive call only detractors
   (health where the expected NPS answer is ≤ 6), a renewal review only accounts whose annual renewal falls
-  within `renewal_within_days`. Everyone else gets nothing from it: the effect is heterogeneous by design.
+  within `renewal_within_days`; and no play saves an account too far gone (health below `lost_cause_below`).
+  Everyone else gets nothing from it: the effect is heterogeneous by design, and the riskiest accounts are not
+  the ones a play can save.
 * `truth/play_effects.parquet` holds, for every account and window month it was a customer in and every play,
   the churn probability over the next `effect_months` months without any play and with that play (the true
   effect is their difference); `truth/play_assignments.parquet` the eligible decisions with their holdout flag.
@@ -61,6 +63,7 @@ class PlaySimParams:
     low_usage_below: float = 0.35  # usage intensity (style x engagement) below which adoption helps
     detractor_health_below: float = -1.0 / 3.0  # expected NPS 7 + 1.5 h <= 6.5
     renewal_within_days: int = 90
+    lost_cause_below: float = -1.0  # health below which no play saves the account (budget cut, champion gone)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.holdout < 1.0:
@@ -99,6 +102,8 @@ class PlayPolicy:
 
     def responds(self, play: str, hk: float, ms: int, term_end: int | None) -> bool:
         """Whether the account benefits from `play` decided in the month starting `ms` at health `hk`."""
+        if hk < self.pp.lost_cause_below:
+            return False
         if play == "adoption_session":
             return self._usage(hk) < self.pp.low_usage_below
         if play == "executive_call":
