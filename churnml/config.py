@@ -45,6 +45,8 @@ class SimulateConfig(BaseModel):
     start: str = "2024-01-01"
     months: int = Field(24, ge=1, le=120)
     seed: int = 7
+    plays: bool = Field(False, description="Simulate CSM plays with true effects and a recorded holdout "
+                        "(churnml.simulate.plays; its holdout share is plays.holdout).")
 
 
 class FeaturesConfig(BaseModel):
