@@ -31,7 +31,7 @@ from benchmarks.report import machine, update_section
 from churnml.config import LabelsConfig, Settings
 from churnml.data.load import load_data
 from churnml.plays.effects import adjusted_effect, holdout_effects
-from churnml.plays.uplift import TLearner, XLearner, work_list
+from churnml.plays.uplift import OffsetLearner, TLearner, XLearner, work_list
 from churnml.simulate import simulate_world
 from churnml.simulate.lifecycle import bridge_probability
 from churnml.simulate.plays import ASSIGNMENTS_FILE, EFFECTS_FILE, PlaySimParams
@@ -110,7 +110,8 @@ def qini(rows: pd.DataFrame, split: pd.Timestamp) -> tuple[pd.DataFrame, int]:
     train = train[quiet | train["play"].notna()]
     arm = train["play"].where(~train["held_out"].fillna(False).astype(bool))  # held out = control
     y = train["churned"].to_numpy(float)
-    learners = {"T": TLearner(seed=0).fit(train[feats], arm, y), "X": XLearner(seed=0).fit(train[feats], arm, y)}
+    learners = {"T": TLearner(seed=0).fit(train[feats], arm, y), "X": XLearner(seed=0).fit(train[feats], arm, y),
+                "offset": OffsetLearner(seed=0).fit(train[feats], arm, y)}
     table = []
     test = rows[rows["as_of"] >= split]
     for _, month in test.groupby("as_of"):
