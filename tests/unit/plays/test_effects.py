@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from churnml.plays.effects import adjusted_effect, holdout_effects
-from churnml.plays.uplift import TLearner, XLearner, work_list
+from churnml.plays.uplift import OffsetLearner, TLearner, XLearner, work_list
 
 
 def _randomised(n_accounts: int, effect: float, seed: int) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def test_aipw_removes_the_confounding_a_naive_comparison_keeps() -> None:
     assert est["lo"] <= 0.08 <= est["hi"] and abs(est["churn_prevented"] - 0.08) < 0.05
 
 
-@pytest.mark.parametrize("learner", [TLearner, XLearner])
+@pytest.mark.parametrize("learner", [TLearner, XLearner, OffsetLearner])
 def test_uplift_ranks_the_accounts_a_play_can_save_first(learner: type[TLearner]) -> None:
     rng = np.random.default_rng(1)
     n = 8000
