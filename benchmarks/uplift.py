@@ -9,7 +9,8 @@ their decisions is held out and recorded, and each play has a true, heterogeneou
 1. Per play, churn prevented among eligible decisions, routed vs held out (bootstrap-by-account 95% interval),
    against the true mean effect of the same decisions; and the observational AIPW estimate (no holdout used)
    against the true effect on the treated.
-2. Uplift learners fitted on the first months' randomised decisions (routed vs held out) rank every account at each later month by expected saved MRR
+2. Uplift learners fitted on the first months' randomised decisions (routed vs held out) rank every account
+   at each later month by expected saved MRR
    (uplift × MRR) and by risk × MRR; the table sums the TRUE saved MRR of each ranking's top k%.
 Writes the "Plays and uplift" section of docs/benchmarks.md.
 
@@ -160,7 +161,8 @@ def report(eff: pd.DataFrame, q: pd.DataFrame, months: int, args: argparse.Names
             f"{'yes' if r['inside'] else 'no'} | {_pct(r['aipw_churn_prevented'])} ({_pct(r['aipw_lo'])} to "
             f"{_pct(r['aipw_hi'])}) | {_pct(r['true_att'])} | {'yes' if r['aipw_inside'] else 'no'} |")
     lines += ["", f"**True saved MRR captured by the top k% of each ranking** (summed over {months} test months; "
-              "learners fitted on the earlier months' eligible decisions, routed vs held out; both rankings of a learner use the play it recommends; risk is "
+              "learners fitted on the earlier months' eligible decisions, routed vs held out; both rankings of a "
+              "learner use the play it recommends; risk is "
               "the control model's churn probability)", "",
               "| learner | top | by uplift × MRR | by risk × MRR | random | oracle | uplift / risk |",
               "|---|---|---|---|---|---|---|"]
