@@ -21,13 +21,15 @@ _PARAMS = {"n_estimators": 150, "learning_rate": 0.05, "num_leaves": 8, "min_chi
            "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 5.0, "verbose": -1}
 
 
-def _fit(x: pd.DataFrame, y: np.ndarray, seed: int) -> lgb.LGBMClassifier | float:
+def fit_churn(x: pd.DataFrame, y: np.ndarray, seed: int) -> lgb.LGBMClassifier | float:
+    """A small, regularised LightGBM churn classifier (a constant rate when `y` has one class)."""
     if len(np.unique(y)) < 2:
         return float(np.mean(y)) if len(y) else 0.0
     return lgb.LGBMClassifier(**_PARAMS, random_state=seed).fit(x, y)
 
 
-def _predict(model: lgb.LGBMClassifier | float, x: pd.DataFrame) -> np.ndarray:
+def predict_churn(model: lgb.LGBMClassifier | float, x: pd.DataFrame) -> np.ndarray:
+    """Churn probability per row of `x` from `fit_churn`'s model."""
     if isinstance(model, float):
         return np.full(len(x), model)
     return model.predict_proba(x)[:, 1]
@@ -52,26 +54,26 @@ class TLearner:
         ctrl = play.isna().to_numpy()
         if ctrl.all() or not ctrl.any():
             raise ValueError("the T-learner needs both control rows (play null) and treated rows")
-        self.control = _fit(x[ctrl], y[ctrl], self.seed)
+        self.control = fit_churn(x[ctrl], y[ctrl], self.seed)
         self.treated = {}
         for q in sorted(play.dropna().unique()):
             rows = (play == q).to_numpy()
             if rows.sum() >= self.min_rows:
-                self.treated[str(q)] = _fit(x[rows], y[rows], self.seed)
+                self.treated[str(q)] = fit_churn(x[rows], y[rows], self.seed)
         return self
 
     def predict(self, x: pd.DataFrame) -> pd.DataFrame:
         """One column per modelled play: expected churn prevented by it (can be negative: no benefit)."""
         if self.control is None:
             raise ValueError("fit the T-learner first")
-        base = _predict(self.control, x)
-        return pd.DataFrame({q: base - _predict(m, x) for q, m in self.treated.items()}, index=x.index)
+        base = predict_churn(self.control, x)
+        return pd.DataFrame({q: base - predict_churn(m, x) for q, m in self.treated.items()}, index=x.index)
 
     def baseline(self, x: pd.DataFrame) -> np.ndarray:
         """Churn probability without any play (the control model): the risk score of the same data."""
         if self.control is None:
             raise ValueError("fit the T-learner first")
-        return _predict(self.control, x)
+        return predict_churn(self.control, x)
 
 
 @dataclass
@@ -93,8 +95,8 @@ class XLearner(TLearner):
         self.tau = {}
         for q, mu1 in self.treated.items():
             rows = (play == q).to_numpy()
-            d1 = _predict(self.control, x[rows]) - y[rows]  # type: ignore[arg-type]
-            d0 = y[ctrl] - _predict(mu1, x[ctrl])
+            d1 = predict_churn(self.control, x[rows]) - y[rows]  # type: ignore[arg-type]
+            d0 = y[ctrl] - predict_churn(mu1, x[ctrl])
             t1 = lgb.LGBMRegressor(**reg, random_state=self.seed).fit(x[rows], d1)
             t0 = lgb.LGBMRegressor(**reg, random_state=self.seed).fit(x[ctrl], d0)
             self.tau[q] = (t0, t1, rows.sum() / (rows.sum() + ctrl.sum()))
@@ -127,7 +129,7 @@ class OffsetLearner(TLearner):
             rows = (play == q).to_numpy()
             if len(np.unique(y[rows])) < 2:
                 continue
-            init = _logit(_predict(self.control, x[rows]))  # type: ignore[arg-type]
+            init = _logit(predict_churn(self.control, x[rows]))  # type: ignore[arg-type]
             self.offsets[q] = lgb.LGBMClassifier(**params, random_state=self.seed).fit(x[rows], y[rows],
                                                                                      init_score=init)
         return self
@@ -135,7 +137,7 @@ class OffsetLearner(TLearner):
     def predict(self, x: pd.DataFrame) -> pd.DataFrame:
         if self.control is None:
             raise ValueError("fit the learner first")
-        base = _predict(self.control, x)
+        base = predict_churn(self.control, x)
         logit = _logit(base)
         out = {q: base - 1 / (1 + np.exp(-(logit + m.predict(x, raw_score=True)))) for q, m in self.offsets.items()}
         return pd.DataFrame(out, index=x.index)
