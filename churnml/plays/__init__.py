@@ -8,6 +8,6 @@
 * `interventions`: the intervention log (the `interventions` contract table) written when a play is done.
 * `effects`: churn and MRR kept among routed vs held-out alerts, with bootstrap-by-account intervals (clean),
   and a doubly robust observational estimate (weaker, labelled so).
-* `uplift`: a T-learner of who benefits from which play; ranking by expected saved MRR vs risk × MRR.
+* `uplift`: T-, X- and offset learners of who benefits from which play; saved MRR vs risk × MRR work list.
 * `weekly`: the week's alert step over the score store, and the printable tables.
 """

@@ -91,7 +91,7 @@ class XLearner(TLearner):
         super().fit(x, play, churned)
         y = np.asarray(churned, dtype=float)
         ctrl = play.isna().to_numpy()
-        reg = {k: v for k, v in _PARAMS.items()}
+        reg = dict(_PARAMS)
         self.tau = {}
         for q, mu1 in self.treated.items():
             rows = (play == q).to_numpy()
