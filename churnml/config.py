@@ -104,6 +104,8 @@ class SimulateConfig(BaseModel):
     start: str = "2024-01-01"
     months: int = Field(24, ge=1, le=120)
     seed: int = 7
+    plays: bool = Field(False, description="Simulate CSM plays with true effects and a recorded holdout "
+                        "(churnml.simulate.plays; its holdout share is plays.holdout).")
 
 
 class FeaturesConfig(BaseModel):
@@ -303,6 +305,77 @@ class ReportingConfig(BaseModel):
     )
 
 
+class SignalRule(BaseModel):
+    """A signal that raises an alert when it breaks: `signal op value` on the score's key signals."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cause: str = Field(..., min_length=1, description="Alert cause, the playbook's key.")
+    signal: str = Field(..., min_length=1, description="Key signal of the score (scoring.table.KEY_SIGNALS).")
+    op: Literal["<", "<=", ">", ">="]
+    value: float
+    bands: list[Literal["low", "medium", "high"]] | None = Field(
+        None, description="Only while the account is in one of these risk bands (default: any)."
+    )
+
+
+class PlayText(BaseModel):
+    """The play recommended for a cause and the words a CSM reads."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    play: str = Field(..., min_length=1)
+    text: str = Field(..., min_length=1)
+
+
+def _default_signals() -> list[SignalRule]:
+    return [
+        SignalRule(cause="detractor", signal="nps_latest", op="<=", value=6),
+        SignalRule(cause="low_seat_use", signal="seat_utilisation_30d", op="<", value=0.4),
+        SignalRule(cause="stale_high_ticket", signal="tickets_open_high_14d", op=">=", value=1),
+        SignalRule(cause="renewal_at_risk", signal="days_to_renewal", op="<=", value=60, bands=["high"]),
+    ]
+
+
+def _default_playbook() -> dict[str, PlayText]:
+    adoption = PlayText(play="adoption_session", text="Book an adoption session: walk the team through the "
+                        "features they stopped using and agree two habits to build.")
+    return {
+        "band_up": adoption,
+        "risk_jump": adoption,
+        "low_seat_use": adoption,
+        "detractor": PlayText(play="executive_call", text="Set up an executive call: your sponsor and theirs, "
+                              "hear the complaint, agree a fix with a date."),
+        "stale_high_ticket": PlayText(play="executive_call", text="Escalate the open high-priority ticket and "
+                                      "call the account's sponsor with a resolution date."),
+        "renewal_at_risk": PlayText(play="renewal_review", text="Run a renewal review: value delivered, "
+                                    "open risks, the offer, before the renewal date."),
+    }
+
+
+class PlaysConfig(BaseModel):
+    """Alerts, playbooks and the holdout that measures whether plays work (docs/plays.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    holdout: float = Field(0.1, ge=0, lt=1, description="Random, recorded share of new eligible alerts kept "
+                           "un-routed (stratified by band): the only clean evidence of what plays do.")
+    risk_move_points: float = Field(10.0, gt=0, description="Alert when risk rises more than this many points.")
+    signals: list[SignalRule] = Field(default_factory=_default_signals)
+    playbook: dict[str, PlayText] = Field(default_factory=_default_playbook, description="Cause -> play.")
+    horizon_days: int = Field(90, ge=1, description="Outcome window of the play-effect table.")
+    bootstrap: int = Field(400, ge=50, le=10_000, description="Resamples (by account) of the effect intervals.")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _every_cause_has_a_play(self) -> PlaysConfig:
+        causes = {"band_up", "risk_jump"} | {s.cause for s in self.signals}
+        missing = sorted(causes - set(self.playbook))
+        if missing:
+            raise ValueError(f"plays.playbook has no play for the cause(s) {missing}")
+        return self
+
+
 class Settings(BaseSettings):
     """All of churnml's configuration."""
 
@@ -322,6 +395,7 @@ class Settings(BaseSettings):
     retrain: RetrainConfig = RetrainConfig()
     forecast: ForecastConfig = ForecastConfig()
     reporting: ReportingConfig = ReportingConfig()
+    plays: PlaysConfig = PlaysConfig()
 
     @field_validator("work_dir")
     @classmethod

@@ -49,8 +49,11 @@ def simulate_step(settings: Settings) -> Path:
     if _simulated_already(data_dir, settings):
         console.print(f"simulated world already in {data_dir} (same parameters) — reusing it")
         return data_dir
+    from churnml.plays.weekly import sim_plays
+
     summary = simulate_world(
-        out=data_dir, accounts=s.accounts, start=dt.date.fromisoformat(s.start), months=s.months, seed=s.seed
+        out=data_dir, accounts=s.accounts, start=dt.date.fromisoformat(s.start), months=s.months, seed=s.seed,
+        plays=sim_plays(settings),
     )
     console.print(
         f"{summary.accounts:,} accounts, {summary.events:,} events, {summary.tickets:,} tickets, "
@@ -160,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     from churnml.cli.forecast import forecast_step
 
     forecast_step(settings, console)
+    console.print(Rule("7 · alerts and plays (which plays work: the holdout)"))
+    from churnml.plays.weekly import demo_plays
+
+    demo_plays(settings, console)
     console.print(f"[green]demo finished in {time.perf_counter() - t0:.0f}s[/]")
     return 0
 

@@ -202,6 +202,24 @@ CSM_ENPS = TableSpec(
     required=False,
 )
 
+INTERVENTIONS = TableSpec(
+    name="interventions",
+    description=(
+        "Plays a CSM ran on an account (the intervention log, written by the alert workflow or imported). "
+        "Features see only plays before the as-of date."
+    ),
+    columns=(
+        ColumnSpec("account_id", "id"),
+        ColumnSpec("ts", "timestamp", not_future=True, description="When the play was done."),
+        ColumnSpec("play", "string", description="Play name, e.g. adoption_session (see plays.playbook)."),
+        ColumnSpec("csm_id", "id", required=False, nullable=True, description="Who ran it."),
+        ColumnSpec("outcome", "string", required=False, nullable=True, description="Free text, e.g. done."),
+    ),
+    unique_key=("account_id", "ts", "play"),
+    required=False,
+    parent=("account_id", "accounts", "account_id"),
+)
+
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (ACCOUNTS, SUBSCRIPTIONS, EVENTS, TICKETS, SURVEYS, CSM_ENPS)
+    t.name: t for t in (ACCOUNTS, SUBSCRIPTIONS, EVENTS, TICKETS, SURVEYS, CSM_ENPS, INTERVENTIONS)
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Theme = Literal["usage", "support", "sentiment", "commercial", "team", "account"]
+Theme = Literal["usage", "support", "sentiment", "commercial", "team", "account", "plays"]
 Kind = Literal["numeric", "categorical"]
 
 
@@ -148,7 +148,15 @@ ACCOUNT: tuple[FeatureSpec, ...] = (
     FeatureSpec("region", "Region", "account", kind="categorical", requires=(("accounts", "region"),)),
 )
 
-FEATURES: tuple[FeatureSpec, ...] = USAGE + SUPPORT + SENTIMENT + COMMERCIAL + TEAM + ACCOUNT
+# Past CSM plays (churnml.features.interventions): a treated account is not mistaken for a healthy one.
+PLAYS: tuple[FeatureSpec, ...] = (
+    FeatureSpec("plays_90d", "CSM plays run on the account in the last 90 days", "plays", "plays",
+                requires=(("interventions", "ts"),)),
+    FeatureSpec("days_since_last_play", "Days since the last CSM play (within the last year)", "plays", "days",
+                requires=(("interventions", "ts"),)),
+)
+
+FEATURES: tuple[FeatureSpec, ...] = USAGE + SUPPORT + SENTIMENT + COMMERCIAL + TEAM + ACCOUNT + PLAYS
 BY_NAME: dict[str, FeatureSpec] = {f.name: f for f in FEATURES}
 
 # Account columns that are identifiers or join keys, never static-attribute features.

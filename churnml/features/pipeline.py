@@ -23,6 +23,7 @@ from churnml.features.calendar import normalise_dates
 from churnml.features.catalog import FEATURES, FeatureSpec
 from churnml.features.commercial import commercial_features
 from churnml.features.event_types import event_type_features, plan_event_types
+from churnml.features.interventions import intervention_features
 from churnml.features.keys import KEYS, attach
 from churnml.features.population import population
 from churnml.features.sentiment import sentiment_features
@@ -131,6 +132,8 @@ def feature_set(
         out = attach(out, team_features(spine, accounts, tables["csm_enps"], dates), KEYS)
     if needed("account"):
         out = attach(out, account_features(spine, accounts), KEYS)
+    if "interventions" in tables and needed("plays"):
+        out = attach(out, intervention_features(spine, tables["interventions"], dates), KEYS)
     if {"active_users_30d", "seats"} <= set(out.columns) and (wanted is None or "seat_utilisation_30d" in wanted):
         out = out.mutate(
             seat_utilisation_30d=ibis.ifelse(

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,8 @@ from churnml.jobs.state import JobState, RetrainError, job_lock, read_state, sta
 from churnml.jobs.summary import push_lines, render_summary
 from churnml.scoring.drift import DriftReport, drift_report
 from churnml.training.job import Challenger, train_challenger, training_frame
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from churnml.config import Settings
@@ -77,6 +80,7 @@ class WeeklyResult:
     forecast: ForecastRun | None = None
     forecast_note: str = ""
     health_blocks: bool = False  # forecast.block_promotion_on_health, as the summary says it
+    alerts_new: int | None = None  # alerts raised this week (churnml.plays); None when the step failed
     seconds: dict[str, float] = field(default_factory=dict)
 
     def state(self, status: str, **changes: object) -> JobState:
@@ -183,6 +187,21 @@ def _run_locked(settings: Settings, as_of: dt.date | None, data: Path | None, pu
     return _full_week(wk, registry)
 
 
+def _alerts(wk: _Week) -> int | None:
+    """Raise the week's alerts (churnml.plays.weekly.alert_week); a failure is logged, never fails the week."""
+    import mlflow
+
+    from churnml.plays.weekly import alert_week
+
+    try:
+        new = len(alert_week(wk.settings, wk.as_of).plan.new)
+    except Exception as exc:  # the scores are the week's product; alerts can be raised again for the same week
+        log.warning("weekly job %s: alerts not raised: %s", wk.week, _one_line(exc))
+        return None
+    mlflow.log_metric("alerts_new", float(new))
+    return new
+
+
 def _full_week(wk: _Week, registry: ModelRegistry) -> WeeklyResult:
     """Every step, from validation to push, under one parent MLflow run."""
     import mlflow
@@ -233,6 +252,8 @@ def _full_week(wk: _Week, registry: ModelRegistry) -> WeeklyResult:
                 mlflow.log_metric("accounts_scored", float(out.scored))
             with steps("forecast"):
                 out.forecast, out.forecast_note = week_forecast(wk.settings, current, wk.as_of)
+            with steps("alerts"):
+                out.alerts_new = _alerts(wk)
             if wk.push:
                 with steps("push"):
                     out.push = _push(wk.settings, wk.as_of, wk.target)

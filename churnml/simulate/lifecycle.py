@@ -17,6 +17,7 @@ a new row on the next day, so contiguous rows never overlap. A churned row ends 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -236,20 +237,23 @@ def _mrr(seats: int, a: Account, segment: str, price_factor: float) -> tuple[flo
     return round(mrr, 2), plan
 
 
-def month_hazard(a: Account, p: SimParams, hk: float, ms: int, spell_start: int, renewal: bool) -> float:
+def month_hazard(a: Account, p: SimParams, hk: float, ms: int, spell_start: int, renewal: bool,
+                 shift: float = 0.0) -> float:
     """Churn probability of a customer in the grid month starting on day `ms`, given its health `hk` then.
 
     Zero in the month a spell starts; annual contracts: the non-renewal logit in the renewal month, a small
-    off-cycle hazard otherwise; monthly: the segment logit, health and a fading early-tenure term.
+    off-cycle hazard otherwise; monthly: the segment logit, health and a fading early-tenure term. `shift` is
+    added to the logit (the effect of a play, `churnml.simulate.plays`; 0 without plays).
     """
     sp = p.segments[a.segment]
     if spell_start >= ms:
         return 0.0
     if a.annual:
         slope = p.renewal_health_slope if renewal else p.hazard_health_slope
-        return _sigmoid((sp.renewal_logit if renewal else p.annual_offcycle_logit) - slope * hk)
+        return _sigmoid((sp.renewal_logit if renewal else p.annual_offcycle_logit) - slope * hk + shift)
     tenure = (ms - spell_start) / 30.44
-    return _sigmoid(sp.monthly_logit - p.hazard_health_slope * hk + p.early_tenure_logit * math.exp(-tenure / 4))
+    early = p.early_tenure_logit * math.exp(-tenure / 4)
+    return _sigmoid(sp.monthly_logit - p.hazard_health_slope * hk + early + shift)
 
 
 def quick_gap(u: float) -> int:
@@ -270,7 +274,8 @@ def bridge_probability(grace_days: int, quick_share: float, winback_share: float
 
 
 def spell_hazards(
-    a: Account, spell: tuple[int, int | None], h: np.ndarray, grid: Grid, p: SimParams
+    a: Account, spell: tuple[int, int | None], h: np.ndarray, grid: Grid, p: SimParams,
+    shift: np.ndarray | None = None,
 ) -> list[tuple[int, int, int, float, int]]:
     """The day-level churn hazard of one spell in every window month, as if it never ended.
 
@@ -289,14 +294,19 @@ def spell_hazards(
         while term_end is not None and term_end < ms:  # renewals before the window (every year, as in `live`)
             term_end = add_year(term_end + 1) - 1
         renewal = a.annual and term_end is not None and ms <= term_end <= me
-        pk = month_hazard(a, p, float(h[k]), ms, start, renewal)
+        pk = month_hazard(a, p, float(h[k]), ms, start, renewal, 0.0 if shift is None else float(shift[k]))
         lo = max(ms, start, grid.start)
         out.append((k, lo, me, pk, int(term_end) if renewal else -1))
     return out
 
 
-def live(a: Account, h: np.ndarray, grid: Grid, p: SimParams) -> Life:
-    """Run the monthly contract state machine of one account (see the module docstring for the causal rules)."""
+Treat = Callable[[int, int, float, int, "int | None"], float]  # plays: (k, ms, health, spell start, term end)
+
+def live(a: Account, h: np.ndarray, grid: Grid, p: SimParams, treat: Treat | None = None) -> Life:
+    """Run the monthly contract state machine of one account (module docstring: the causal rules).
+
+    `treat`, if given, is called each window month as a customer and returns the plays' churn-logit shift.
+    """
     sp = p.segments[a.segment]
     life = Life()
     term = 12 if a.annual else 1
@@ -325,7 +335,8 @@ def live(a: Account, h: np.ndarray, grid: Grid, p: SimParams) -> Life:
         renewal = a.annual and term_end is not None and ms <= term_end <= me
         if not life.spells or life.spells[-1][0] != spell_start:
             life.spells.append((spell_start, term_end))
-        pk = month_hazard(a, p, hk, ms, spell_start, renewal)
+        shift = treat(k, ms, hk, spell_start, term_end) if treat is not None and in_window else 0.0
+        pk = month_hazard(a, p, hk, ms, spell_start, renewal, shift)
         if in_window:
             life.truth.append((k, pk, hk))
             life.renewals += renewal and not first_month

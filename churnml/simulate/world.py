@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ from churnml.simulate.lifecycle import (
     spell_hazards,
 )
 from churnml.simulate.params import CHANNELS, EVENT_TYPES, INDUSTRIES, REGIONS, SimParams
+from churnml.simulate.plays import PlayPolicy, PlaySimParams, plays_rng, write_plays
 from churnml.simulate.support import Support, account_support, csm_enps
 from churnml.simulate.timeline import Grid, add_months, build_grid
 from churnml.simulate.usage import account_events, daily_state
@@ -119,10 +120,12 @@ class _Collector:
         self.truth: list[tuple[str, int, float, float]] = []
         self.hazard: list[tuple[str, int, int, int, int, float, int]] = []
         self.tickets: list[tuple[Account, Support]] = []
+        self.plays: list[tuple[Account, PlayPolicy]] = []
         self.counts = {"events": 0, "churned": 0, "churns": 0, "reactivations": 0, "renewals": 0,
                        "renewal_churns": 0}
 
-    def add(self, a: Account, life: Life, sup: Support, health: np.ndarray, grid: Grid, params: SimParams) -> None:
+    def add(self, a: Account, life: Life, sup: Support, health: np.ndarray, grid: Grid, params: SimParams,
+            policy: PlayPolicy | None = None) -> None:
         self.accounts.append(
             {
                 "account_id": a.account_id,
@@ -138,7 +141,11 @@ class _Collector:
         self.subs.extend((a.account_id, *row) for row in life.rows)
         self.truth.extend((a.account_id, k, pk, hk) for k, pk, hk in life.truth)
         for spell in life.spells:
-            self.hazard.extend((a.account_id, spell[0], *row) for row in spell_hazards(a, spell, health, grid, params))
+            shift = None if policy is None else policy.shift
+            self.hazard.extend((a.account_id, spell[0], *row)
+                               for row in spell_hazards(a, spell, health, grid, params, shift))
+        if policy is not None:
+            self.plays.append((a, policy))
         self.tickets.append((a, sup))
         c = self.counts
         c["churned"] += bool(life.churn_days)
@@ -277,20 +284,23 @@ def _write_truth(out: Path, col: _Collector, grid: Grid) -> None:
 
 def _simulate_chunk(
     c: int, idx: range, seed: int, created: np.ndarray, n_csm: int, morale: np.ndarray, grid: Grid,
-    params: SimParams, out: Path, col: _Collector,
+    params: SimParams, out: Path, col: _Collector, plays: PlaySimParams | None = None,
 ) -> None:
     """Simulate one chunk of accounts: events to their own part file, everything else into `col`."""
     streams = [[np.random.Generator(np.random.PCG64(s)) for s in account_seed(seed, i).spawn(3)] for i in idx]
     accts = [draw_account(s[0], i, int(created[i]), n_csm, grid, params) for s, i in zip(streams, idx, strict=True)]
     health = health_paths(accts, morale, grid, params)
-    lives = [live(a, health[j], grid, params) for j, a in enumerate(accts)]
+    policies = [None if plays is None else PlayPolicy(plays_rng(seed, a.index), a, health[j], grid, params, plays)
+                for j, a in enumerate(accts)]
+    lives = [live(a, health[j], grid, params, None if pol is None else pol.month)
+             for j, (a, pol) in enumerate(zip(accts, policies, strict=True))]
     dailies = [daily_state(life, health[j], grid) for j, life in enumerate(lives)]
     table = _chunk_events([s[1] for s in streams], accts, dailies, grid, params)
     _write(table, out / "events" / f"part-{c:05d}.parquet")
     col.counts["events"] += table.num_rows
     del table
     for j, (s, a, life, d) in enumerate(zip(streams, accts, lives, dailies, strict=True)):
-        col.add(a, life, account_support(s[2], a, d, grid, params), health[j], grid, params)
+        col.add(a, life, account_support(s[2], a, d, grid, params), health[j], grid, params, policies[j])
 
 
 def _prepare(out: Path, accounts: int, start: dt.date, months: int, chunk_accounts: int) -> tuple[dt.date, Path]:
@@ -315,6 +325,7 @@ def simulate_world(
     seed: int,
     progress: bool = True,
     chunk_accounts: int = 500,
+    plays: PlaySimParams | None = None,
 ) -> SimulationSummary:
     """Simulate a B2B SaaS customer base and write it as the folder layout the pipeline reads.
 
@@ -329,6 +340,8 @@ def simulate_world(
         seed: the world is a pure function of (accounts, start, months, seed).
         progress: show a rich progress bar over account chunks.
         chunk_accounts: accounts per event part file; changes memory and file count, never content.
+        plays: simulate CSM plays with true effects (`churnml.simulate.plays`): writes `interventions.parquet`
+            and `truth/play_effects.parquet`; None (default) leaves the world exactly as without plays.
 
     Returns:
         Counts and rates of what was written.
@@ -356,17 +369,20 @@ def simulate_world(
         task = bar.add_task("chunks", total=n_chunks) if progress else None
         for c in range(n_chunks):
             idx = range(c * chunk_accounts, min((c + 1) * chunk_accounts, accounts))
-            _simulate_chunk(c, idx, seed, created, n_csm, morale, grid, params, out, col)
+            _simulate_chunk(c, idx, seed, created, n_csm, morale, grid, params, out, col, plays)
             if task is not None:
                 bar.update(task, advance=1)
     _write_accounts(out, col)
     n_tickets, n_surveys = _write_support(out, col)
     n_enps = _write_enps(out, grid, world, morale)
     _write_truth(out, col, grid)
+    (out / "interventions.parquet").unlink(missing_ok=True)
+    if plays is not None:
+        write_plays(out, col.plays, grid)
     meta = {"seed": seed, "accounts": accounts, "start": start.isoformat(), "months": months,
             "end_exclusive": end.isoformat(), "chunk_accounts": chunk_accounts, "csms": n_csm,
             "subscription_end_date": "inclusive last covered day; renewals/changes start the next day",
-            "params": params.to_dict()}
+            "params": params.to_dict(), "plays": None if plays is None else asdict(plays)}
     (out / "truth" / "params.json").write_text(json.dumps(meta, indent=2))
     seconds = time.perf_counter() - t0
     cnt = col.counts

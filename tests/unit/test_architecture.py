@@ -30,9 +30,10 @@ ALLOWED: dict[str, set[str]] = {
     "crm": {"config", "scoring", "forecast"},
     "forecast": {"config", "data", "features", "model", "lifecycle", "simulate", "training", "scoring"},
     "reporting": {"config", "data", "features", "training", "scoring", "forecast"},
-    "jobs": {"config", "data", "features", "model", "lifecycle", "training", "scoring", "crm", "forecast"},
+    "plays": {"config", "data", "features", "model", "lifecycle", "simulate", "training", "scoring", "crm"},
+    "jobs": {"config", "data", "features", "model", "lifecycle", "training", "scoring", "crm", "forecast", "plays"},
     "cli": {"config", "data", "importer", "features", "model", "lifecycle", "simulate", "training", "scoring", "crm",
-            "reporting", "jobs", "forecast"},
+            "reporting", "jobs", "forecast", "plays"},
 }
 
 #: Single module → module imports against the order, each with its reason (docs/architecture.md, "Exceptions").

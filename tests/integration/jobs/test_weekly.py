@@ -79,7 +79,8 @@ def test_the_week_runs_end_to_end(job: Job) -> None:
     assert parent.data.tags["churnml.week"] == "2025-W07" and parent.info.status == "FINISHED"
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{r.run_id}'")
     assert {c.info.run_name for c in children} == {"validate", "features", "train", "drift", "health", "promote",
-                                                    "score", "forecast", "push"}
+                                                    "score", "forecast", "alerts", "push"}
+    assert r.alerts_new is not None and (s.work_dir / "alerts.duckdb").exists()  # the week's alerts were raised
     drift_run = next(c for c in children if c.info.run_name == "drift")
     assert "psi_score" in drift_run.data.metrics and "drift_breaches" in drift_run.data.metrics
     text = r.summary_path.read_text()
