@@ -52,9 +52,11 @@ COLUMNS: dict[str, str] = {
     "csm_id": "VARCHAR",
     "scored_at": "TIMESTAMP NOT NULL",
     "signals": "VARCHAR",
+    "account_name": "VARCHAR",
+    "csm_name": "VARCHAR",
 }
 #: Columns added after the first release: an older store gets them (empty) when it is next written.
-ADDED_COLUMNS = ("signals",)
+ADDED_COLUMNS = ("signals", "account_name", "csm_name")
 
 
 def _base_type(sql_type: str) -> str:

@@ -64,8 +64,8 @@ def score_accounts(
         features: feature frame for a single as-of date (`to_frame(feature_set(...))`).
         model_name / model_version: recorded on every row; a different version than the previous scoring's is
             named in the change text.
-        accounts: `account_id` with optional `segment` and `csm_id` (for filtering); `segment` falls back to
-            the feature of that name.
+        accounts: `account_id` with optional `segment` and `csm_id` (for filtering), `account_name` and
+            `csm_name` (shown beside the ids); `segment` falls back to the feature of that name.
         previous: each account's previous stored scoring (`ScoreStore.previous`); change columns are null for
             accounts not in it.
         bands: risk band thresholds.
@@ -107,6 +107,9 @@ def score_accounts(
     out["segment"] = seg if seg is not None else None
     csm = _lookup(accounts, "csm_id", ids)
     out["csm_id"] = csm if csm is not None else None
+    for col in ("account_name", "csm_name"):
+        names = _lookup(accounts, col, ids)
+        out[col] = names if names is not None else None
     out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     out["signals"] = key_signals(features)
     return out
