@@ -35,8 +35,8 @@ from churnml.simulate.lifecycle import (
     live,
     spell_hazards,
 )
-from churnml.simulate.params import CHANNELS, EVENT_TYPES, INDUSTRIES, REGIONS, SimParams
 from churnml.simulate.names import account_name, csm_name
+from churnml.simulate.params import CHANNELS, EVENT_TYPES, INDUSTRIES, REGIONS, SimParams
 from churnml.simulate.support import Support, account_support, csm_enps
 from churnml.simulate.timeline import Grid, add_months, build_grid
 from churnml.simulate.usage import account_events, daily_state
