@@ -24,7 +24,7 @@ from churnml.scoring.explain import THEMES
 from serving.auth import Principal
 from serving.charts import driver_bars, drivers_svg, history_svg, sparkline_svg
 from serving.deps import State, principal_for
-from serving.schemas import Band, SortKey
+from serving.schemas import SortKey
 from serving.signals import signal_changes, signal_trends
 from serving.store import Filters
 from serving.views import account_row, account_score, history_point
@@ -138,6 +138,11 @@ def logout(request: Request, state: State) -> Response:
     return resp
 
 
+Order = Literal["desc", "asc"]
+Search = Annotated[str | None, Query(max_length=128)]
+#: The band filter; "" is the form's "all".
+BandOrAll = Literal["low", "medium", "high", ""]
+
 #: Columns of the CSV export, in order (the list's columns, unformatted, plus the change in words).
 EXPORT_COLUMNS = ("account_id", "account_name", "csm_id", "csm_name", "segment", "churn_probability", "risk_band",
                   "arr", "mrr", "mrr_at_risk", "renewal_date", "change_points", "change_text", "top_reason", "as_of")
@@ -156,10 +161,10 @@ class View:
     mine_refused: bool  # "my accounts" asked for by a key tied to no CSM
 
 
-def list_view(who: Principal, band: Band | None, segment: str | None, csm: str | None, q: str | None,
+def list_view(who: Principal, band: BandOrAll | None, segment: str | None, csm: str | None, q: str | None,
               mine: bool, sort: SortKey, order: Order) -> View:
     """The filters and sort of a list request; "my accounts" filters on the CSM id the key or session holds."""
-    segment, csm, q = segment or None, csm or None, (q or "").strip() or None
+    band, segment, csm, q = band or None, segment or None, csm or None, (q or "").strip() or None
     refused = mine and not who.csm_id
     mine = mine and not refused
     params = {k: v for k, v in {"band": band, "segment": segment, "csm": None if mine else csm, "q": q,
@@ -167,14 +172,12 @@ def list_view(who: Principal, band: Band | None, segment: str | None, csm: str |
     return View(Filters(band, segment, who.csm_id if mine else csm, q), sort, order == "desc", params, mine, refused)
 
 
-Order = Literal["desc", "asc"]
-Search = Annotated[str | None, Query(max_length=128)]
 
 
 @router.get("/", response_class=HTMLResponse)
 def account_list(
     request: Request, state: State, who: Viewer,
-    band: Band | None = None, segment: Search = None, csm: Search = None, q: Search = None, mine: bool = False,
+    band: BandOrAll | None = None, segment: Search = None, csm: Search = None, q: Search = None, mine: bool = False,
     sort: SortKey = "risk", order: Order = "desc",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
@@ -193,7 +196,7 @@ def account_list(
 
     return _page(request, "list.html", {
         **_common(state, who), "rows": [account_row(r) for r in got.rows], "as_of": got.as_of, "total": got.total,
-        "band": band, "segment": view.filters.segment, "csm": view.filters.csm, "q": view.filters.query,
+        "band": view.filters.band, "segment": view.filters.segment, "csm": view.filters.csm, "q": view.filters.query,
         "sort": sort, "descending": view.descending, "page": page, "mine": view.mine,
         "mine_refused": view.mine_refused, "pages": max(1, -(-got.total // PAGE_SIZE)),
         "facets": state.store.facets(), "url": url, "sort_url": sort_url, "bands": bands,
@@ -206,7 +209,7 @@ def account_list(
 @router.get("/export.csv")
 def export_csv(
     request: Request, state: State, who: Viewer,
-    band: Band | None = None, segment: Search = None, csm: Search = None, q: Search = None, mine: bool = False,
+    band: BandOrAll | None = None, segment: Search = None, csm: Search = None, q: Search = None, mine: bool = False,
     sort: SortKey = "risk", order: Order = "desc",
 ) -> Response:
     """The list as it is shown (same filters, search and sort), every page, as CSV for a spreadsheet."""

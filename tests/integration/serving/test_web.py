@@ -95,7 +95,7 @@ def test_browser_list_account_reasons_and_chart(serving_world: ServingWorld, no_
         page.click("button[type=submit]")
         page.wait_for_selector("#accounts tbody tr")
         assert page.locator("#accounts tbody tr").count() >= 10
-        page.click("text=MRR at risk")
+        page.click("#accounts thead >> text=MRR at risk")
         page.wait_for_url(re.compile(r"sort=mrr_at_risk"))
         page.select_option("select[name=band]", "high")  # app.js submits on change
         page.wait_for_url(re.compile(r"band=high"))

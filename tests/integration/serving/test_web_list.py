@@ -63,7 +63,7 @@ def test_search_by_name_or_id_and_export_the_view(web: TestClient, serving_world
     stored = _latest(serving_world)
     word = stored["account_name"].iloc[0].split()[1]  # e.g. "Books": several accounts share it
     want = stored[stored["account_name"].str.contains(word, case=False) | stored["account_id"].str.contains(word)]
-    html = web.get("/", params={"q": word.lower()}).text
+    html = web.get("/", params={"q": word.lower(), "band": "", "segment": "", "csm": ""}).text  # the form's "all"
     assert f"{len(want):,} accounts match" in html
     rows = _export(web, q=word.lower(), sort="mrr_at_risk", order="asc")
     assert [r["account_id"] for r in rows] == list(
