@@ -114,6 +114,36 @@ def drivers_svg(bars: Sequence[Bar], unit: str = "log-odds", width: int = 760) -
     return "".join(parts)
 
 
+def drivers_svg_stacked(bars: Sequence[Bar], unit: str = "log-odds", width: int = 360) -> str:
+    """The drivers chart for a phone: each reason's words (up to two lines) above its bar, so the words stay at
+    reading size in a narrow column."""
+    if not bars:
+        return ""
+    mid = width / 2
+    scale = (width / 2 - 60) / (max(abs(b.value) for b in bars) or 1.0)
+    rows, y = [], 4
+    for b in bars:
+        w, up, lines = abs(b.value) * scale, b.value > 0, _lines(b.label, 48)
+        x = mid if up else mid - w
+        colour = RISK_UP if up else RISK_DOWN
+        words = "".join(f'<tspan x="4" y="{y + 12 + 15 * k}">{escape(t)}</tspan>' for k, t in enumerate(lines))
+        bar_y = y + 4 + 15 * len(lines)
+        rows.append(
+            f'<g class="bar {"driver" if up else "protective"}"><text font-size="13">{words}</text>'
+            f'<rect x="{x:.1f}" y="{bar_y}" width="{max(w, 1):.1f}" height="16" fill="{colour}"/>'
+            f'<text x="{(x + w + 4) if up else (x - 4):.1f}" y="{bar_y + 13}" font-size="12" '
+            f'text-anchor="{"start" if up else "end"}" fill="#444">{_value(b.value, unit)}</text></g>')
+        y = bar_y + 26
+    height = y + 18
+    return (f'<svg class="chart drivers stacked" role="img" aria-label="Drivers of the churn risk ({unit})" '
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+            f'<line x1="{mid:.1f}" y1="18" x2="{mid:.1f}" y2="{height - 20}" stroke="#888" stroke-width="1"/>'
+            + "".join(rows)
+            + f'<text x="{mid + 6:.1f}" y="{height - 6}" font-size="12" fill="{RISK_UP}">raises risk →</text>'
+            f'<text x="{mid - 6:.1f}" y="{height - 6}" font-size="12" fill="{RISK_DOWN}" '
+            'text-anchor="end">← lowers risk</text></svg>')
+
+
 def history_svg(points: Sequence[tuple[dt.date, float]], bands: tuple[float, float] = (0.10, 0.25),
                 width: int = 760, height: int = 180) -> str:
     """Churn probability over the account's scorings, with the medium/high band thresholds dashed."""

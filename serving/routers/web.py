@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from churnml.scoring.explain import THEMES
 from serving.auth import Principal
-from serving.charts import driver_bars, drivers_svg, history_svg, sparkline_svg
+from serving.charts import driver_bars, drivers_svg, drivers_svg_stacked, history_svg, sparkline_svg
 from serving.deps import State, principal_for
 from serving.schemas import SortKey
 from serving.signals import signal_changes, signal_trends
@@ -244,6 +244,7 @@ def account_page(request: Request, state: State, who: Viewer, account_id: str) -
     return _page(request, "account.html", {
         **_common(state, who), "a": latest, "history": history,
         "drivers_svg": drivers_svg(chart.bars, unit=chart.unit), "chart_unit": chart.unit,
+        "drivers_phone_svg": drivers_svg_stacked(chart.bars, unit=chart.unit),
         "history_svg": history_svg([(h.as_of, h.churn_probability) for h in history], (bands.medium, bands.high)),
         "signals": signals,
         "key_signals": signal_trends(rows),

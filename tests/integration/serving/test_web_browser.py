@@ -65,7 +65,7 @@ def test_csm_page_must_show(serving_world: ServingWorld, no_tracking_env: None, 
         assert set(_texts(page, "#accounts td.csm")) <= set(stored["csm_name"])
         counts = [int(t.replace(",", "")) for t in _texts(page, "#totals .count[data-band]")]
         assert sum(counts) == len(stored)
-        screenshot(page, "csm_list")
+        screenshot(page, "csm_list", full_page=False)
 
         # search by a word of the names; export exactly that view
         word = names[0].split()[1]
@@ -107,10 +107,14 @@ def test_csm_page_must_show(serving_world: ServingWorld, no_tracking_env: None, 
         assert shot.stat().st_size > 10_000
 
         # a phone: 390 px wide, nothing runs off the side
+        assert page.locator("#drivers .wide-only svg").is_visible()
         page.set_viewport_size(PHONE)
         assert _fits_the_width(page)
+        # the phone's drivers chart, words above bars at reading size, replaces the wide one
+        assert page.locator("#drivers .phone-only svg").is_visible()
+        assert not page.locator("#drivers .wide-only svg").is_visible()
         screenshot(page, "csm_account_phone")
         page.goto(f"{url}/")
         page.wait_for_selector("#accounts tbody tr")
         assert _fits_the_width(page)
-        screenshot(page, "csm_list_phone")
+        screenshot(page, "csm_list_phone", full_page=False)
