@@ -144,13 +144,14 @@ def score_step(settings: Settings) -> None:
                          if moved.notna().any() else " (first scoring: nothing to compare with)"))
     scores = run.scores.sort_values("churn_probability", ascending=False).head(10)
     t = Table(title=f"Top 10 accounts at risk on {as_of} (model {run.model_uri})", title_justify="left")
-    for col, just in (("account", "left"), ("risk", "right"), ("MRR at risk", "right"), ("why", "left"),
-                      ("since last week", "left")):
+    for col, just in (("account", "left"), ("risk", "right"), ("MRR at risk", "right"), ("why", "left")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for row in scores.to_dict(orient="records"):
         reasons = "\n".join(f"• {r['sentence']}" for r in top_reasons(row)[:3])
-        t.add_row(str(row["account_id"]), f"{row['churn_probability']:.0%} ({row['risk_band']})",
-                  f"${row['mrr_at_risk']:,.0f}", reasons, str(row.get("change_text") or "new"))
+        change = row.get("change_text") if isinstance(row.get("change_text"), str) else "first scoring"
+        t.add_row(str(row.get("account_name") or row["account_id"]),
+                  f"{row['churn_probability']:.0%} ({row['risk_band']})", f"${row['mrr_at_risk']:,.0f}",
+                  f"{reasons}\n[dim]since last week: {change}[/]")
     console.print(t)
     console.print(f"{len(run.scores):,} accounts scored at each of {len(dates)} weeks; stored in {run.store}")
 
