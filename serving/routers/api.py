@@ -48,7 +48,8 @@ def list_accounts(
 ) -> AccountPage:
     """Accounts of the latest scoring. `sort=change` orders by the change since the previous scoring,
     `sort=renewal` by the days left to the renewal."""
-    page = state.store.page(Filters(band, segment, csm, (q or "").strip() or None), sort, order == "desc", limit, offset)
+    filters = Filters(band, segment, csm, (q or "").strip() or None)
+    page = state.store.page(filters, sort, order == "desc", limit, offset)
     return AccountPage(as_of=page.as_of, total=page.total, limit=limit, offset=offset,
                        items=[account_row(r) for r in page.rows])
 
