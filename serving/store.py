@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from churnml.scoring.store import TABLE, ScoreStore
+from churnml.scoring.store import ADDED_COLUMNS, COLUMNS, TABLE, ScoreStore
 
 #: Days to renewal stored with each scoring's key signals (`churnml.scoring.table.KEY_SIGNALS`).
 DAYS_TO_RENEWAL = "TRY_CAST(json_extract_string(signals, '$.days_to_renewal') AS DOUBLE)"
@@ -29,6 +29,19 @@ SORTS: dict[str, str] = {
     "renewal": DAYS_TO_RENEWAL,
     "name": "coalesce(account_name, account_id)",
 }
+
+
+def _fill_added_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """A store written before some columns existed (`churnml.scoring.store.ADDED_COLUMNS`) reads with them null:
+    the service opens the file read-only, so the batch job adds them at its next write, not the reader."""
+    have = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                      [TABLE]).fetchall()}
+    absent = [c for c in ADDED_COLUMNS if c not in have]
+    if not absent:
+        return
+    db = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    nulls = ", ".join(f'CAST(NULL AS {COLUMNS[c].replace(" NOT NULL", "")}) AS "{c}"' for c in absent)
+    con.execute(f'CREATE TEMP VIEW {TABLE} AS SELECT *, {nulls} FROM "{db}".main.{TABLE}')
 
 
 class StoreUnavailable(RuntimeError):
@@ -98,6 +111,7 @@ class StoreReader:
                                  [TABLE]).fetchone()
             if not exists or not exists[0]:
                 return []
+            _fill_added_columns(con)
             cur = con.execute(sql, params)
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

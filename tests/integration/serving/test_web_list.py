@@ -8,6 +8,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -134,3 +135,20 @@ def test_docs_load_from_this_server_only(web: TestClient) -> None:
     for u in assets:
         assert web.get(u).status_code == 200, u
     assert web.get("/openapi.json").status_code == 200
+
+
+def test_a_store_from_before_the_name_columns_still_lists(tmp_path: Path, serving_world: ServingWorld) -> None:
+    """The service reads the store read-only: columns added since it was written read as null."""
+    import duckdb
+
+    from serving.store import Filters, StoreReader
+
+    old = tmp_path / "scores.duckdb"
+    con = duckdb.connect(str(old))
+    con.execute(f"ATTACH '{ScoreStore.from_work_dir(serving_world.settings.work_dir).path}' AS src (READ_ONLY)")
+    con.execute("CREATE TABLE scores AS SELECT * EXCLUDE (account_name, csm_name, signals) FROM src.scores")
+    con.close()
+    reader = StoreReader(old)
+    page = reader.page(Filters(query="a0"), "renewal", False, 5)
+    assert page.total > 0 and all(r["account_name"] is None and r["signals"] is None for r in page.rows)
+    assert sum(b.accounts for b in reader.band_totals(Filters())) == len(_latest(serving_world))
