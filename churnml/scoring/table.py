@@ -107,11 +107,11 @@ def score_accounts(
     out["segment"] = seg if seg is not None else None
     csm = _lookup(accounts, "csm_id", ids)
     out["csm_id"] = csm if csm is not None else None
+    out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    out["signals"] = key_signals(features)
     for col in ("account_name", "csm_name"):
         names = _lookup(accounts, col, ids)
         out[col] = names if names is not None else None
-    out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
-    out["signals"] = key_signals(features)
     return out
 
 
