@@ -153,7 +153,8 @@ def score_step(settings: Settings) -> None:
                   f"{row['churn_probability']:.0%} ({row['risk_band']})", f"${row['mrr_at_risk']:,.0f}",
                   f"{reasons}\n[dim]since last week: {change}[/]")
     console.print(t)
-    console.print(f"{len(run.scores):,} accounts scored at each of {len(dates)} weeks; stored in {run.store}")
+    console.print(f"{len(run.scores):,} accounts scored at {as_of}, the last of {len(dates)} weekly scorings stored in "
+                  f"{run.store}")
 
 
 def main(argv: list[str] | None = None) -> int:
