@@ -172,8 +172,6 @@ def list_view(who: Principal, band: BandOrAll | None, segment: str | None, csm: 
     return View(Filters(band, segment, who.csm_id if mine else csm, q), sort, order == "desc", params, mine, refused)
 
 
-
-
 @router.get("/", response_class=HTMLResponse)
 def account_list(
     request: Request, state: State, who: Viewer,
@@ -215,6 +213,10 @@ def export_csv(
     """The list as it is shown (same filters, search and sort), every page, as CSV for a spreadsheet."""
     view = list_view(who, band, segment, csm, q, mine, sort, order)
     got = state.store.page(view.filters, sort, view.descending, EXPORT_MAX, 0)
+    if got.total > EXPORT_MAX:
+        return Response(f"this view has {got.total:,} accounts; an export holds at most {EXPORT_MAX:,}: narrow it "
+                        "with a band, segment, CSM or search", status_code=413, media_type="text/plain",
+                        headers=SECURITY_HEADERS)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
