@@ -255,6 +255,10 @@ class ApiKey(BaseModel):
     role: Literal["read", "score"] = Field(
         "read", description="read: GET routes and the web page; score: also POST /v1/score."
     )
+    csm_id: str | None = Field(
+        None, min_length=1, description="The CSM this key belongs to (accounts.csm_id): the web page's "
+        "\"My accounts\" lists that CSM's book."
+    )
 
 
 class AuthLimits(BaseModel):

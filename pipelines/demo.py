@@ -112,27 +112,52 @@ def train_step(settings: Settings) -> None:
     )
 
 
+#: Weekly scorings the demo stores, ending at the end of the data: enough history for the page's "what changed
+#: this week", score history and signal sparklines.
+SCORED_WEEKS = 4
+
+
+def scoring_dates(end: dt.date, every_days: int, weeks: int = SCORED_WEEKS) -> list[dt.date]:
+    """`weeks` as-of dates `every_days` apart ending at `end`, oldest first (the order they must be scored in:
+    each scoring's change is measured against the one before)."""
+    return [end - dt.timedelta(days=every_days * k) for k in range(weeks - 1, -1, -1)]
+
+
 def score_step(settings: Settings) -> None:
-    """Score every active account at the end of the data and print the 10 most at risk, with their reasons."""
+    """Score every active account at the last few weekly as-of dates, oldest first, and print the 10 most at
+    risk at the end of the data with their reasons and what changed since the week before."""
     from churnml.data.dates import default_as_of
     from churnml.data.load import load_data
+    from churnml.features import to_frame
     from churnml.scoring.job import run_scoring
     from churnml.scoring.table import top_reasons
 
     loaded = load_data(settings)
-    as_of = default_as_of(loaded.tables)
-    with console.status(f"scoring and explaining every active account at {as_of}…"):
-        run = run_scoring(settings, as_of, loaded=loaded)
+    dates = scoring_dates(default_as_of(loaded.tables), settings.features.every_days)
+    as_of = dates[-1]
+    with console.status(f"computing features at {len(dates)} weekly as-of dates…"):
+        frame = to_frame(feature_set(loaded.tables, dates, settings.labels))
+    day = pd.to_datetime(frame["as_of"]).dt.date
+    for d in dates:
+        with console.status(f"scoring and explaining every active account at {d}…"):
+            run = run_scoring(settings, d, loaded=loaded, features=frame[day == d].reset_index(drop=True))
+        moved = run.scores["change_points"].abs()
+        console.print(f"scored {len(run.scores):,} accounts at {d}"
+                      + (f"; {int((moved >= 5).sum()):,} moved 5 points or more since the week before"
+                         if moved.notna().any() else " (first scoring: nothing to compare with)"))
     scores = run.scores.sort_values("churn_probability", ascending=False).head(10)
     t = Table(title=f"Top 10 accounts at risk on {as_of} (model {run.model_uri})", title_justify="left")
     for col, just in (("account", "left"), ("risk", "right"), ("MRR at risk", "right"), ("why", "left")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for row in scores.to_dict(orient="records"):
         reasons = "\n".join(f"• {r['sentence']}" for r in top_reasons(row)[:3])
-        t.add_row(str(row["account_id"]), f"{row['churn_probability']:.0%} ({row['risk_band']})",
-                  f"${row['mrr_at_risk']:,.0f}", reasons)
+        change = row.get("change_text") if isinstance(row.get("change_text"), str) else "first scoring"
+        t.add_row(str(row.get("account_name") or row["account_id"]),
+                  f"{row['churn_probability']:.0%} ({row['risk_band']})", f"${row['mrr_at_risk']:,.0f}",
+                  f"{reasons}\n[dim]since last week: {change}[/]")
     console.print(t)
-    console.print(f"{len(run.scores):,} accounts scored; stored in {run.store}")
+    console.print(f"{len(run.scores):,} accounts scored at {as_of}, the last of {len(dates)} weekly scorings stored in "
+                  f"{run.store}")
 
 
 def main(argv: list[str] | None = None) -> int:

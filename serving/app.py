@@ -2,7 +2,8 @@
 
 The model is loaded in the lifespan (not at import): the app starts even when no model can be loaded yet,
 answers /readyz and POST /v1/score with 503 saying why, and picks the model up when the alias appears (the
-background check). Authentication is required whenever keys are configured; with none, the app refuses to
+background check). /docs and /redoc load their scripts from this server (fastapi-offline), never from a
+CDN. Authentication is required whenever keys are configured; with none, the app refuses to
 be built unless `serving.allow_anonymous` is set.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from churnml.config import Settings
@@ -75,7 +77,8 @@ def create_app(settings: Settings, *, holder: ModelHolder | None = None,
         finally:
             holder.stop()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files shipped in the fastapi-offline package, not a CDN: /docs works offline
+    app = FastAPIOffline(
         title="churnml",
         version="1",
         summary="Churn-risk scores with reasons in a CSM's words",

@@ -64,10 +64,11 @@ def new_key() -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who called: the key's configured name and role."""
+    """Who called: the key's configured name and role, and the CSM id it belongs to (if configured)."""
 
     name: str
     role: str
+    csm_id: str | None = None
 
     def can_score(self) -> bool:
         return self.role == "score"
@@ -123,7 +124,7 @@ class KeyChecker:
         with self._pool:
             for k in self._keys:  # every hash is tried, so timing does not say which key nearly matched
                 if verify_hash(presented, k.hash) and match is None:
-                    match = Principal(k.name, k.role)
+                    match = Principal(k.name, k.role, k.csm_id)
         if match is not None:
             with self._lock:
                 if len(self._known) >= _CACHE_MAX:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 
 from serving.schemas import Reason
@@ -16,41 +17,131 @@ RISK_UP = "#c0392b"
 RISK_DOWN = "#1e8449"
 
 
-def _short(text: str, n: int = 58) -> str:
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+@dataclass(frozen=True)
+class Bar:
+    """One bar of the drivers chart: a reason's words and its size (> 0 raises the risk)."""
+
+    label: str
+    value: float
 
 
-def drivers_svg(drivers: Sequence[Reason], protective: Sequence[Reason], width: int = 760) -> str:
-    """Diverging bars: risk drivers to the right (red), protective factors to the left (green), log-odds."""
-    reasons = sorted([*drivers, *protective], key=lambda r: -r.contribution)
-    if not reasons:
+@dataclass(frozen=True)
+class DriverChart:
+    """The bars, largest risk first, and their unit: "points" (probability points) or "log-odds"."""
+
+    bars: list[Bar]
+    unit: str
+
+
+def _points(r: Reason) -> float | None:
+    """A reason's size in probability points, where the explanation gives it (`points`/`probability_points`)."""
+    extra = r.model_extra or {}
+    for key in ("points", "probability_points"):
+        v = extra.get(key)
+        if isinstance(v, int | float) and v == v:
+            return float(v)
+    return None
+
+
+def driver_bars(drivers: Sequence[Reason], protective: Sequence[Reason]) -> DriverChart:
+    """The chart's bars: in probability points when every reason carries them, else in log-odds."""
+    reasons = [*drivers, *protective]
+    points = [_points(r) for r in reasons]
+    if reasons and all(p is not None for p in points):
+        bars = [Bar(r.sentence, float(p)) for r, p in zip(reasons, points, strict=True)]  # type: ignore[arg-type]
+        unit = "points"
+    else:
+        bars, unit = [Bar(r.sentence, r.contribution) for r in reasons], "log-odds"
+    return DriverChart(sorted(bars, key=lambda b: -b.value), unit)
+
+
+def _lines(text: str, n: int = 44) -> list[str]:
+    """`text` in at most two lines of about `n` characters (the second ends in … when it still runs over)."""
+    words, lines, cur = text.split(), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > n:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    lines.append(cur)
+    if len(lines) > 2:
+        lines = [lines[0], " ".join(lines[1:])]
+    if len(lines[-1]) > n:
+        lines[-1] = lines[-1][: n - 1].rstrip() + "…"
+    return lines
+
+
+def _value(v: float, unit: str) -> str:
+    return f"{v:+.1f} pts" if unit == "points" else f"{v:+.2f}"
+
+
+def drivers_svg(bars: Sequence[Bar], unit: str = "log-odds", width: int = 760) -> str:
+    """Diverging bars: risk drivers to the right (red), protective factors to the left (green). Labels wrap to
+    two lines so they fit beside the bars; the chart scales down with the page (viewBox)."""
+    if not bars:
         return '<p class="muted">No reasons above the reporting threshold.</p>'
-    row, label_w, pad = 26, 360, 8
+    row, label_w, pad = 34, 330, 8
     chart_w = width - label_w - 2 * pad
     mid = label_w + pad + chart_w / 2
-    scale = (chart_w / 2 - 40) / max(abs(r.contribution) for r in reasons)
-    height = row * len(reasons) + 30
-    parts = [f'<svg class="chart drivers" role="img" aria-label="Drivers of the churn risk" width="{width}" '
-             f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+    scale = (chart_w / 2 - 56) / (max(abs(b.value) for b in bars) or 1.0)
+    height = row * len(bars) + 30
+    parts = [f'<svg class="chart drivers" role="img" aria-label="Drivers of the churn risk ({unit})" '
+             f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+             'xmlns="http://www.w3.org/2000/svg">',
              f'<line x1="{mid:.1f}" y1="4" x2="{mid:.1f}" y2="{height - 22}" stroke="#888" stroke-width="1"/>']
-    for i, r in enumerate(reasons):
+    for i, b in enumerate(bars):
         y = 6 + i * row
-        w = abs(r.contribution) * scale
-        up = r.contribution > 0
+        w = abs(b.value) * scale
+        up = b.value > 0
         x = mid if up else mid - w
-        colour = RISK_UP if up else RISK_DOWN
         kind = "driver" if up else "protective"
+        lines = _lines(b.label)
+        suffix = "" if unit == "points" else f" {unit}"
+        first = y + (12 if len(lines) > 1 else 19)
+        label = "".join(f'<tspan x="{label_w}" y="{first + 13 * k}">{escape(t)}</tspan>' for k, t in enumerate(lines))
         parts.append(
-            f'<g class="bar {kind}"><title>{escape(r.sentence)} ({r.contribution:+.2f} log-odds)</title>'
-            f'<text x="{label_w}" y="{y + 15}" text-anchor="end" font-size="12">{escape(_short(r.sentence))}</text>'
-            f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row - 8}" fill="{colour}"/>'
-            f'<text x="{(x + w + 4) if up else (x - 4):.1f}" y="{y + 15}" font-size="11" '
-            f'text-anchor="{"start" if up else "end"}" fill="#444">{r.contribution:+.2f}</text></g>'
+            f'<g class="bar {kind}"><title>{escape(b.label)} ({_value(b.value, unit)}{suffix})</title>'
+            f'<text text-anchor="end" font-size="12">{label}</text>'
+            f'<rect x="{x:.1f}" y="{y + 6}" width="{max(w, 1):.1f}" height="{row - 14}" '
+            f'fill="{RISK_UP if up else RISK_DOWN}"/>'
+            f'<text x="{(x + w + 4) if up else (x - 4):.1f}" y="{y + 19}" font-size="11" '
+            f'text-anchor="{"start" if up else "end"}" fill="#444">{_value(b.value, unit)}</text></g>'
         )
     parts.append(f'<text x="{mid + 6:.1f}" y="{height - 6}" font-size="11" fill="{RISK_UP}">raises risk →</text>'
                  f'<text x="{mid - 6:.1f}" y="{height - 6}" font-size="11" fill="{RISK_DOWN}" '
                  'text-anchor="end">← lowers risk</text></svg>')
     return "".join(parts)
+
+
+def drivers_svg_stacked(bars: Sequence[Bar], unit: str = "log-odds", width: int = 360) -> str:
+    """The drivers chart for a phone: each reason's words (up to two lines) above its bar, so the words stay at
+    reading size in a narrow column."""
+    if not bars:
+        return ""
+    mid = width / 2
+    scale = (width / 2 - 60) / (max(abs(b.value) for b in bars) or 1.0)
+    rows, y = [], 4
+    for b in bars:
+        w, up, lines = abs(b.value) * scale, b.value > 0, _lines(b.label, 48)
+        x = mid if up else mid - w
+        colour = RISK_UP if up else RISK_DOWN
+        words = "".join(f'<tspan x="4" y="{y + 12 + 15 * k}">{escape(t)}</tspan>' for k, t in enumerate(lines))
+        bar_y = y + 4 + 15 * len(lines)
+        rows.append(
+            f'<g class="bar {"driver" if up else "protective"}"><text font-size="13">{words}</text>'
+            f'<rect x="{x:.1f}" y="{bar_y}" width="{max(w, 1):.1f}" height="16" fill="{colour}"/>'
+            f'<text x="{(x + w + 4) if up else (x - 4):.1f}" y="{bar_y + 13}" font-size="12" '
+            f'text-anchor="{"start" if up else "end"}" fill="#444">{_value(b.value, unit)}</text></g>')
+        y = bar_y + 26
+    height = y + 18
+    return (f'<svg class="chart drivers stacked" role="img" aria-label="Drivers of the churn risk ({unit})" '
+            f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+            f'<line x1="{mid:.1f}" y1="18" x2="{mid:.1f}" y2="{height - 20}" stroke="#888" stroke-width="1"/>'
+            + "".join(rows)
+            + f'<text x="{mid + 6:.1f}" y="{height - 6}" font-size="12" fill="{RISK_UP}">raises risk →</text>'
+            f'<text x="{mid - 6:.1f}" y="{height - 6}" font-size="12" fill="{RISK_DOWN}" '
+            'text-anchor="end">← lowers risk</text></svg>')
 
 
 def history_svg(points: Sequence[tuple[dt.date, float]], bands: tuple[float, float] = (0.10, 0.25),

@@ -9,14 +9,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Band = Literal["low", "medium", "high"]
-SortKey = Literal["risk", "mrr_at_risk", "change", "mrr", "account_id"]
+SortKey = Literal["risk", "mrr_at_risk", "change", "mrr", "account_id", "renewal", "name"]
 
 
 class Reason(BaseModel):
-    """A reason in a CSM's words; `contribution` is log-odds (> 0 raises risk, < 0 lowers it)."""
+    """A reason in a CSM's words; `contribution` is log-odds (> 0 raises risk, < 0 lowers it).
+
+    Further fields the explanation adds (e.g. its size in probability points) are kept and passed on as given.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     feature: str
     theme: str
@@ -63,6 +68,12 @@ class AccountScore(BaseModel):
     model: ModelRef
     segment: str | None = None
     csm_id: str | None = None
+    account_name: str | None = None
+    csm_name: str | None = None
+    arr: float | None = Field(None, description="Annual recurring revenue: 12 x MRR.")
+    renewal_date: dt.date | None = Field(None, description="Next renewal (as-of date + days to renewal).")
+    context: list[Reason] = Field(default_factory=list, description="Facts about the account the risk is read "
+                                  "against (renewal timing, contract, tenure...), shown beside the drivers.")
     scored_at: dt.datetime | None = Field(None, description="When the score was computed (UTC, with its offset).")
 
 
@@ -95,6 +106,11 @@ class AccountRow(BaseModel):
     change_points: float | None
     segment: str | None
     csm_id: str | None
+    account_name: str | None = None
+    csm_name: str | None = None
+    arr: float | None = Field(None, description="Annual recurring revenue: 12 x MRR.")
+    renewal_date: dt.date | None = Field(None, description="Next renewal (as-of date + days to renewal).")
+    change_text: str | None = Field(None, description="What changed since the previous scoring, in words.")
     top_reason: str | None = Field(None, description="The largest risk driver, in words.")
 
 

@@ -120,13 +120,18 @@ class OnlineScorer:
             segment = acc.segment if acc.segment is not None else row.get("segment")
             out.append(account_body(e, band, ref, as_of=acc.as_of.isoformat() if acc.as_of else day,
                                     mrr=None if mrr is None else float(mrr), segment=segment, csm_id=acc.csm_id,
-                                    scored_at=scored_at))
+                                    scored_at=scored_at, days_to_renewal=row.get("days_to_renewal")))
         return {"model": ref, "accounts": out}
 
 
 def account_body(e: Explanation, band: str, model: dict[str, str], *, as_of: str, mrr: float | None,
-                 segment: str | None, csm_id: str | None, scored_at: str) -> dict[str, Any]:
-    """One explained account in the `AccountScore` shape, with no change since a previous scoring."""
+                 segment: str | None, csm_id: str | None, scored_at: str,
+                 days_to_renewal: float | None = None) -> dict[str, Any]:
+    """One explained account in the `AccountScore` shape, with no change since a previous scoring (and no
+    names: a posted account carries ids only)."""
+    renewal = None
+    if days_to_renewal is not None and days_to_renewal == days_to_renewal:
+        renewal = (dt.date.fromisoformat(as_of) + dt.timedelta(days=round(float(days_to_renewal)))).isoformat()
     drivers = [r.to_dict() for r in e.drivers]
     protective = [r.to_dict() for r in e.protective]
     by_theme = [{"theme": theme, "drivers": [r.to_dict() for r in parts["drivers"]],
@@ -138,4 +143,6 @@ def account_body(e: Explanation, band: str, model: dict[str, str], *, as_of: str
         "change_by_theme": None, "risk_drivers": drivers, "protective_factors": protective,
         "reasons_by_theme": by_theme, "theme_contributions": e.themes, "raw_score": e.raw_score,
         "base_value": e.base_value, "model": model, "segment": segment, "csm_id": csm_id, "scored_at": scored_at,
+        "account_name": None, "csm_name": None, "arr": None if mrr is None else 12 * mrr,
+        "renewal_date": renewal, "context": [],
     }

@@ -36,7 +36,9 @@ class Sessions:
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._db() as db:
                 db.execute("CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, name TEXT, role TEXT, "
-                           "expires REAL)")
+                           "expires REAL, csm_id TEXT)")
+                if "csm_id" not in {r[1] for r in db.execute("PRAGMA table_info(sessions)")}:
+                    db.execute("ALTER TABLE sessions ADD COLUMN csm_id TEXT")  # a file from before csm_id
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -56,8 +58,8 @@ class Sessions:
         if self._path is not None:
             with self._db() as db:
                 db.execute("DELETE FROM sessions WHERE expires <= ?", (time.time(),))
-                db.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (self._digest(token), who.name, who.role,
-                                                                       expires))
+                db.execute("INSERT INTO sessions (token, name, role, expires, csm_id) VALUES (?, ?, ?, ?, ?)",
+                           (self._digest(token), who.name, who.role, expires, who.csm_id))
             return token
         with self._lock:
             now = time.time()
@@ -70,9 +72,9 @@ class Sessions:
             return None
         if self._path is not None:
             with self._db() as db:
-                row = db.execute("SELECT name, role, expires FROM sessions WHERE token = ?",
+                row = db.execute("SELECT name, role, expires, csm_id FROM sessions WHERE token = ?",
                                  (self._digest(token),)).fetchone()
-            found = None if row is None else (Principal(row[0], row[1]), row[2])
+            found = None if row is None else (Principal(row[0], row[1], row[3]), row[2])
         else:
             with self._lock:
                 found = self._by_token.get(token)

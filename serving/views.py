@@ -42,8 +42,18 @@ def reasons_by_theme(drivers: Iterable[Reason], protective: Iterable[Reason]) ->
     return [ThemeReasons(theme=theme, drivers=d, protective=p) for theme, (d, p) in group_by_theme(drivers, protective)]
 
 
+def renewal_date(row: Mapping[str, Any]) -> dt.date | None:
+    """The next renewal: the as-of date plus the days to renewal stored with the scoring's key signals."""
+    days = _json(row.get("signals"), {}).get("days_to_renewal")
+    as_of = _date(row.get("as_of"))
+    if days is None or as_of is None or days != days:
+        return None
+    return as_of + dt.timedelta(days=round(float(days)))
+
+
 def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
     """The fields an at-risk list row and a full account score share, from one score-table row."""
+    mrr = _opt(row.get("mrr"))
     return {
         "account_id": str(row["account_id"]),
         "as_of": _date(row["as_of"]),
@@ -54,13 +64,39 @@ def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
         "change_points": _opt(row.get("change_points")),
         "segment": _opt(row.get("segment")),
         "csm_id": _opt(row.get("csm_id")),
+        "account_name": _opt(row.get("account_name")),
+        "csm_name": _opt(row.get("csm_name")),
+        "arr": None if mrr is None else 12 * float(mrr),
+        "renewal_date": renewal_date(row),
     }
+
+
+def is_context(reason: Mapping[str, Any]) -> bool:
+    """Whether the explanation marks a reason as context (a fact the risk is read against, not a cause)."""
+    return bool(reason.get("context")) or reason.get("kind") == "context" or reason.get("role") == "context"
+
+
+def split_context(row: Mapping[str, Any]) -> tuple[list[Reason], list[Reason], list[Reason]]:
+    """(drivers, protective, context) of a score-table row: reasons marked as context, and those of a
+    `context` column where the explanation stores them apart, go to context, never among the drivers."""
+    drivers = _json(row.get("risk_drivers"), [])
+    protective = _json(row.get("protective_factors"), [])
+    context = [c for c in _json(row.get("context"), []) if isinstance(c, dict)]
+    context += [r for r in [*drivers, *protective] if is_context(r)]
+    return ([Reason(**r) for r in drivers if not is_context(r)],
+            [Reason(**r) for r in protective if not is_context(r)],
+            [Reason(**_fact(c)) for c in context])
+
+
+def _fact(c: Mapping[str, Any]) -> dict[str, Any]:
+    """A context entry as a `Reason` (the explanation may give a fact without a contribution or theme)."""
+    return {"feature": c.get("feature", ""), "theme": c.get("theme", "context"),
+            "contribution": float(c.get("contribution") or 0.0), **c, "sentence": str(c.get("sentence", ""))}
 
 
 def account_score(row: Mapping[str, Any]) -> AccountScore:
     """One score-table row as an `AccountScore`."""
-    drivers = [Reason(**r) for r in _json(row["risk_drivers"], [])]
-    protective = [Reason(**r) for r in _json(row["protective_factors"], [])]
+    drivers, protective, context = split_context(row)
     return AccountScore(
         **_summary(row),
         previous_as_of=_date(row.get("previous_as_of")),
@@ -70,6 +106,7 @@ def account_score(row: Mapping[str, Any]) -> AccountScore:
         risk_drivers=drivers,
         protective_factors=protective,
         reasons_by_theme=reasons_by_theme(drivers, protective),
+        context=context,
         theme_contributions=_json(row["theme_contributions"], {}),
         raw_score=float(row["raw_score"]),
         base_value=float(row["base_value"]),
@@ -99,8 +136,10 @@ def history_point(row: Mapping[str, Any]) -> HistoryPoint:
 
 
 def account_row(row: Mapping[str, Any]) -> AccountRow:
-    drivers = _json(row.get("risk_drivers"), [])
+    """One row of the at-risk list: the largest risk driver that is not context is its top reason."""
+    drivers = [r for r in _json(row.get("risk_drivers"), []) if not is_context(r)]
     return AccountRow(
         **_summary(row),
+        change_text=_opt(row.get("change_text")),
         top_reason=drivers[0]["sentence"] if drivers else None,
     )

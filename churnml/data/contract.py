@@ -100,7 +100,9 @@ ACCOUNTS = TableSpec(
         ColumnSpec("segment", "string", required=False, nullable=True, description="e.g. SMB, Mid-Market."),
         ColumnSpec("industry", "string", required=False, nullable=True),
         ColumnSpec("region", "string", required=False, nullable=True),
-        ColumnSpec("csm_id", "id", required=False, nullable=True, description="Owning CSM (joins csm_enps)."),
+        ColumnSpec("csm_id", "id", required=False, nullable=True, description="Owning CSM (joins csm_enps, csms)."),
+        ColumnSpec("name", "string", required=False, nullable=True,
+                   description="Account name shown on the web page and in exports (never a feature)."),
     ),
     unique_key=("account_id",),
     allow_extra=True,
@@ -220,6 +222,17 @@ INTERVENTIONS = TableSpec(
     parent=("account_id", "accounts", "account_id"),
 )
 
+CSMS = TableSpec(
+    name="csms",
+    description="The CS team: each CSM's name, shown beside `accounts.csm_id` on the web page (optional).",
+    columns=(
+        ColumnSpec("csm_id", "id"),
+        ColumnSpec("name", "string", nullable=True, description="The CSM's name as colleagues know it."),
+    ),
+    unique_key=("csm_id",),
+    required=False,
+)
+
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (ACCOUNTS, SUBSCRIPTIONS, EVENTS, TICKETS, SURVEYS, CSM_ENPS, INTERVENTIONS)
+    t.name: t for t in (ACCOUNTS, SUBSCRIPTIONS, EVENTS, TICKETS, SURVEYS, CSM_ENPS, CSMS, INTERVENTIONS)
 }

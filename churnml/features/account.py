@@ -22,7 +22,7 @@ def static_attribute_specs(accounts: ibis.Table) -> list[FeatureSpec]:
 
 def account_features(spine: ibis.Table, accounts: ibis.Table) -> ibis.Table:
     """Account age at the as-of date plus every static attribute, categoricals as strings."""
-    keep = [c for c in accounts.columns if c not in ("csm_id",)]
+    keep = [c for c in accounts.columns if c not in ("csm_id", "name")]  # shown, never features
     a = accounts.select(*keep)
     out = attach(spine, a, "account_id")
     mutations: dict[str, ibis.Value] = {

@@ -160,7 +160,7 @@ FEATURES: tuple[FeatureSpec, ...] = USAGE + SUPPORT + SENTIMENT + COMMERCIAL + T
 BY_NAME: dict[str, FeatureSpec] = {f.name: f for f in FEATURES}
 
 # Account columns that are identifiers or join keys, never static-attribute features.
-ACCOUNT_KEY_COLUMNS: frozenset[str] = frozenset({"account_id", "created_at", "csm_id"})
+ACCOUNT_KEY_COLUMNS: frozenset[str] = frozenset({"account_id", "created_at", "csm_id", "name"})
 
 
 def static_attribute_spec(column: str, numeric: bool) -> FeatureSpec:

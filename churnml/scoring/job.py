@@ -57,6 +57,20 @@ def model_for_alias(settings: Settings, name: str, alias: str, hint: str,
     return load_churn_model(uri), version, uri
 
 
+def account_attributes(tables: Tables) -> Table:
+    """`account_id` with the account columns the score table keeps beside the score: `segment`, `csm_id`, and
+    the names shown with the ids (`accounts.name` as `account_name`, `csms.name` as `csm_name`), where present."""
+    acc = tables["accounts"]
+    acc = acc.select(*[c for c in ("account_id", "segment", "csm_id", "name") if c in acc.columns])
+    if "name" in acc.columns:
+        acc = acc.rename(account_name="name")
+    csms = tables.get("csms")
+    if csms is not None and "csm_id" in acc.columns:
+        names = csms.select(csms.csm_id.cast("string").name("_csm"), csms["name"].name("csm_name"))
+        acc = acc.left_join(names, acc.csm_id.cast("string") == names._csm).drop("_csm")
+    return acc
+
+
 def run_scoring(
     settings: Settings,
     as_of: dt.date | None = None,
@@ -106,8 +120,7 @@ def run_scoring(
                                           "(see `churnml models list`)", version=version)
     store = store or ScoreStore.from_work_dir(settings.work_dir, wait_s=cfg.store_wait_s)
     store.check_writable()  # a store held by another process fails here, before the scoring work
-    acc = loaded.tables["accounts"]
-    acc = acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns])
+    acc = account_attributes(loaded.tables)
     if features is None and loaded.tables.con.name == "pyspark":
         scores = _score_with_spark(settings, loaded.tables, as_of, model, name, version, acc, store, cfg)
     else:

@@ -125,7 +125,7 @@ def score_on_spark(
         specs: the feature set's specs (`FeatureSet.specs`): names and kinds, to give each partition the
             canonical in-memory form (`finalise_frame`) training used.
         previous: each account's previous scoring (score table rows, one per account), for the change columns.
-        accounts: `account_id` with optional `segment` and `csm_id`.
+        accounts: `account_id` with optional `segment`, `csm_id`, `account_name` and `csm_name`.
         Others: as `churnml.scoring.table.score_accounts`; `scored_at` defaults to now (UTC), the same on every row.
     """
     from pyspark.sql import functions as F
@@ -137,7 +137,7 @@ def score_on_spark(
         )
         frame = frame.join(prev, frame["account_id"] == prev[f"{_PREV}account_id"], "left").drop(f"{_PREV}account_id")
     if accounts is not None:
-        keep = [c for c in ("segment", "csm_id") if c in accounts.columns]
+        keep = [c for c in ("segment", "csm_id", "account_name", "csm_name") if c in accounts.columns]
         if keep:
             acct = accounts.select(
                 F.col("account_id").cast("string").alias(f"{_ACCOUNT}id"),

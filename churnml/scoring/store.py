@@ -53,9 +53,11 @@ COLUMNS: dict[str, str] = {
     "scored_at": "TIMESTAMP NOT NULL",
     "signals": "VARCHAR",
     "band_rule": "VARCHAR",
+    "account_name": "VARCHAR",
+    "csm_name": "VARCHAR",
 }
 #: Columns added after the first release: an older store gets them (empty) when it is next written.
-ADDED_COLUMNS = ("signals", "band_rule")
+ADDED_COLUMNS = ("signals", "band_rule", "account_name", "csm_name")
 
 
 def _base_type(sql_type: str) -> str:

@@ -63,8 +63,8 @@ def score_accounts(
         features: feature frame for a single as-of date (`to_frame(feature_set(...))`).
         model_name / model_version: recorded on every row; a different version than the previous scoring's is
             named in the change text.
-        accounts: `account_id` with optional `segment` and `csm_id` (for filtering); `segment` falls back to
-            the feature of that name.
+        accounts: `account_id` with optional `segment` and `csm_id` (for filtering), `account_name` and
+            `csm_name` (shown beside the ids); `segment` falls back to the feature of that name.
         previous: each account's previous stored scoring (`ScoreStore.previous`); change columns are null for
             accounts not in it.
         bands: the band rule (`churnml.scoring.bands`); relative and capacity bands are made from the accounts
@@ -112,6 +112,9 @@ def score_accounts(
     out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     out["signals"] = key_signals(features)
     out["band_rule"] = cut.to_json()
+    for col in ("account_name", "csm_name"):
+        names = _lookup(accounts, col, ids)
+        out[col] = names if names is not None else None
     return out
 
 

@@ -35,6 +35,7 @@ from churnml.simulate.lifecycle import (
     live,
     spell_hazards,
 )
+from churnml.simulate.names import account_name, csm_name
 from churnml.simulate.params import CHANNELS, EVENT_TYPES, INDUSTRIES, REGIONS, SimParams
 from churnml.simulate.plays import PlayPolicy, PlaySimParams, plays_rng, write_plays
 from churnml.simulate.support import Support, account_support, csm_enps
@@ -129,6 +130,7 @@ class _Collector:
         self.accounts.append(
             {
                 "account_id": a.account_id,
+                "name": account_name(a.index),
                 "created_at": a.created_us,
                 "segment": params.segments[a.segment].name,
                 "industry": INDUSTRIES[a.industry][0],
@@ -161,6 +163,7 @@ def _write_accounts(out: Path, col: _Collector) -> None:
         pa.table(
             {
                 "account_id": pa.array([r["account_id"] for r in acc], pa.string()),
+                "name": pa.array([r["name"] for r in acc], pa.string()),
                 "created_at": pa.array(np.array([r["created_at"] for r in acc], np.int64), _TS),
                 **{k: pa.array([r[k] for r in acc]) for k in ("segment", "industry", "region", "csm_id")},
                 "employees": pa.array([r["employees"] for r in acc], pa.int64()),
@@ -248,6 +251,9 @@ def _write_enps(out: Path, grid: Grid, morale_rng: np.random.Generator, morale: 
         ).sort_by([("csm_id", "ascending"), ("ts", "ascending")]),
         out / "csm_enps.parquet",
     )
+    _write(pa.table({"csm_id": pa.array([f"CSM{c:03d}" for c in range(len(morale))], pa.string()),
+                     "name": pa.array([csm_name(c) for c in range(len(morale))], pa.string())}),
+           out / "csms.parquet")
     return len(c_idx)
 
 

@@ -40,13 +40,16 @@ def list_accounts(
     band: Band | None = None,
     segment: Annotated[str | None, Query(max_length=128)] = None,
     csm: Annotated[str | None, Query(max_length=128, description="CSM id")] = None,
+    q: Annotated[str | None, Query(max_length=128, description="A part of the account id or name (any case)")] = None,
     sort: SortKey = "risk",
     order: Literal["desc", "asc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AccountPage:
-    """Accounts of the latest scoring. `sort=change` orders by the change since the previous scoring."""
-    page = state.store.page(Filters(band, segment, csm), sort, order == "desc", limit, offset)
+    """Accounts of the latest scoring. `sort=change` orders by the change since the previous scoring,
+    `sort=renewal` by the days left to the renewal."""
+    filters = Filters(band, segment, csm, (q or "").strip() or None)
+    page = state.store.page(filters, sort, order == "desc", limit, offset)
     return AccountPage(as_of=page.as_of, total=page.total, limit=limit, offset=offset,
                        items=[account_row(r) for r in page.rows])
 

@@ -9,22 +9,23 @@ served host nor in `serving.trusted_origins` (login CSRF: a foreign page signing
 
 from __future__ import annotations
 
-import json
+import csv
+import io
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from churnml.features.catalog import BY_NAME
 from churnml.scoring.explain import THEMES
-from churnml.scoring.table import KEY_SIGNALS
 from serving.auth import Principal
-from serving.charts import drivers_svg, history_svg, sparkline_svg
+from serving.charts import driver_bars, drivers_svg, drivers_svg_stacked, history_svg, sparkline_svg
 from serving.deps import State, principal_for
-from serving.schemas import Band, SortKey
+from serving.schemas import SortKey
+from serving.signals import signal_changes, signal_trends
 from serving.store import Filters
 from serving.views import account_row, account_score, history_point
 
@@ -72,15 +73,17 @@ def _safe_next(value: str | None) -> str:
     return value if value and value.startswith("/") and not value.startswith("//") else "/"
 
 
-def _common(state: Any, who: Principal) -> dict[str, Any]:
+def _common(state: Any, who: Principal | None) -> dict[str, Any]:
+    """What every page's header shows: the served model (the one /readyz reports), who is signed in, and why
+    a model failed to load. Every page passes it, the sign-in page too: a page without it read as "no model"."""
     served = state.holder.current
     return {"model": served.label if served else None, "who": who, "auth": state.keys.enabled,
             "load_error": state.holder.last_error.message if state.holder.last_error else None}
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str | None = None) -> Response:
-    return _page(request, "login.html", {"next": _safe_next(next), "error": None})
+def login_form(request: Request, state: State, next: str | None = None) -> Response:
+    return _page(request, "login.html", {**_common(state, None), "next": _safe_next(next), "error": None})
 
 
 def foreign_origin(request: Request, trusted: list[str]) -> str | None:
@@ -115,8 +118,8 @@ async def login(request: Request, state: State) -> Response:
     target = _safe_next((form.get("next") or ["/"])[0])
     who = await principal_for(state, key) if key else None
     if who is None or not state.keys.enabled:
-        return _page(request, "login.html", {"next": target, "error": "That key is not valid."},
-                                          status_code=401)
+        return _page(request, "login.html", {**_common(state, None), "next": target,
+                                             "error": "That key is not valid."}, status_code=401)
     resp = RedirectResponse(target, status_code=303)
     cfg = state.settings.serving
     resp.set_cookie(COOKIE, state.sessions.create(who), httponly=True, samesite="strict",
@@ -135,28 +138,94 @@ def logout(request: Request, state: State) -> Response:
     return resp
 
 
+Order = Literal["desc", "asc"]
+Search = Annotated[str | None, Query(max_length=128)]
+#: The band filter; "" is the form's "all".
+BandOrAll = Literal["low", "medium", "high", ""]
+
+#: Columns of the CSV export, in order (the list's columns, unformatted, plus the change in words).
+EXPORT_COLUMNS = ("account_id", "account_name", "csm_id", "csm_name", "segment", "churn_probability", "risk_band",
+                  "arr", "mrr", "mrr_at_risk", "renewal_date", "change_points", "change_text", "top_reason", "as_of")
+EXPORT_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class View:
+    """One view of the list, as the query string gives it: what is filtered, how it is sorted."""
+
+    filters: Filters
+    sort: SortKey
+    descending: bool
+    params: dict[str, str]
+    mine: bool
+    mine_refused: bool  # "my accounts" asked for by a key tied to no CSM
+
+
+def list_view(who: Principal, band: BandOrAll | None, segment: str | None, csm: str | None, q: str | None,
+              mine: bool, sort: SortKey, order: Order) -> View:
+    """The filters and sort of a list request; "my accounts" filters on the CSM id the key or session holds."""
+    band, segment, csm, q = band or None, segment or None, csm or None, (q or "").strip() or None
+    refused = mine and not who.csm_id
+    mine = mine and not refused
+    params = {k: v for k, v in {"band": band, "segment": segment, "csm": None if mine else csm, "q": q,
+                                "mine": "1" if mine else None, "sort": sort, "order": order}.items() if v}
+    return View(Filters(band, segment, who.csm_id if mine else csm, q), sort, order == "desc", params, mine, refused)
+
+
 @router.get("/", response_class=HTMLResponse)
 def account_list(
     request: Request, state: State, who: Viewer,
-    band: Band | None = None,
-    segment: Annotated[str | None, Query(max_length=128)] = None,
-    csm: Annotated[str | None, Query(max_length=128)] = None,
-    sort: SortKey = "risk",
+    band: BandOrAll | None = None, segment: Search = None, csm: Search = None, q: Search = None, mine: bool = False,
+    sort: SortKey = "risk", order: Order = "desc",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    segment, csm = segment or None, csm or None
-    got = state.store.page(Filters(band, segment, csm), sort, True, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    params = {k: v for k, v in {"band": band, "segment": segment, "csm": csm}.items() if v}
+    view = list_view(who, band, segment, csm, q, mine, sort, order)
+    got = state.store.page(view.filters, sort, view.descending, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    bands = state.store.band_totals(view.filters)
 
-    def url(**over: Any) -> str:
-        q = {**params, "sort": sort, **over}
-        return "/?" + urllib.parse.urlencode({k: v for k, v in q.items() if v not in (None, "")})
+    def url(path: str = "/", **over: Any) -> str:
+        q = {**view.params, **over}
+        return path + "?" + urllib.parse.urlencode({k: v for k, v in q.items() if v not in (None, "")})
+
+    def sort_url(key: str) -> str:
+        """Sorting by a column: largest first; the sorted column's link flips the direction."""
+        flip = "asc" if sort == key and view.descending else "desc"
+        return url(sort=key, order=flip, page=None)
 
     return _page(request, "list.html", {
         **_common(state, who), "rows": [account_row(r) for r in got.rows], "as_of": got.as_of, "total": got.total,
-        "band": band, "segment": segment, "csm": csm, "sort": sort, "page": page,
-        "pages": max(1, -(-got.total // PAGE_SIZE)), "facets": state.store.facets(), "url": url,
+        "band": view.filters.band, "segment": view.filters.segment, "csm": view.filters.csm, "q": view.filters.query,
+        "sort": sort, "descending": view.descending, "page": page, "mine": view.mine,
+        "mine_refused": view.mine_refused, "pages": max(1, -(-got.total // PAGE_SIZE)),
+        "facets": state.store.facets(), "url": url, "sort_url": sort_url, "bands": bands,
+        "totals": {"accounts": sum(b.accounts for b in bands), "arr": 12 * sum(b.mrr for b in bands),
+                   "mrr_at_risk": sum(b.mrr_at_risk for b in bands)},
+        "export_url": url("/export.csv", page=None),
     })
+
+
+@router.get("/export.csv")
+def export_csv(
+    request: Request, state: State, who: Viewer,
+    band: BandOrAll | None = None, segment: Search = None, csm: Search = None, q: Search = None, mine: bool = False,
+    sort: SortKey = "risk", order: Order = "desc",
+) -> Response:
+    """The list as it is shown (same filters, search and sort), every page, as CSV for a spreadsheet."""
+    view = list_view(who, band, segment, csm, q, mine, sort, order)
+    got = state.store.page(view.filters, sort, view.descending, EXPORT_MAX, 0)
+    if got.total > EXPORT_MAX:
+        return Response(f"this view has {got.total:,} accounts; an export holds at most {EXPORT_MAX:,}: narrow it "
+                        "with a band, segment, CSM or search", status_code=413, media_type="text/plain",
+                        headers=SECURITY_HEADERS)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for raw in got.rows:
+        row = account_row(raw).model_dump()
+        writer.writerow(["" if row.get(c) is None else row[c] for c in EXPORT_COLUMNS])
+    name = f"churnml-accounts-{got.as_of or 'none'}.csv"
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.get("/accounts/{account_id}", response_class=HTMLResponse)
@@ -172,44 +241,14 @@ def account_page(request: Request, state: State, who: Viewer, account_id: str) -
     signals = [{"theme": t, "values": [h.theme_contributions.get(t, 0.0) for h in history]} for t in themes]
     for s in signals:
         s["svg"] = sparkline_svg(s["values"])
-    key_signals = signal_trends(rows)
+    previous = rows[-2] if len(rows) > 1 else None
+    chart = driver_bars(latest.risk_drivers, latest.protective_factors)
     return _page(request, "account.html", {
         **_common(state, who), "a": latest, "history": history,
-        "drivers_svg": drivers_svg(latest.risk_drivers, latest.protective_factors),
+        "drivers_svg": drivers_svg(chart.bars, unit=chart.unit), "chart_unit": chart.unit,
+        "drivers_phone_svg": drivers_svg_stacked(chart.bars, unit=chart.unit),
         "history_svg": history_svg([(h.as_of, h.churn_probability) for h in history], (bands.medium, bands.high)),
         "signals": signals,
-        "key_signals": key_signals,
+        "key_signals": signal_trends(rows),
+        "moved": signal_changes(previous, rows[-1]),
     })
-
-
-def _shown(value: float | None, unit: str) -> str:
-    if value is None:
-        return "not recorded"
-    if unit == "USD":
-        return f"${value:,.0f}"
-    if unit == "%":
-        return f"{value:.0%}"
-    text = f"{value:,.1f}".removesuffix(".0")
-    if unit not in ("users", "events", "tickets", "days"):
-        return text
-    return f"{text} {unit.removesuffix('s') if value == 1 else unit}"
-
-
-def signal_trends(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The key signals stored with each scoring (`churnml.scoring.table.KEY_SIGNALS`), oldest first, as sparklines
-    with the registry's description and the latest value; scorings from before signals were stored count as
-    not recorded."""
-    per_row = [json.loads(r["signals"]) if r.get("signals") else {} for r in rows]
-    out = []
-    for name in KEY_SIGNALS:
-        values = [p.get(name) for p in per_row]
-        if all(v is None for v in values):
-            continue
-        spec = BY_NAME.get(name)
-        unit = spec.unit if spec else ""
-        out.append({
-            "name": name, "label": spec.description if spec else name,
-            "svg": sparkline_svg([float("nan") if v is None else float(v) for v in values], neutral=True),
-            "latest": _shown(values[-1], unit),
-        })
-    return out

@@ -43,9 +43,10 @@ def browser_page(viewport: tuple[int, int] = (1280, 900)) -> Iterator[Any]:
             browser.close()
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot under work/test-artifacts/ and return its path."""
+def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot (the whole page, or with `full_page=False` what the viewport shows) under
+    work/test-artifacts/ and return its path."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

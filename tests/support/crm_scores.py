@@ -27,7 +27,7 @@ def make_scores(n: int, as_of: dt.date, seed: int = 0, ids: list[str] | None = N
         "risk_drivers": json.dumps(reason), "protective_factors": "[]", "theme_contributions": "{}",
         "raw_score": np.log(p / (1 - p)), "base_value": -2.0, "model_name": "churn-risk", "model_version": "1",
         "segment": "SMB", "csm_id": "C1", "scored_at": pd.Timestamp("2025-01-01 06:00"),
-        "signals": json.dumps({"mrr": 100.0}),
+        "signals": json.dumps({"mrr": 100.0}), "account_name": [f"Company {i}" for i in ids], "csm_name": "Ana Berg",
         "band_rule": json.dumps({"rule": "absolute", "medium": 0.1, "high": 0.25, "base_rate": None,
                                  "capacity": None}),
     })

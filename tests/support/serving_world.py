@@ -11,6 +11,9 @@ from serving.auth import hash_key
 
 READ_KEY = "read-key-for-tests-0123456789"
 SCORE_KEY = "score-key-for-tests-9876543210"
+#: A read key tied to a CSM (`csm_id`): the web page's "My accounts" lists that CSM's book.
+CSM_KEY = "csm-key-for-tests-5555555555"
+CSM_ID = "CSM000"
 
 
 @dataclass
@@ -44,6 +47,7 @@ def build_serving_world(root: Path) -> ServingWorld:
         api_keys=[
             {"name": "reader", "role": "read", "hash": hash_key(READ_KEY)},
             {"name": "scorer", "role": "score", "hash": hash_key(SCORE_KEY)},
+            {"name": "csm", "role": "read", "hash": hash_key(CSM_KEY), "csm_id": CSM_ID},
         ],
         reload_seconds=0,
         max_body_bytes=200_000,

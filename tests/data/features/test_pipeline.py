@@ -138,3 +138,12 @@ def test_features_cli_only_writes_just_those_columns(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["features", "--data", str(data), "--as-of", str(AS_OF), "--out", str(out),
                                    "--only", "nope", "--no-labels"])
     assert bad.exit_code != 0 and "nope" in bad.output
+
+
+def test_account_and_csm_names_are_shown_never_features() -> None:
+    """`accounts.name` (and the `csms` table) name accounts on the page; a name must not become a feature."""
+    dfs = frames()
+    dfs["accounts"] = dfs["accounts"].assign(name=[f"Company {i}" for i in range(len(dfs["accounts"]))])
+    dfs["csms"] = pd.DataFrame({"csm_id": dfs["accounts"]["csm_id"].dropna().unique()}).assign(name="Ana Berg")
+    fs = feature_set(to_tables(dfs), [AS_OF], LabelsConfig())
+    assert "name" not in {s.name for s in fs.specs} and "name" not in to_frame(fs).columns

@@ -23,6 +23,7 @@ FILES = {
     "tickets": "tickets.parquet",
     "surveys": "surveys.parquet",
     "csm_enps": "csm_enps.parquet",
+    "csms": "csms.parquet",
 }
 TRUTH = "truth/monthly_churn_probability.parquet"
 
@@ -106,7 +107,9 @@ def test_tables_follow_the_contract(small, name: str) -> None:
 def test_extra_attributes_and_value_ranges(small) -> None:
     out, _ = small
     acc = _read(out, "accounts").to_pandas()
-    assert {"employees", "acquisition_channel"} <= set(acc.columns)
+    assert {"employees", "acquisition_channel", "name"} <= set(acc.columns) and acc["name"].is_unique
+    csms = _read(out, "csms").to_pandas()
+    assert set(acc.csm_id) <= set(csms.csm_id) and csms["name"].notna().all()  # every CSM has a name
     assert set(acc.segment) <= {"SMB", "Mid-Market", "Enterprise"}
     assert (acc.created_at < pd.Timestamp(START)).any() and (acc.created_at >= pd.Timestamp(START)).any()
     subs = _read(out, "subscriptions").to_pandas()

@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from churnml.scoring.store import COLUMNS, ScoreStore
+from churnml.scoring.store import ADDED_COLUMNS, COLUMNS, ScoreStore
 
 
 def fake_scores(as_of: dt.date, n: int = 20, offset: float = 0.0, version: str = "1") -> pd.DataFrame:
@@ -118,10 +118,11 @@ def test_parquet_export(store: ScoreStore, tmp_path: Path) -> None:
         ScoreStore(tmp_path / "empty.duckdb").export_parquet(tmp_path / "x.parquet")
 
 
-def test_a_store_from_before_the_signals_column_gains_it(tmp_path: Path) -> None:
-    """Stores written before `signals` and `band_rule` existed keep their rows and get them (null) on the next write."""
+def test_a_store_from_before_the_added_columns_gains_them(tmp_path: Path) -> None:
+    """Stores written before `signals` (and the names) existed keep their rows and get the columns (null) on the
+    next write."""
     path = tmp_path / "old.duckdb"
-    old_columns = {c: t for c, t in COLUMNS.items() if c not in ("signals", "band_rule")}
+    old_columns = {c: t for c, t in COLUMNS.items() if c not in ADDED_COLUMNS}
     con = duckdb.connect(str(path))
     cols = ", ".join(f'"{c}" {t}' for c, t in old_columns.items())
     con.execute(f"CREATE TABLE scores ({cols}, PRIMARY KEY (account_id, as_of))")
