@@ -136,9 +136,14 @@ def _wait_ready(url: str, path: str) -> None:
 
 
 def wrk(url: str, lines: Path, clients: int, seconds: float, *, target: str = "/v1/score",
-        count_versions: bool = False, during: Any = None) -> dict[str, Any]:
-    """One wrk run; returns its JSON line plus requests/s, ms latencies and wrk's own CPU seconds."""
-    env = {**os.environ, "BODIES": str(lines), "API_KEY": KEY, "TARGET_PATH": target}
+        count_versions: bool = False, during: Any = None, key: str = KEY,
+        extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One wrk run; returns its JSON line plus requests/s, ms latencies and wrk's own CPU seconds.
+
+    `during` is called halfway through the run; `extra_env` passes the Lua script's switches (COUNT_STATUS,
+    ROTATE_KEY).
+    """
+    env = {**os.environ, "BODIES": str(lines), "API_KEY": key, "TARGET_PATH": target, **(extra_env or {})}
     if count_versions:
         env["COUNT_VERSIONS"] = "1"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -155,6 +160,7 @@ def wrk(url: str, lines: Path, clients: int, seconds: float, *, target: str = "/
     r = json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
     r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
     r["p50_ms"], r["p99_ms"], r["mean_ms"] = r["p50_us"] / 1000, r["p99_us"] / 1000, r["mean_us"] / 1000
+    r["p95_ms"] = r["p95_us"] / 1000
     r["client_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     r["clients"] = clients
     return r
