@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from churnml.lifecycle.run_record import is_headline
 from churnml.lifecycle.tracking import DEFAULT_EXPERIMENT, TAG_BACKTEST
 
 if TYPE_CHECKING:
@@ -220,10 +221,11 @@ def rollback_target(entries: list[AuditEntry], current: int | None) -> int | Non
 
 
 def headline(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Metrics without a fold/segment/baseline/oracle prefix, finite only (what the history keeps)."""
+    """The main model's headline metrics (no `backtest/`, `baseline/`, `oracle/` namespace, nor the older
+    `fold_`... prefixes), finite only (what the history keeps)."""
     out = {}
     for key in metrics:
-        if key.startswith(("fold_", "segment_", "baseline_", "oracle_")):
+        if not is_headline(key):
             continue
         x = _value(metrics, key)
         if x is not None:
