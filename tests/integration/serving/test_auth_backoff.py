@@ -4,7 +4,7 @@ a flood of wrong keys) are `benchmarks/abuse.py`'s."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -72,7 +72,8 @@ def guarded(serving_world: ServingWorld, no_tracking_env: None,
 
 
 def test_a_client_that_keeps_failing_gets_429_without_a_check_and_good_keys_still_pass(
-        guarded: tuple[TestClient, list[str]], serving_world: ServingWorld) -> None:
+        guarded: tuple[TestClient, list[str]], serving_world: ServingWorld,
+        record_property: Callable[[str, object], None]) -> None:
     c, checked = guarded
     body = payload(frame_at(serving_world, serving_world.dates[-1]).head(1))
     assert c.post("/v1/score", json=body, headers={"X-API-Key": SCORE_KEY}).status_code == 200  # verified once
@@ -88,3 +89,5 @@ def test_a_client_that_keeps_failing_gets_429_without_a_check_and_good_keys_stil
     assert c.post("/v1/score", json=body, headers={"X-API-Key": SCORE_KEY}).status_code == 200
     assert c.get("/v1/model", headers={"X-API-Key": SCORE_KEY}).status_code == 200
     assert len(checked) == 5
+    record_property("3 free failures, backoff 30 s", f"401 × 4 (scrypt checks: {len(checked)}, one the good key's), "
+                    f"then 429 with Retry-After {r.headers['retry-after']} s and no check; the verified key: 200")
