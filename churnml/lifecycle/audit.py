@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,21 @@ TAG_ROLE = "churnml.role"
 TAG_MODEL = "churnml.registered_model"
 #: Registered-model tags of the history as stores before the artifact kept it (read, never written).
 LEGACY_PREFIX = "churnml.audit."
+
+
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """MLflow draws a progress bar for every download; reading the history must print nothing."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
 
 
 class AuditLog:
@@ -62,7 +78,7 @@ class AuditLog:
     def _lines(self, run_id: str) -> list[str]:
         if not any(a.path == ARTIFACT for a in self.client.list_artifacts(run_id)):
             return []
-        with tempfile.TemporaryDirectory(prefix="churnml-audit-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="churnml-audit-") as tmp, _no_progress_bar():
             path = Path(self.client.download_artifacts(run_id, ARTIFACT, tmp))
             return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
