@@ -49,11 +49,12 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def update_section(name: str, body: str) -> None:
-    """Replace (or append) the section `## name` of docs/benchmarks.md."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else HEADER
+def update_section(name: str, body: str, doc: Path = DOC, header: str = HEADER) -> None:
+    """Replace (or append) the section `## name` of `doc` (docs/benchmarks.md unless told; a missing file starts
+    with `header`)."""
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    text = doc.read_text() if doc.exists() else header
     block = f"<!-- {name}:start -->\n## {name}\n\n{body.strip()}\n<!-- {name}:end -->\n"
     pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->\n", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block
-    DOC.write_text(text)
+    doc.write_text(text)

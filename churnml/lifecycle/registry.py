@@ -11,15 +11,14 @@ the reason is written on the version (tag `churnml.decision`) and in the history
 alias up once and load that version by number (`models:/churn-risk/<version>`), so a run is pinned to one
 version even if the alias moves meanwhile.
 
-Where the history lives: as tags on the registered model, one tag per entry, keyed
-`churnml.audit.<UTC timestamp>.<random suffix>` with a JSON value. Registered-model tags are stored by every
-MLflow tracking server — the embedded SQLite store and any remote one — so the history is kept wherever the
-models are, with no second store to keep in step; unique keys mean an entry is added, never rewritten, even
-by two writers at once. With the embedded store each entry is also appended to
-`<work_dir>/registry_audit.jsonl` (a plain file to grep or back up; the tags stay the source of truth).
-Deleting the registered model deletes its history with it. An entry must fit MLflow's 5,000-character limit
-on registered-model tag values, so it carries the headline metrics, not per-fold ones (those stay on the
-version and its run).
+Where the history lives: one JSON line per entry in the artifact `registry_audit.jsonl` of the MLflow run
+`registry audit <model>` in the registry's experiment (`churnml.lifecycle.audit`), so it is kept wherever the
+models are (embedded store or any server) and reads as one file in the MLflow UI, not as a pile of tags on the
+model. Entries are appended, never rewritten (under a lock file for the embedded store); entries of older
+stores, kept as registered-model tags `churnml.audit.*`, are still read. With the embedded store each entry is
+also appended to `<work_dir>/registry_audit.jsonl` (a plain file to grep or back up; the artifact stays the
+source of truth). An entry carries the headline metrics, not per-fold ones (those stay on the version and its
+run), and is kept under 4,800 characters.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ import json
 import logging
 import math
 import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from churnml.lifecycle.audit import AuditLog
+from churnml.lifecycle.run_record import is_headline
 from churnml.lifecycle.tracking import DEFAULT_EXPERIMENT, TAG_BACKTEST
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ DEFAULT_NAME = "churn-risk"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 AUDIT_FILE = "registry_audit.jsonl"
-AUDIT_PREFIX = "churnml.audit."
 TAG_METRICS = "churnml.training.metrics"
 TAG_DECISION = "churnml.decision"
 TAG_ROLLED_BACK = "churnml.rolled_back"
@@ -220,10 +219,11 @@ def rollback_target(entries: list[AuditEntry], current: int | None) -> int | Non
 
 
 def headline(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """Metrics without a fold/segment/baseline/oracle prefix, finite only (what the history keeps)."""
+    """The main model's headline metrics (no `backtest/`, `baseline/`, `oracle/` namespace, nor the older
+    `fold_`... prefixes), finite only (what the history keeps)."""
     out = {}
     for key in metrics:
-        if key.startswith(("fold_", "segment_", "baseline_", "oracle_")):
+        if not is_headline(key):
             continue
         x = _value(metrics, key)
         if x is not None:
@@ -251,8 +251,10 @@ class ModelRegistry:
     Args:
         client: an MlflowClient (see `churnml.lifecycle.tracking.configure`).
         name: registered model name.
-        audit_file: also append history entries to this JSON-lines file (embedded store only).
+        audit_file: also append history entries to this JSON-lines file (embedded store only); appends to the
+            history artifact are locked with `<audit_file>.lock` beside it.
         policy: default promotion margins.
+        experiment: the experiment holding the history's run (`churnml.lifecycle.audit`).
     """
 
     def __init__(
@@ -261,6 +263,7 @@ class ModelRegistry:
         name: str = DEFAULT_NAME,
         audit_file: Path | None = None,
         policy: PromotionPolicy | None = None,
+        experiment: str = DEFAULT_EXPERIMENT,
     ) -> None:
         if not _NAME_RE.match(name):
             raise RegistryError(f"invalid registered model name {name!r}: letters, digits, '_', '.', '-' only")
@@ -268,6 +271,9 @@ class ModelRegistry:
         self.name = name
         self.audit_file = audit_file
         self.policy = policy or PromotionPolicy()
+        self.experiment = experiment
+        lock = None if audit_file is None else audit_file.with_name(audit_file.name + ".lock")
+        self._log = AuditLog(client, name, experiment, lock)
 
     @classmethod
     def from_work_dir(
@@ -286,7 +292,8 @@ class ModelRegistry:
 
         client = configure(work_dir, experiment)
         embedded = is_embedded(client.tracking_uri, work_dir)
-        return cls(client, name, audit_file=Path(work_dir) / AUDIT_FILE if embedded else None, policy=policy)
+        return cls(client, name, audit_file=Path(work_dir) / AUDIT_FILE if embedded else None, policy=policy,
+                   experiment=experiment)
 
     @classmethod
     def from_settings(cls, settings: Settings, name: str | None = None) -> ModelRegistry:
@@ -385,13 +392,12 @@ class ModelRegistry:
         """The audit history, oldest first (append-only; see the module docstring for where it lives)."""
         if not self._exists():
             return []
-        tags = self.client.get_registered_model(self.name).tags or {}
         entries = []
-        for key in sorted(k for k in tags if k.startswith(AUDIT_PREFIX)):
+        for line in self._log.read():
             try:
-                entries.append(AuditEntry(**json.loads(tags[key])))
+                entries.append(AuditEntry(**json.loads(line)))
             except (ValueError, TypeError) as exc:
-                logger.warning("unreadable audit entry %s: %s", key, exc)
+                logger.warning("unreadable audit entry %.200s: %s", line, exc)
         return sorted(entries, key=lambda e: e.ts)
 
     def model_uri(self, alias: str = CHAMPION) -> str:
@@ -420,8 +426,7 @@ class ModelRegistry:
             keep = {self.policy.auc_metric, self.policy.revenue_metric}
             entry = AuditEntry(**{**asdict(entry), "metrics": {k: v for k, v in entry.metrics.items() if k in keep}})
             text = entry.to_json()
-        key = f"{AUDIT_PREFIX}{now.strftime('%Y%m%dT%H%M%S.%f')}Z.{uuid.uuid4().hex[:8]}"
-        self.client.set_registered_model_tag(self.name, key, text)
+        self._log.append(text)
         if self.audit_file is not None:
             self.audit_file.parent.mkdir(parents=True, exist_ok=True)
             with open(self.audit_file, "a", encoding="utf-8") as fh:

@@ -1,4 +1,10 @@
-"""What one training run records, pure: the run record, flat metric names, params, lineage, backtest identity.
+"""What one training run records, pure: the run record, metric names, params, lineage, backtest identity.
+
+Metric names are grouped with `/` (MLflow's UI groups on it): the main model's headline metrics stay bare
+(`roc_auc`: what runs are sorted and versions compared by), its folds and segments are under `backtest/`
+(`backtest/fold_0/roc_auc`, `backtest/segment_SMB/roc_auc`), every other model under `baseline/<name>/` and the
+simulator's oracle under `oracle/`. Each baseline (and the oracle) is also logged as a child run with the main
+model's names (`model_metrics`), so MLflow's compare view puts them side by side.
 
 `churnml.lifecycle.tracking.log_run` writes a `RunRecord` to MLflow; everything here is computed without MLflow,
 so the naming rules are unit-tested on their own.
@@ -43,6 +49,9 @@ class RunRecord:
         documents: file name -> text, saved at the artifact root (e.g. "training_result.json").
         tags: extra run tags.
         backtest: backtest identity (`backtest_key`), stored as tag `churnml.backtest_key`.
+        children: child run name -> its metrics (the baselines and the oracle, see `child_metrics`).
+        started_at: when the work the run records began (epoch seconds; default: when logging starts), so the
+            run's duration in MLflow is the training time, not the logging time.
     """
 
     model: Any
@@ -57,11 +66,28 @@ class RunRecord:
     documents: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     backtest: str | None = None
+    children: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    started_at: float | None = None
 
 
 def metric_name(*parts: Any) -> str:
     """An MLflow-safe metric name from parts joined by "_" (unsafe characters become "_")."""
     return _NAME_RE.sub("_", "_".join(str(p) for p in parts if p is not None and str(p) != ""))
+
+
+def metric_path(*parts: Any) -> str:
+    """An MLflow-safe metric name from parts joined by "/" (a "/" inside a part, e.g. a segment, becomes "_")."""
+    return "/".join(metric_name(str(p).replace("/", "_")) for p in parts if p is not None and str(p) != "")
+
+
+#: What a namespaced (non-headline) metric name starts with; `fold_`... are the names of runs before the namespaces.
+NAMESPACES = ("backtest/", "baseline/", "oracle/")
+LEGACY_PREFIXES = ("fold_", "segment_", "baseline_", "oracle_")
+
+
+def is_headline(name: str) -> bool:
+    """Whether `name` is one of the main model's headline metrics (not a fold, segment, baseline or oracle one)."""
+    return "/" not in name and not name.startswith(LEGACY_PREFIXES)
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -92,6 +118,53 @@ def table_records(table: pd.DataFrame | Mapping[str, Any] | None) -> list[dict[s
     return [dict(table)]
 
 
+def _checked(table: pd.DataFrame | None, key: str | None) -> list[dict[str, Any]]:
+    if table is None or len(table) == 0:
+        return []
+    required = ["model"] + ([key] if key else [])
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ValueError(f"backtest table lacks column(s) {missing}; columns: {list(table.columns)}")
+    return table.to_dict(orient="records")
+
+
+def _put(out: dict[str, float], name: str, value: float) -> None:
+    if name in out:
+        raise ValueError(f"metric {name!r} appears twice in the backtest tables")
+    out[name] = value
+
+
+def model_metrics(
+    overall: pd.DataFrame | None,
+    per_fold: pd.DataFrame | None = None,
+    per_segment: pd.DataFrame | None = None,
+    *,
+    model: str = MAIN_MODEL,
+) -> dict[str, float]:
+    """One model's metrics from churnml's long metric tables: overall bare (`roc_auc`), per fold and segment
+    under `backtest/` (`backtest/fold_2/roc_auc`, `backtest/segment_SMB/roc_auc`). Non-finite values are left
+    out (e.g. ROC-AUC of a one-class fold): MLflow would store them but comparisons on them mislead.
+
+    Raises:
+        ValueError: a table lacks the `model` column (or `fold` / `segment`), or a (model, fold/segment) appears
+            twice.
+    """
+    out: dict[str, float] = {}
+    for table, key in ((overall, None), (per_fold, "fold"), (per_segment, "segment")):
+        for row in _checked(table, key):
+            if str(row["model"]) != model:
+                continue
+            prefix = () if key is None else ("backtest", f"{key}_{row[key]}")
+            for metric, value in _row_metrics(row).items():
+                _put(out, metric_path(*prefix, metric), value)
+    return out
+
+
+def other_models(overall: pd.DataFrame | None, model: str = MAIN_MODEL) -> list[str]:
+    """The models in `overall` other than the main one (baselines, the champion's configuration, the oracle)."""
+    return [str(m) for m in dict.fromkeys(r["model"] for r in _checked(overall, None)) if str(m) != model]
+
+
 def backtest_metrics(
     overall: pd.DataFrame | None,
     per_fold: pd.DataFrame | None = None,
@@ -100,41 +173,37 @@ def backtest_metrics(
     model: str = MAIN_MODEL,
     oracle: str = ORACLE,
 ) -> dict[str, float]:
-    """Flat MLflow metric names from churnml's long metric tables (`churnml.training.backtest.BacktestResult`).
+    """The main run's metric names (see the module docstring) from churnml's long metric tables.
 
     Tables have a `model` column (and `fold` / `segment`) plus one column per metric. The main `model` gives
-    `roc_auc`, `fold_<k>_roc_auc` and `segment_<s>_roc_auc`; the oracle gives `oracle_roc_auc`; every other
-    model is a baseline, `baseline_<name>_roc_auc`. Non-finite values (e.g. ROC-AUC of a one-class fold) are
-    left out: MLflow would store them but comparisons on them mislead.
+    `roc_auc`, `backtest/fold_<k>/roc_auc` and `backtest/segment_<s>/roc_auc`; the oracle gives
+    `oracle/roc_auc`; every other model is a baseline, `baseline/<name>/roc_auc` (overall only: its folds are
+    on its child run, see `child_metrics`, and in the table artifacts). Non-finite values are left out.
 
     Raises:
         ValueError: a table lacks the `model` column, or a (model, fold/segment) appears twice.
     """
-    out: dict[str, float] = {}
-
-    def put(name: str, value: float) -> None:
-        if name in out:
-            raise ValueError(f"metric {name!r} appears twice in the backtest tables")
-        out[name] = value
-
-    for table, key in ((overall, None), (per_fold, "fold"), (per_segment, "segment")):
-        if table is None or len(table) == 0:
+    out = model_metrics(overall, per_fold, per_segment, model=model)
+    for row in _checked(overall, None):
+        name = str(row["model"])
+        if name == model:
             continue
-        required = ["model"] + ([key] if key else [])
-        missing = [c for c in required if c not in table.columns]
-        if missing:
-            raise ValueError(f"backtest table lacks column(s) {missing}; columns: {list(table.columns)}")
-        for row in table.to_dict(orient="records"):
-            name = str(row["model"])
-            if key is None:
-                prefix = None if name == model else (oracle if name == oracle else f"baseline_{name}")
-            elif name == model:
-                prefix = f"{key}_{row[key]}"
-            else:
-                continue  # per-fold / per-segment numbers of baselines stay in the table artifacts
-            for metric, value in _row_metrics(row).items():
-                put(metric_name(prefix, metric), value)
+        prefix = (oracle,) if name == oracle else ("baseline", name)
+        for metric, value in _row_metrics(row).items():
+            _put(out, metric_path(*prefix, metric), value)
     return out
+
+
+def child_metrics(
+    overall: pd.DataFrame | None,
+    per_fold: pd.DataFrame | None = None,
+    per_segment: pd.DataFrame | None = None,
+    *,
+    model: str = MAIN_MODEL,
+) -> dict[str, dict[str, float]]:
+    """Every other model's metrics under the main model's names (`roc_auc`, `backtest/fold_0/roc_auc`), by
+    model: one child run each, so MLflow's compare view lines them up with the main run."""
+    return {name: model_metrics(overall, per_fold, per_segment, model=name) for name in other_models(overall, model)}
 
 
 def folds_json(folds: Sequence[Any]) -> list[dict[str, Any]]:

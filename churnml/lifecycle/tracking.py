@@ -8,10 +8,12 @@ process-wide; `use_tracking_store` is the one place churnml sets them, and `conf
 remote server answers (`check_server`: seconds, not MLflow's minutes of retries).
 
 A training run (`log_run` of a `churnml.lifecycle.run_record.RunRecord`) records parameters; overall, per-fold,
-per-baseline, per-segment and oracle metrics under flat names (`roc_auc`, `fold_2_roc_auc`,
-`baseline_logreg_roc_auc`, `segment_SMB_roc_auc`, `oracle_roc_auc`); the training data's lineage (params, tags and
-an MLflow dataset input); plots and backtest tables as artifacts; and exactly one pyfunc model (see
-`churnml.model.pyfunc`).
+per-baseline, per-segment and oracle metrics grouped by `/` (`roc_auc`, `backtest/fold_2/roc_auc`,
+`baseline/logistic/roc_auc`, `backtest/segment_SMB/roc_auc`, `oracle/roc_auc`); one child run per baseline (and
+the oracle) with the main model's metric names, for MLflow's compare view; the training data's lineage (params,
+tags and an MLflow dataset input); plots and backtest tables as artifacts; and exactly one pyfunc model (see
+`churnml.model.pyfunc`). The run starts when the training started (`RunRecord.started_at`), so its duration is
+the training time.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from churnml.lifecycle.run_record import (
     RunRecord,
     backtest_key,
     backtest_metrics,
+    child_metrics,
     finite_or_none,
     flatten_params,
     folds_json,
@@ -267,8 +270,6 @@ def _write_table(folder: Path, name: str, table: pd.DataFrame | Mapping[str, Any
 
 def _run_fields(record: RunRecord) -> tuple[dict[str, str], dict[str, str], list[Any]]:
     """The record's params, tags and metrics as MLflow writes them."""
-    from mlflow.entities import Metric
-
     params = flatten_params(record.params)
     if hasattr(record.model, "get_params"):
         params.update(flatten_params(record.model.get_params(deep=False), prefix="model."))
@@ -280,9 +281,32 @@ def _run_fields(record: RunRecord) -> tuple[dict[str, str], dict[str, str], list
     if record.backtest:
         tags[TAG_BACKTEST] = record.backtest
     tags.update({k: str(v) for k, v in record.tags.items()})
+    return params, tags, _metrics(record.metrics)
+
+
+def _metrics(values: Mapping[str, float]) -> list[Any]:
+    from mlflow.entities import Metric
+
     now = int(time.time() * 1000)
-    metrics = [Metric(k, x, now, 0) for k, v in record.metrics.items() if (x := finite_or_none(v)) is not None]
-    return params, tags, metrics
+    return [Metric(k, x, now, 0) for k, v in values.items() if (x := finite_or_none(v)) is not None]
+
+
+#: Tag on a training run's child runs: "baseline" or "oracle" (the main run has none).
+TAG_ROLE = "churnml.role"
+
+
+def _log_children(client: MlflowClient, experiment_id: str, parent_id: str, record: RunRecord,
+                  start_ms: int) -> None:
+    """One finished child run per baseline (and the oracle) under the training run: its metrics only."""
+    from churnml.lifecycle.run_record import ORACLE
+
+    for name, values in record.children.items():
+        child = client.create_run(experiment_id, start_time=start_ms, run_name=name, tags={
+            "mlflow.parentRunId": parent_id, TAG_ROLE: "oracle" if name == ORACLE else "baseline",
+            "churnml.model": name})
+        for chunk in _chunks(_metrics(values), 1000):
+            client.log_batch(child.info.run_id, metrics=chunk)
+        client.set_terminated(child.info.run_id, "FINISHED")
 
 
 def _log_artifacts(client: MlflowClient, run_id: str, record: RunRecord) -> None:
@@ -322,9 +346,12 @@ def log_run(client: MlflowClient, record: RunRecord) -> LoggedRun:
     exp = client.get_experiment_by_name(record.experiment)
     experiment_id = exp.experiment_id if exp is not None else client.create_experiment(record.experiment)
     params, tags, metrics = _run_fields(record)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=record.run_name,
-                          nested=mlflow.active_run() is not None):
-        run_id = mlflow.active_run().info.run_id
+    parent = mlflow.active_run()
+    start_ms = int((record.started_at if record.started_at is not None else time.time()) * 1000)
+    created = client.create_run(experiment_id, start_time=start_ms, run_name=record.run_name,
+                                tags={"mlflow.parentRunId": parent.info.run_id} if parent is not None else None)
+    with mlflow.start_run(run_id=created.info.run_id, nested=parent is not None):
+        run_id = created.info.run_id
         for chunk in _chunks([Param(k, v) for k, v in params.items()], _BATCH):
             client.log_batch(run_id, params=chunk)
         for chunk in _chunks([RunTag(k, v) for k, v in tags.items()], _BATCH):
@@ -336,6 +363,7 @@ def log_run(client: MlflowClient, record: RunRecord) -> LoggedRun:
             schema = json.dumps({"mlflow_colspec": signature.inputs.to_dict()})
             _log_lineage(client, run_id, record.lineage, schema)
         _log_artifacts(client, run_id, record)
+        _log_children(client, experiment_id, run_id, record, start_ms)
         info = log_churn_model(record.model, record.example, name=ARTIFACT_PATH)
         if info.model_id:
             client.set_tag(run_id, TAG_MODEL_ID, info.model_id)
@@ -359,6 +387,7 @@ def log_training(
     run_name: str | None = None,
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, str] | None = None,
+    started_at: float | None = None,
 ) -> LoggedRun:
     """Log a `churnml.training.train.TrainingResult`: its metrics tables, lineage, figures, report and final model.
 
@@ -368,9 +397,11 @@ def log_training(
         example: a few rows of the training frame (input example and signature).
         source: where the training data came from (path or URI), added to the lineage as `source`.
         params: run parameters beside the model's own (e.g. the training config).
+        started_at: when training began (epoch seconds): the run's start, so its duration is the training time.
     """
     tables = dict(result.metrics)
-    metrics = backtest_metrics(tables.get("overall"), tables.get("per_fold"), tables.get("per_segment"))
+    metric_tables = (tables.get("overall"), tables.get("per_fold"), tables.get("per_segment"))
+    metrics = backtest_metrics(*metric_tables)
     lineage = dict(result.lineage)
     if source is not None:
         lineage["source"] = str(source)
@@ -382,4 +413,5 @@ def log_training(
         result.model, example, experiment=experiment, run_name=run_name, params=params or {}, metrics=metrics,
         tables=tables, lineage=lineage, plots=getattr(result, "figures", None) or {}, documents=documents,
         tags=tags or {}, backtest=backtest_key(folds, lineage_summary(lineage)["digest"]),
+        children=child_metrics(*metric_tables), started_at=started_at,
     ))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,7 @@ def train_challenger(
         truth = None  # real data: no oracle
     cfg = train_config(settings, tune)
     extra = _champion_factory(registry, features)
+    started = time.time()  # the MLflow run starts here: its duration is the training time
     result = train(frame, cfg, truth=truth, extra_models=extra)
     run = log_training(
         registry.client,
@@ -146,6 +148,7 @@ def train_challenger(
         experiment=settings.registry.experiment,
         run_name=run_name or f"train {utc_today().isoformat()}",
         params={"train": cfg.model_dump(exclude={"health_config"}), "labels": settings.labels.model_dump()},
+        started_at=started,
     )
     version = registry.register(run.run_id)
     champion_metrics = _row_metrics(result.metrics["overall"], CHAMPION_ROW) if extra else None

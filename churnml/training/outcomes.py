@@ -175,7 +175,8 @@ def train_and_register_outcomes(
     for outcome in (CONTRACTION, EXPANSION):
         result = results[outcome]
         name = registered_name(settings.registry.name, outcome)
-        registry = ModelRegistry(base.client, name, audit_file=base.audit_file, policy=base.policy)
+        registry = ModelRegistry(base.client, name, audit_file=base.audit_file, policy=base.policy,
+                                 experiment=base.experiment)
         run = log_training(
             base.client, result, frame[result.model.feature_names_].head(5), source=str(source),
             experiment=settings.registry.experiment, run_name=f"train {outcome} {dt.date.today().isoformat()}",

@@ -259,7 +259,7 @@ def train_and_register_snapshot(
         name: registered model name (default `<registry.name>-snapshot`).
     """
     from churnml.lifecycle.registry import ModelRegistry
-    from churnml.lifecycle.run_record import RunRecord, backtest_metrics
+    from churnml.lifecycle.run_record import RunRecord, backtest_metrics, metric_name
     from churnml.lifecycle.tracking import log_run
 
     cfg = cfg or SnapshotConfig()
@@ -268,7 +268,7 @@ def train_and_register_snapshot(
     result = train_snapshot(frame, cfg)
     metrics = backtest_metrics(result.metrics["overall"], result.metrics["per_fold"])
     for row in result.metrics["summary"].itertuples():
-        prefix = "" if row.model == MODEL_NAME else f"baseline_{row.model}_"
+        prefix = "" if row.model == MODEL_NAME else f"baseline/{metric_name(row.model)}/"
         metrics[f"{prefix}roc_auc_fold_mean"] = row.roc_auc_mean
         metrics[f"{prefix}roc_auc_fold_std"] = row.roc_auc_std
     split_key = json.dumps({"split": cfg.model_dump(include={"evaluation", "folds", "test_size", "seed"}),

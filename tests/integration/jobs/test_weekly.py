@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -276,7 +277,8 @@ def _quick_week(monkeypatch: pytest.MonkeyPatch, champion: int) -> None:
 
 @pytest.mark.parametrize(("boundary", "target", "how", "rerun"), BOUNDARIES, ids=[b[0] for b in BOUNDARIES])
 def test_a_week_killed_at_a_step_boundary_is_finished_consistently_by_the_rerun(
-    job: Job, monkeypatch: pytest.MonkeyPatch, boundary: str, target: str, how: object, rerun: str
+    job: Job, monkeypatch: pytest.MonkeyPatch, boundary: str, target: str, how: object, rerun: str,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """Killed anywhere between recording the intent and finishing the push, the next run leaves the champion and the
     week's stored scores in step (scores by the champion's version) and a state file with no stale failure."""
@@ -320,3 +322,5 @@ def test_a_week_killed_at_a_step_boundary_is_finished_consistently_by_the_rerun(
     if rerun != "start over":
         assert state["resumed"] == rerun
     assert run_weekly(s, as_of=day).status == "skipped"
+    record_property(f"killed: {boundary}", f"champion v{champion} → v{after_crash} at the kill → v{final} after the "
+                    f"re-run ({rerun}), {len(scores)} scores by v{final}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_train_against_a_closed_port_fails_in_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_against_a_closed_port_fails_in_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      record_property: Callable[[str, object], None]) -> None:
     import churnml.training.job  # noqa: F401  (imported first: the clock is for the command, not for importing LightGBM)
     from churnml.cli.app import app
 
@@ -31,6 +33,7 @@ def test_train_against_a_closed_port_fails_in_seconds(tmp_path: Path, monkeypatc
     t0 = time.perf_counter()
     res = CliRunner().invoke(app, ["train", "-c", str(config)])
     elapsed = time.perf_counter() - t0
+    record_property("train against a closed port failed after", f"{elapsed:.1f} s")
     assert res.exit_code == 1, res.output
     message = " ".join(res.output.split())  # rich wraps at the test terminal's width
     assert message.startswith(f"error: MLflow tracking server {uri} does not answer")

@@ -101,11 +101,11 @@ def test_remote_round_trip(server: dict[str, Any], tmp_path: Path, monkeypatch: 
     lineage = {"source": "s3://bucket/features.parquet", "frame_sha256": "f" * 64, "rows": len(frame),
                "as_of_min": "2024-01-01", "as_of_max": "2024-04-01"}
     run = log_run(client, RunRecord(model, frame.head(10), metrics={"roc_auc": 0.7, "churned_mrr_share_top10": 0.3,
-                                                                    "fold_0_roc_auc": 0.69},
+                                                                    "backtest/fold_0/roc_auc": 0.69},
                                     lineage=lineage, tables={"overall": {"model": "lightgbm", "roc_auc": 0.7}},
                                     backtest="bt"))
     got = client.get_run(run.run_id)
-    assert got.data.metrics["fold_0_roc_auc"] == 0.69
+    assert got.data.metrics["backtest/fold_0/roc_auc"] == 0.69
     assert got.data.tags["data.digest"] == "f" * 64
     assert got.inputs.dataset_inputs[0].dataset.source_type == "s3"
 

@@ -83,8 +83,11 @@ def test_rollback_walks_back_through_champions() -> None:
 
 
 def test_headline_drops_breakdowns() -> None:
+    assert headline({"roc_auc": 0.8, "backtest/fold_1/roc_auc": 0.7, "baseline/logistic/roc_auc": 0.6,
+                     "oracle/roc_auc": 0.9, "backtest/segment_SMB/roc_auc": 0.5, "ece": math.nan}) == {"roc_auc": 0.8}
+    # versions registered before the namespaces keep their flat names
     assert headline({"roc_auc": 0.8, "fold_1_roc_auc": 0.7, "baseline_logistic_roc_auc": 0.6,
-                     "oracle_roc_auc": 0.9, "segment_SMB_roc_auc": 0.5, "ece": math.nan}) == {"roc_auc": 0.8}
+                     "oracle_roc_auc": 0.9, "segment_SMB_roc_auc": 0.5}) == {"roc_auc": 0.8}
 
 
 # --------------------------------------------------------------------------- the flow (embedded store)
@@ -272,9 +275,32 @@ def test_history_is_never_rewritten(store: dict[str, Any], monkeypatch: pytest.M
     monkeypatch.delenv(ENV_TRACKING_URI, raising=False)
     a, b = _registry(store, "churn-writers"), _registry(store, "churn-writers")
     v = a.register(store["run"].run_id)
-    before = {k: t for k, t in a.client.get_registered_model(a.name).tags.items() if k.startswith("churnml.audit.")}
+    before = a._log.read()
     for reg in (a, b, a, b):
         reg._audit("decline", v, None, "same event, same version", {})
-    after = {k: t for k, t in a.client.get_registered_model(a.name).tags.items() if k.startswith("churnml.audit.")}
-    assert all(after[k] == t for k, t in before.items())
+    after = a._log.read()
+    assert after[:len(before)] == before and len(after) == len(before) + 4  # appended, nothing rewritten
     assert [e.reason for e in b.history()].count("same event, same version") == 4
+
+
+def test_history_is_one_jsonl_artifact_not_model_tags(store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The history is the artifact `registry_audit.jsonl` of one audit run per model; older stores' tags still read."""
+    from churnml.lifecycle.audit import ARTIFACT
+
+    monkeypatch.delenv(ENV_TRACKING_URI, raising=False)
+    reg = _registry(store, "churn-artifact")
+    v = reg.register(store["run"].run_id)
+    reg.promote(v, "first")
+    tags = reg.client.get_registered_model(reg.name).tags
+    assert not [k for k in tags if k.startswith("churnml.audit.")]  # no pile of tags on the model
+    (run_id,) = reg._log._runs()
+    run = reg.client.get_run(run_id)
+    assert run.info.run_name == "registry audit churn-artifact" and run.data.tags["churnml.role"] == "audit"
+    local = Path(reg.client.download_artifacts(run_id, ARTIFACT, str(store["work"] / "dl")))
+    lines = local.read_text().splitlines()
+    assert [AuditEntry(**json.loads(line)) for line in lines] == reg.history()
+    assert [(e.event, e.version) for e in reg.history()] == [("register", v), ("promote", v)]
+    old = AuditEntry(ts="2020-01-01T00:00:00.000000+00:00", event="promote", version=v, previous=None,
+                     reason="from a store before the artifact", metrics={}, actor="someone")
+    reg.client.set_registered_model_tag(reg.name, "churnml.audit.20200101T000000.000000Z.abcd", old.to_json())
+    assert reg.history()[0] == old and len(reg.history()) == 3

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from churnml.lifecycle.run_record import (
     backtest_key,
     backtest_metrics,
+    child_metrics,
     flatten_params,
     lineage_summary,
     metric_name,
@@ -103,18 +105,23 @@ def test_backtest_metric_names() -> None:
     per_segment = _table([{"model": "lightgbm", "segment": "Mid Market", "roc_auc": 0.75}])
     m = backtest_metrics(overall, per_fold, per_segment)
     assert m["roc_auc"] == 0.8 and m["churned_mrr_share_top10"] == 0.4
-    assert m["baseline_logistic_roc_auc"] == 0.7
-    assert m["oracle_roc_auc"] == 0.9
-    assert "oracle_churned_mrr_share_top10" not in m  # NaN left out
-    assert m["fold_1_roc_auc"] == 0.79 and m["fold_2_roc_auc"] == 0.81
-    assert m["segment_Mid Market_roc_auc"] == 0.75
-    assert not any(k.startswith("fold_") and v == 0.6 for k, v in m.items())  # baselines' folds stay in tables
+    assert m["baseline/logistic/roc_auc"] == 0.7
+    assert m["oracle/roc_auc"] == 0.9
+    assert "oracle/churned_mrr_share_top10" not in m  # NaN left out
+    assert m["backtest/fold_1/roc_auc"] == 0.79 and m["backtest/fold_2/roc_auc"] == 0.81
+    assert m["backtest/segment_Mid Market/roc_auc"] == 0.75
+    assert 0.6 not in m.values()  # the baselines' folds are on their child runs, not the main run
     assert "fold" not in m and "model" not in m
+    children = child_metrics(overall, per_fold, per_segment)
+    assert set(children) == {"logistic", "oracle"}  # one child run each, with the main model's names
+    assert children["logistic"] == {"n": 100.0, "roc_auc": 0.7, "churned_mrr_share_top10": 0.3,
+                                    "backtest/fold_2/roc_auc": 0.6}
+    assert children["oracle"] == {"n": 100.0, "roc_auc": 0.9}
 
 
 def test_backtest_metrics_refuses_ambiguous_tables() -> None:
     dup = _table([{"model": "lightgbm", "fold": 1, "roc_auc": 0.7}, {"model": "lightgbm", "fold": 1, "roc_auc": 0.8}])
-    with pytest.raises(ValueError, match="fold_1_roc_auc"):
+    with pytest.raises(ValueError, match="backtest/fold_1/roc_auc"):
         backtest_metrics(None, dup)
     with pytest.raises(ValueError, match="lacks column"):
         backtest_metrics(_table([{"roc_auc": 0.7}]))
@@ -185,11 +192,15 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     try:
         work = tmp_path_factory.mktemp("work")
         frame = make_frame(n_accounts=150, n_weeks=30, seed=5)
+        started = time.time()
         result = train(frame, {"horizon_days": 28, "n_folds": 2, "eval_days": 14, "valid_days": 14,
                                "calib_days": 14, "model": FAST, "shap_rows": 200})
+        train_s = time.time() - started
         client = configure(work)
-        run = log_training(client, result, frame.head(20), source="tests/support/model_frames.py", run_name="test")
-        yield {"work": work, "cwd": cwd, "client": client, "run": run, "result": result, "frame": frame}
+        run = log_training(client, result, frame.head(20), source="tests/support/model_frames.py", run_name="test",
+                           started_at=started)
+        yield {"work": work, "cwd": cwd, "client": client, "run": run, "result": result, "frame": frame,
+               "started": started, "train_s": train_s}
     finally:
         mp.undo()
 
@@ -207,9 +218,9 @@ def test_run_records_params_metrics_lineage(logged: dict[str, Any]) -> None:
     m, p, t = run.data.metrics, run.data.params, run.data.tags
     overall = result.metrics["overall"].set_index("model")
     assert m["roc_auc"] == pytest.approx(overall.loc["lightgbm", "roc_auc"])
-    assert m["baseline_logistic_roc_auc"] == pytest.approx(overall.loc["logistic", "roc_auc"])
+    assert m["baseline/logistic/roc_auc"] == pytest.approx(overall.loc["logistic", "roc_auc"])
     folds = sorted(result.metrics["per_fold"]["fold"].unique())
-    assert all(f"fold_{k}_roc_auc" in m for k in folds)
+    assert all(f"backtest/fold_{k}/roc_auc" in m for k in folds)
     assert "churned_mrr_share_top10" in m
     assert p["model.n_estimators"] == "30"
     assert p["data.rows"] == str(result.lineage["rows"])
@@ -220,6 +231,24 @@ def test_run_records_params_metrics_lineage(logged: dict[str, Any]) -> None:
     assert ds.dataset.digest == result.lineage["frame_sha256"][:36]
     assert json.loads(ds.dataset.profile)["rows"] == result.lineage["rows"]
     assert {t.key: t.value for t in ds.tags}["mlflow.data.context"] == "training"
+
+
+def test_baselines_are_child_runs_and_the_run_lasts_as_long_as_training(logged: dict[str, Any]) -> None:
+    client, run_id, result = logged["client"], logged["run"].run_id, logged["result"]
+    info = client.get_run(run_id).info
+    children = client.search_runs([info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'")
+    overall = result.metrics["overall"].set_index("model")
+    assert sorted(c.info.run_name for c in children) == sorted(set(overall.index) - {"lightgbm"})
+    per_fold = result.metrics["per_fold"]
+    for child in children:
+        name, m = child.info.run_name, child.data.metrics
+        assert child.info.status == "FINISHED" and child.data.tags["churnml.model"] == name
+        assert child.data.tags["churnml.role"] == ("oracle" if name == "oracle" else "baseline")
+        assert m["roc_auc"] == pytest.approx(overall.loc[name, "roc_auc"])  # the main run's names: compare view
+        folds = per_fold[(per_fold["model"] == name) & per_fold["roc_auc"].notna()]["fold"]
+        assert {f"backtest/fold_{k}/roc_auc" for k in folds} <= set(m)
+    assert info.start_time == int(logged["started"] * 1000)  # the run began when training did
+    assert (info.end_time - info.start_time) / 1000 >= logged["train_s"]
 
 
 def test_run_artifacts(logged: dict[str, Any]) -> None:

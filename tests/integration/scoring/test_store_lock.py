@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from tests.support.store_lock import held_by_another_process
 
 
 def test_score_with_the_store_held_fails_at_once_naming_the_holder(
-        serving_world: ServingWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+        serving_world: ServingWorld, monkeypatch: pytest.MonkeyPatch,
+        record_property: Callable[[str, object], None]) -> None:
     from churnml.cli.app import app
 
     settings = serving_world.settings
@@ -27,6 +29,7 @@ def test_score_with_the_store_held_fails_at_once_naming_the_holder(
         t0 = time.monotonic()
         res = CliRunner().invoke(app, ["score", "--as-of", serving_world.dates[-1].isoformat()])
         took = time.monotonic() - t0
+    record_property("score with the store held: error after", f"{took:.1f} s")
     said = " ".join(res.output.split())  # rich wraps the line at the terminal width
     assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
     assert said.startswith("error: ") and f"in use by process {holder.pid} (" in said
