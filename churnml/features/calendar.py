@@ -62,6 +62,17 @@ def asof_table(dates: Sequence[dt.date]) -> ibis.Table:
     return ibis.memtable(arrow)
 
 
+def seen_at_asof(table: ibis.Table, ts: str, dates: Sequence[dt.date], lookback_days: int) -> ibis.Table:
+    """Each row of `table` once per as-of date that can see it, with `as_of` and `as_of_ts` beside it.
+
+    The point-in-time rule of every row-level block: a row timestamped `ts` is seen at as-of date D when it is
+    strictly before D's midnight and at most `lookback_days` days before it.
+    """
+    asof = asof_table(dates)
+    t = table[ts]
+    return table.join(asof, (t < asof.as_of_ts) & (t >= asof.as_of_ts - ibis.interval(days=lookback_days)))
+
+
 def lag_calendar(dates: Sequence[dt.date], max_lag: int) -> ibis.Table:
     """Rows (as_of, day, lag) for lag = 1..max_lag: the days inside each as-of date's look-back window.
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import ibis
 
-from churnml.features.calendar import asof_table, seconds_between
+from churnml.features.calendar import seconds_between, seen_at_asof
 from churnml.features.keys import KEYS, attach
 
 LOOKBACK_DAYS = 365
@@ -20,12 +20,7 @@ LOOKBACK_DAYS = 365
 
 def intervention_features(spine: ibis.Table, interventions: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
     """`plays_90d` (0 when none) and `days_since_last_play` (null when none in a year) per spine row."""
-    asof = asof_table(dates)
-    iv = interventions.join(
-        asof,
-        (interventions.ts < asof.as_of_ts)
-        & (interventions.ts >= asof.as_of_ts - ibis.interval(days=LOOKBACK_DAYS)),
-    )
+    iv = seen_at_asof(interventions, "ts", dates, LOOKBACK_DAYS)
     age_days = seconds_between(iv.as_of_ts, iv.ts) / 86400.0
     iv = iv.mutate(age_days=age_days)
     block = iv.group_by(KEYS).aggregate(

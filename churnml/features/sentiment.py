@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import ibis
 
-from churnml.features.calendar import asof_table, seconds_between
+from churnml.features.calendar import seconds_between, seen_at_asof
 from churnml.features.keys import KEYS, attach
 
 LOOKBACK_DAYS = 365
@@ -29,11 +29,7 @@ def nps_category(score: ibis.Value) -> ibis.Value:
 
 def sentiment_features(spine: ibis.Table, surveys: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
     """Sentiment features for every (account_id, as_of) of `spine` (answers within the last year)."""
-    asof = asof_table(dates)
-    s = surveys.join(
-        asof,
-        (surveys.ts < asof.as_of_ts) & (surveys.ts >= asof.as_of_ts - ibis.interval(days=LOOKBACK_DAYS)),
-    )
+    s = seen_at_asof(surveys, "ts", dates, LOOKBACK_DAYS)
     age_days = seconds_between(s.as_of_ts, s.ts) / 86400.0
     s = s.mutate(age_days=age_days)
     # Rank NPS answer times newest first: rank 0 is the latest answer, rank 1 the one before.

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import ibis
 
-from churnml.features.calendar import asof_table, seconds_between
+from churnml.features.calendar import seconds_between, seen_at_asof
 from churnml.features.keys import KEYS, attach
 
 LOOKBACK_DAYS = 365
@@ -21,12 +21,7 @@ HIGH_PRIORITIES = ("high", "urgent")
 
 def support_features(spine: ibis.Table, tickets: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
     """Support features for every (account_id, as_of) of `spine`; tickets older than a year are ignored."""
-    asof = asof_table(dates)
-    t = tickets.join(
-        asof,
-        (tickets.opened_at < asof.as_of_ts)
-        & (tickets.opened_at >= asof.as_of_ts - ibis.interval(days=LOOKBACK_DAYS)),
-    )
+    t = seen_at_asof(tickets, "opened_at", dates, LOOKBACK_DAYS)
     cols = set(tickets.columns)
     age_days = seconds_between(t.as_of_ts, t.opened_at) / 86400.0
     opened_30 = age_days <= 30

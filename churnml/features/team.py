@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import ibis
 
-from churnml.features.calendar import asof_table
+from churnml.features.calendar import seen_at_asof
 from churnml.features.keys import attach
 
 WINDOW_DAYS = 90
@@ -17,11 +17,7 @@ def team_features(
     spine: ibis.Table, accounts: ibis.Table, csm_enps: ibis.Table, dates: Sequence[dt.date]
 ) -> ibis.Table:
     """`csm_enps_90d`: 100 × (promoters − detractors) / answers of the owning CSM over the last 90 days."""
-    asof = asof_table(dates)
-    e = csm_enps.join(
-        asof,
-        (csm_enps.ts < asof.as_of_ts) & (csm_enps.ts >= asof.as_of_ts - ibis.interval(days=WINDOW_DAYS)),
-    )
+    e = seen_at_asof(csm_enps, "ts", dates, WINDOW_DAYS)
     block = e.group_by(["csm_id", "as_of"]).aggregate(
         _n=e.csm_id.count(),
         _net=e.csm_id.count(where=e.score >= 9) - e.csm_id.count(where=e.score <= 6),

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,13 +100,7 @@ def account_support(rng: np.random.Generator, a: Account, d: Daily, grid: Grid, 
 
     # Quarterly NPS waves (Jan/Apr/Jul/Oct) to a few users of accounts with >= 60 days of tenure.
     nps_ts, nps_score, nps_user = [], [], []
-    for k in range(grid.first_window_month, grid.n_months):
-        if grid.month_number[k] not in (1, 4, 7, 10):
-            continue
-        send = int(grid.month_starts[k]) + 9 + a.nps_offset
-        j = int(np.searchsorted(d.days, send))
-        if j >= len(d.days) or d.days[j] != send or send - a.sub_start < 60:
-            continue
+    for send, j in _survey_waves(a, d, grid, (1, 4, 7, 10)):
         seats = int(d.seats[j])
         m = min(seats, 2 + seats // 20)
         users = rng.choice(seats, m, replace=False)
@@ -148,18 +143,24 @@ def account_support(rng: np.random.Generator, a: Account, d: Daily, grid: Grid, 
     )
 
 
+def _survey_waves(a: Account, d: Daily, grid: Grid, months: tuple[int, ...]) -> Iterator[tuple[int, int]]:
+    """(send day, index into the account's days) of each quarterly wave in `months` the account receives: sent on
+    the account's day of the month while it is live, once it has 60 days of tenure. Draws nothing at random."""
+    for k in range(grid.first_window_month, grid.n_months):
+        if grid.month_number[k] not in months:
+            continue
+        send = int(grid.month_starts[k]) + 9 + a.nps_offset
+        j = int(np.searchsorted(d.days, send))
+        if j < len(d.days) and d.days[j] == send and send - a.sub_start >= 60:
+            yield send, j
+
+
 def _relationship_ces(
     rng: np.random.Generator, a: Account, d: Daily, grid: Grid, p: SimParams, end_us: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Quarterly relationship CES (Feb/May/Aug/Nov, 1 easy – 7 hard) to a few users: (ts_us, score, user)."""
     out_ts, out_score, out_user = [], [], []
-    for k in range(grid.first_window_month, grid.n_months):
-        if grid.month_number[k] not in (2, 5, 8, 11):
-            continue
-        send = int(grid.month_starts[k]) + 9 + a.nps_offset
-        j = int(np.searchsorted(d.days, send))
-        if j >= len(d.days) or d.days[j] != send or send - a.sub_start < 60:
-            continue
+    for send, j in _survey_waves(a, d, grid, (2, 5, 8, 11)):
         seats = int(d.seats[j])
         m = min(seats, 1 + seats // 25)
         users = rng.choice(seats, m, replace=False)
