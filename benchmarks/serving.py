@@ -49,8 +49,9 @@ def build(root: Path) -> tuple[Path, list[dict[str, Any]]]:
     from churnml.data.load import load_data
     from churnml.features import FEATURES
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_log import log_run
     from churnml.lifecycle.run_record import RunRecord
-    from churnml.lifecycle.tracking import configure, log_run
+    from churnml.lifecycle.tracking import configure
     from churnml.model.model import ChurnModel
     from churnml.simulate import simulate_world
     from churnml.training.backtest import final_layout, fit_on_fold, fold_parts

@@ -470,7 +470,7 @@ class ModelRegistry:
         """Register the run's model as a new version and give it the `challenger` alias.
 
         Args:
-            run_id: a run logged by `churnml.lifecycle.tracking.log_run`.
+            run_id: a run logged by `churnml.lifecycle.run_log.log_run`.
             metrics: backtest metrics to judge it by (default: the run's metrics).
             backtest: identity of the backtest the metrics come from (default: the run's
                 `churnml.backtest_key` tag).

@@ -6,7 +6,7 @@ Metric names are grouped with `/` (MLflow's UI groups on it): the main model's h
 simulator's oracle under `oracle/`. Each baseline (and the oracle) is also logged as a child run with the main
 model's names (`model_metrics`), so MLflow's compare view puts them side by side.
 
-`churnml.lifecycle.tracking.log_run` writes a `RunRecord` to MLflow; everything here is computed without MLflow,
+`churnml.lifecycle.run_log.log_run` writes a `RunRecord` to MLflow; everything here is computed without MLflow,
 so the naming rules are unit-tested on their own.
 """
 
@@ -33,7 +33,7 @@ _NAME_RE = re.compile(r"[^A-Za-z0-9_\-./ ]")
 
 @dataclass(frozen=True)
 class RunRecord:
-    """Everything one training run logs (see `churnml.lifecycle.tracking.log_run`).
+    """Everything one training run logs (see `churnml.lifecycle.run_log.log_run`).
 
     Attributes:
         model: the final fitted `ChurnModel`.

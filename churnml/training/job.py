@@ -20,7 +20,7 @@ from churnml.data.dates import default_as_of, utc_today
 from churnml.data.load import LoadedData, load_data
 from churnml.features import FeatureSet
 from churnml.lifecycle.registry import Decision, ModelRegistry
-from churnml.lifecycle.tracking import LoggedRun, log_training
+from churnml.lifecycle.run_log import LoggedRun, log_training
 from churnml.model.model import ChurnModel
 from churnml.model.pyfunc import load_churn_model
 from churnml.simulate.oracle import read_truth

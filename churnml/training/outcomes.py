@@ -158,7 +158,7 @@ def train_and_register_outcomes(
     from churnml.forecast.backtest import backtest_forecast
     from churnml.forecast.params import backtest_path, fit_params, fit_scale, params_path
     from churnml.lifecycle.registry import ModelRegistry
-    from churnml.lifecycle.tracking import log_training
+    from churnml.lifecycle.run_log import log_training
     from churnml.simulate.oracle import read_truth
     from churnml.training.job import train_config
 

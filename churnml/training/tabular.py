@@ -259,8 +259,8 @@ def train_and_register_snapshot(
         name: registered model name (default `<registry.name>-snapshot`).
     """
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_log import log_run
     from churnml.lifecycle.run_record import RunRecord, backtest_metrics, metric_name
-    from churnml.lifecycle.tracking import log_run
 
     cfg = cfg or SnapshotConfig()
     registry = ModelRegistry.from_settings(settings, name or f"{settings.registry.name}-snapshot")

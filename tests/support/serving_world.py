@@ -28,8 +28,9 @@ class ServingWorld:
 def build_serving_world(root: Path) -> ServingWorld:
     """Simulate 150 accounts x 14 months, fit a tiny model, register it twice, promote v1, score two dates."""
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_log import log_run
     from churnml.lifecycle.run_record import RunRecord
-    from churnml.lifecycle.tracking import configure, log_run
+    from churnml.lifecycle.tracking import configure
     from churnml.scoring.job import run_scoring
     from tests.unit.scoring.test_explain import build_world
 

@@ -178,8 +178,9 @@ def test_write_features_partitioned_by_as_of(loaded: dict[str, Tables], tmp_path
 def champion(world: Path, loaded: dict[str, Tables], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small model trained on the DuckDB frame, logged and registered as champion; returns the work dir."""
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_log import log_run
     from churnml.lifecycle.run_record import RunRecord
-    from churnml.lifecycle.tracking import ENV_TRACKING_URI, configure, log_run
+    from churnml.lifecycle.tracking import ENV_TRACKING_URI, configure
     from churnml.model.model import ChurnModel
     from churnml.training.frames import build_training_frame
 

@@ -88,8 +88,9 @@ def test_remote_round_trip(server: dict[str, Any], tmp_path: Path, monkeypatch: 
     import mlflow
 
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_log import log_run
     from churnml.lifecycle.run_record import RunRecord
-    from churnml.lifecycle.tracking import configure, log_run
+    from churnml.lifecycle.tracking import configure
     from churnml.model.pyfunc import PROBABILITY, load_churn_model, pyfunc_input
 
     monkeypatch.setenv(ENV_TRACKING_URI, server["url"])

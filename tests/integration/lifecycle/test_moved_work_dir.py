@@ -27,8 +27,9 @@ def _paths_in_store(work: Path) -> list[str]:
 
 def test_a_moved_work_dir_scores_from_its_own_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_log import log_run
     from churnml.lifecycle.run_record import RunRecord
-    from churnml.lifecycle.tracking import configure, log_run
+    from churnml.lifecycle.tracking import configure
     from churnml.scoring.job import run_scoring
 
     monkeypatch.delenv(ENV_TRACKING_URI, raising=False)

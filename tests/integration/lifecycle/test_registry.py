@@ -96,8 +96,9 @@ def test_headline_drops_breakdowns() -> None:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """An embedded store with one logged run of a real tiny ChurnModel (registered several times below)."""
+    from churnml.lifecycle.run_log import log_run
     from churnml.lifecycle.run_record import RunRecord
-    from churnml.lifecycle.tracking import configure, log_run
+    from churnml.lifecycle.tracking import configure
 
     mp = pytest.MonkeyPatch()
     mp.delenv(ENV_TRACKING_URI, raising=False)

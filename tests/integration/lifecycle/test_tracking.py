@@ -182,7 +182,8 @@ def test_explanations_add_up(fitted: tuple[ChurnModel, pd.DataFrame]) -> None:
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Train (tiny), log the TrainingResult into a fresh embedded store, from an otherwise empty cwd."""
-    from churnml.lifecycle.tracking import configure, log_training
+    from churnml.lifecycle.run_log import log_training
+    from churnml.lifecycle.tracking import configure
     from churnml.training.train import train
 
     mp = pytest.MonkeyPatch()

@@ -104,8 +104,9 @@ def test_summary(world: World) -> None:
 def registered(world: World, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A champion registered in an embedded store; settings pointing at it and at the world's data."""
     from churnml.lifecycle.registry import ModelRegistry
+    from churnml.lifecycle.run_log import log_run
     from churnml.lifecycle.run_record import RunRecord
-    from churnml.lifecycle.tracking import configure, log_run
+    from churnml.lifecycle.tracking import configure
 
     mp = pytest.MonkeyPatch()
     mp.delenv(ENV_TRACKING_URI, raising=False)
