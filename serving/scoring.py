@@ -27,6 +27,7 @@ from churnml.config import ScoringConfig
 from churnml.scoring.bands import BandCut
 from churnml.scoring.explain import Explanation, explain_arrays, plan_for
 from serving.contract import request_model
+from serving.views import renewal_after
 
 
 class InvalidPayload(ValueError):
@@ -129,9 +130,7 @@ def account_body(e: Explanation, band: str, model: dict[str, str], *, as_of: str
                  days_to_renewal: float | None = None) -> dict[str, Any]:
     """One explained account in the `AccountScore` shape, with no change since a previous scoring (and no
     names: a posted account carries ids only)."""
-    renewal = None
-    if days_to_renewal is not None and days_to_renewal == days_to_renewal:
-        renewal = (dt.date.fromisoformat(as_of) + dt.timedelta(days=round(float(days_to_renewal)))).isoformat()
+    renewal = renewal_after(dt.date.fromisoformat(as_of), days_to_renewal)
     drivers = [r.to_dict() for r in e.drivers]
     protective = [r.to_dict() for r in e.protective]
     by_theme = [{"theme": theme, "drivers": [r.to_dict() for r in parts["drivers"]],
@@ -144,5 +143,5 @@ def account_body(e: Explanation, band: str, model: dict[str, str], *, as_of: str
         "reasons_by_theme": by_theme, "theme_contributions": e.themes, "raw_score": e.raw_score,
         "base_value": e.base_value, "model": model, "segment": segment, "csm_id": csm_id, "scored_at": scored_at,
         "account_name": None, "csm_name": None, "arr": None if mrr is None else 12 * mrr,
-        "renewal_date": renewal, "context": [],
+        "renewal_date": None if renewal is None else renewal.isoformat(), "context": [],
     }

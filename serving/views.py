@@ -42,13 +42,20 @@ def reasons_by_theme(drivers: Iterable[Reason], protective: Iterable[Reason]) ->
     return [ThemeReasons(theme=theme, drivers=d, protective=p) for theme, (d, p) in group_by_theme(drivers, protective)]
 
 
-def renewal_date(row: Mapping[str, Any]) -> dt.date | None:
-    """The next renewal: the as-of date plus the days to renewal stored with the scoring's key signals."""
-    days = _json(row.get("signals"), {}).get("days_to_renewal")
-    as_of = _date(row.get("as_of"))
+def renewal_after(as_of: dt.date | None, days: float | None) -> dt.date | None:
+    """The next renewal: `as_of` plus the days to renewal; None when either is missing or the date would fall
+    outside the calendar (a posted account may carry any finite number of days)."""
     if days is None or as_of is None or days != days:
         return None
-    return as_of + dt.timedelta(days=round(float(days)))
+    try:
+        return as_of + dt.timedelta(days=round(float(days)))
+    except OverflowError:
+        return None
+
+
+def renewal_date(row: Mapping[str, Any]) -> dt.date | None:
+    """The next renewal of a stored scoring: its as-of date plus the days to renewal kept with its key signals."""
+    return renewal_after(_date(row.get("as_of")), _json(row.get("signals"), {}).get("days_to_renewal"))
 
 
 def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
