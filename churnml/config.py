@@ -56,6 +56,10 @@ class FeaturesConfig(BaseModel):
     every_days: int = Field(7, ge=1, description="Spacing of as-of dates for training snapshots.")
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int | None = None
+    event_type_names: dict[str, str] = Field(
+        default_factory=dict,
+        description="Display names of event types in feature descriptions and reasons, e.g. {newfriend: new friends}.",
+    )
 
 
 class LabelsConfig(BaseModel):

@@ -28,6 +28,8 @@ class FeatureSpec:
         requires: (table, column) pairs that must exist for the feature to be computed.
         reference: name of another feature that is this one's natural comparison point
             (e.g. events_30d is compared with events_prev_30d), used to phrase reasons.
+        context: the feature describes the account's situation (contract, tenure, segment, static attributes)
+            rather than its behaviour; explanations treat it as context, not as something a CSM can move.
     """
 
     name: str
@@ -37,6 +39,7 @@ class FeatureSpec:
     kind: Kind = "numeric"
     requires: tuple[tuple[str, str], ...] = ()
     reference: str | None = None
+    context: bool = False
 
 
 def _usage(name: str, description: str, unit: str, *, user: bool = False, reference: str | None = None,
@@ -125,13 +128,13 @@ COMMERCIAL: tuple[FeatureSpec, ...] = (
                 "commercial", "%", requires=(("subscriptions", "mrr"),)),
     FeatureSpec("seats", "Paid seats", "commercial", "seats", requires=(("subscriptions", "seats"),)),
     FeatureSpec("plan", "Current plan", "commercial", kind="categorical",
-                requires=(("subscriptions", "plan"),)),
+                requires=(("subscriptions", "plan"),), context=True),
     FeatureSpec("contract_type", "Contract type (monthly, annual, multi-year)", "commercial",
-                kind="categorical", requires=(("subscriptions", "start_date"),)),
+                kind="categorical", requires=(("subscriptions", "start_date"),), context=True),
     FeatureSpec("tenure_days", "Days since the first subscription started", "commercial", "days",
-                requires=(("subscriptions", "start_date"),)),
+                requires=(("subscriptions", "start_date"),), context=True),
     FeatureSpec("days_to_renewal", "Days until the next contract renewal", "commercial", "days",
-                requires=(("subscriptions", "start_date"),)),
+                requires=(("subscriptions", "start_date"),), context=True),
 )
 
 TEAM: tuple[FeatureSpec, ...] = (
@@ -141,11 +144,13 @@ TEAM: tuple[FeatureSpec, ...] = (
 
 ACCOUNT: tuple[FeatureSpec, ...] = (
     FeatureSpec("account_age_days", "Days since the account was created", "account", "days",
-                requires=(("accounts", "created_at"),)),
+                requires=(("accounts", "created_at"),), context=True),
     FeatureSpec("segment", "Customer segment", "account", kind="categorical",
-                requires=(("accounts", "segment"),)),
-    FeatureSpec("industry", "Industry", "account", kind="categorical", requires=(("accounts", "industry"),)),
-    FeatureSpec("region", "Region", "account", kind="categorical", requires=(("accounts", "region"),)),
+                requires=(("accounts", "segment"),), context=True),
+    FeatureSpec("industry", "Industry", "account", kind="categorical", requires=(("accounts", "industry"),),
+                context=True),
+    FeatureSpec("region", "Region", "account", kind="categorical", requires=(("accounts", "region"),),
+                context=True),
 )
 
 FEATURES: tuple[FeatureSpec, ...] = USAGE + SUPPORT + SENTIMENT + COMMERCIAL + TEAM + ACCOUNT
@@ -164,6 +169,7 @@ def static_attribute_spec(column: str, numeric: bool) -> FeatureSpec:
         theme="account",
         kind="numeric" if numeric else "categorical",
         requires=(("accounts", column),),
+        context=True,
     )
 
 
