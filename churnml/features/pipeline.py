@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import ibis
 import pandas as pd
 
-from churnml.config import LabelsConfig
+from churnml.config import FeaturesConfig, LabelsConfig
 from churnml.data.sources import Tables
 from churnml.features.account import account_features, static_attribute_specs
 from churnml.features.calendar import normalise_dates
-from churnml.features.catalog import FEATURES, FeatureSpec
+from churnml.features.catalog import FeatureSpec, catalog
 from churnml.features.commercial import commercial_features
 from churnml.features.keys import KEYS, attach
 from churnml.features.population import population
@@ -45,13 +45,21 @@ class FeatureSet:
     def categorical(self) -> list[str]:
         return [s.name for s in self.specs if s.kind == "categorical"]
 
+    def spec(self, name: str) -> FeatureSpec:
+        """The registry entry of column `name` (as this feature set's configuration defines it)."""
+        for s in self.specs:
+            if s.name == name:
+                return s
+        raise KeyError(f"feature {name!r} is not in this feature set")
 
-def available_specs(tables: Tables) -> list[FeatureSpec]:
-    """Registry entries whose required tables and columns are all present, plus static attributes."""
+
+def available_specs(tables: Tables, features: FeaturesConfig | None = None) -> list[FeatureSpec]:
+    """Registry entries (of the configuration's catalog) whose required tables and columns are all present,
+    plus static attributes."""
     present = {name: set(t.columns) for name, t in tables.tables.items()}
     # Validation gives events a default `value`; subscriptions a default term.
     specs = [
-        f for f in FEATURES if all(tbl in present and col in present[tbl] for tbl, col in f.requires)
+        f for f in catalog(features) if all(tbl in present and col in present[tbl] for tbl, col in f.requires)
     ]
     specs += static_attribute_specs(tables["accounts"])
     return specs
@@ -76,7 +84,7 @@ def _wanted(available: set[str], only: Sequence[str] | None) -> set[str] | None:
 
 def feature_set(
     tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig, only: Sequence[str] | None = None,
-    accounts: Sequence[str] | None = None,
+    accounts: Sequence[str] | None = None, features: FeaturesConfig | None = None,
 ) -> FeatureSet:
     """The feature expression for the population at the given as-of dates.
 
@@ -88,13 +96,16 @@ def feature_set(
             which is what makes a narrow feature table cheap. Unknown names raise ValueError.
         accounts: compute only these accounts (default all): every table with an `account_id` is filtered
             first, so one account's features read one account's rows (fresh scores, `churnml.scoring.fresh`).
+        features: windows per theme and the words of events and `value` (`settings.features`; default
+            `FeaturesConfig()`); the feature set's `specs` are this configuration's registry entries.
     """
+    cfg = features if features is not None else FeaturesConfig()
     if accounts is not None:
         ids = [str(a) for a in accounts]
         tables = tables.replace(**{n: t.filter(t.account_id.cast("string").isin(ids))
                                    for n, t in tables.tables.items() if "account_id" in t.columns})
     dates = normalise_dates(as_of)
-    available = available_specs(tables)
+    available = available_specs(tables, cfg)
     wanted = _wanted({s.name for s in available}, only)
     themes = None if wanted is None else {s.theme for s in available if s.name in wanted}
 
@@ -104,11 +115,11 @@ def feature_set(
     spine = population(tables, dates, labels)
     out = spine
     if "events" in tables and needed("usage"):
-        out = attach(out, usage_features(spine, tables["events"], dates, wanted), KEYS)
+        out = attach(out, usage_features(spine, tables["events"], dates, wanted, cfg), KEYS)
     if "tickets" in tables and needed("support"):
-        out = attach(out, support_features(spine, tables["tickets"], dates), KEYS)
+        out = attach(out, support_features(spine, tables["tickets"], dates, cfg.windows), KEYS)
     if "surveys" in tables and needed("sentiment"):
-        out = attach(out, sentiment_features(spine, tables["surveys"], dates), KEYS)
+        out = attach(out, sentiment_features(spine, tables["surveys"], dates, cfg.windows), KEYS)
     if "subscriptions" in tables and needed("commercial"):
         out = attach(out, commercial_features(spine, tables["subscriptions"], dates), KEYS)
     accounts = tables["accounts"]
@@ -160,7 +171,8 @@ def finalise_frame(df: pd.DataFrame, specs: Sequence[FeatureSpec]) -> pd.DataFra
 
 
 def compute_features(
-    tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig | None = None
+    tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig | None = None,
+    features: FeaturesConfig | None = None,
 ) -> pd.DataFrame:
     """Features for the population at `as_of`, one row per (account_id, as_of)."""
-    return to_frame(feature_set(tables, as_of, labels or LabelsConfig()))
+    return to_frame(feature_set(tables, as_of, labels or LabelsConfig(), features=features))

@@ -357,7 +357,7 @@ def build_report(
     """
     from churnml.data.dates import default_as_of
     from churnml.data.load import load_data
-    from churnml.features import FEATURES
+    from churnml.features.catalog import catalog
     from churnml.scoring.store import ScoreStore
     from churnml.training.frames import build_training_frame
 
@@ -370,16 +370,17 @@ def build_report(
     cfg = settings.labels
     training = None
     if "events" in t:
-        first = pd.Timestamp(t.con.execute(t["events"].ts.min())).date() + dt.timedelta(days=90)
+        first = pd.Timestamp(t.con.execute(t["events"].ts.min())).date() + dt.timedelta(
+            days=settings.features.history())
         dates = decile_dates(first, as_of, cfg.horizon_days, cfg.grace_days)
         if dates:
-            training, _ = build_training_frame(t, dates, cfg, until=as_of)
+            training, _ = build_training_frame(t, dates, cfg, until=as_of, features=settings.features)
     scores = ScoreStore.from_work_dir(settings.work_dir).read()
     labels = None
     if len(scores):
         past = cohorts.scorings_with_outcomes(scores, as_of, cfg.horizon_days, cfg.grace_days)
         labels = cohorts.realised_labels(t, past, cfg, until=as_of) if past else None
-    numeric = [f.name for f in FEATURES if f.kind == "numeric"]
+    numeric = [f.name for f in catalog(settings.features) if f.kind == "numeric"]
     return compute_report(
         frames, as_of, months=months, grace_days=cfg.grace_days, gross_margin=gross_margin,
         costs=read_costs(costs) if costs is not None else None, training_frame=training,
