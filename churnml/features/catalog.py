@@ -102,8 +102,11 @@ def usage_specs(cfg: FeaturesConfig) -> tuple[FeatureSpec, ...]:
                    reference="events_prev_30d" if w == 30 else None)
             for w in ws
         ),
-        _usage("events_prev_30d", f"{words.events} in the 30 days before the last 30", words.unit),
-        _usage("events_trend_30d", f"{words.events} in the last 30 days relative to the 30 days before", "ratio"),
+        *(() if 30 not in ws else (  # the 30-day trend comes with the 30-day window
+            _usage("events_prev_30d", f"{words.events} in the 30 days before the last 30", words.unit),
+            _usage("events_trend_30d", f"{words.events} in the last 30 days relative to the 30 days before",
+                   "ratio"),
+        )),
         *(_usage(f"active_days_{w}d", f"Days with {words.activity} in the last {w} days", "days") for w in ws),
         _usage("days_since_last_event", f"Days since {words.last}", "days"),
         _usage("active_users_7d", "Distinct active users in the last 7 days", "users", user=True),

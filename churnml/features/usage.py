@@ -44,9 +44,10 @@ RATIOS: dict[str, tuple[str, str]] = {
 def event_windows(cfg: FeaturesConfig) -> dict[str, Window]:
     """The windowed counts over per-day rows: events and active days per usage window, the previous 30 days."""
     ws = cfg.windows.usage
+    prev = {"events_prev_30d": Window(30, 60, "n_events")} if 30 in ws else {}  # the 30-day trend's reference
     return {
         **{f"events_{w}d": Window(0, w, "n_events") for w in ws},
-        "events_prev_30d": Window(30, 60, "n_events"),
+        **prev,
         **{f"active_days_{w}d": Window(0, w) for w in ws},
     }
 
@@ -60,7 +61,8 @@ def per_day_names(cfg: FeaturesConfig | None = None, value: bool | None = None) 
     (`value`: whether the events have a money or time `value`; default: what the configuration says)."""
     cfg = cfg or FeaturesConfig()
     windows, derived = _day_features(cfg, cfg.event_value.meaning != "count" if value is None else value)
-    return (*[w for w in windows if not w.startswith("_")], *derived, "events_trend_30d")
+    trend = ("events_trend_30d",) if "events_prev_30d" in windows else ()
+    return (*[w for w in windows if not w.startswith("_")], *derived, *trend)
 
 
 # The default configuration's names (tests and callers that ask which block a feature is in).
