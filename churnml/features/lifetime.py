@@ -119,8 +119,9 @@ def daily_rows(events: ibis.Table, dates: Sequence[dt.date], days: int | None, v
     daily = ev.group_by(["account_id", "day"]).aggregate(**aggs)
     if not lifetime:
         return daily
-    w = ibis.window(group_by="account_id", order_by="day")
-    daily = with_next_day(daily.mutate(dn=day_number_of(daily.day), prev_day=daily.day.lag().over(w)), ["account_id"])
+    w = ibis.window(group_by="account_id", order_by="day")  # one window: one sort for both neighbours
+    daily = daily.mutate(dn=day_number_of(daily.day), prev_day=daily.day.lag().over(w),
+                         next_day=daily.day.lead().over(w))
     prev_dn = day_number_of(daily.prev_day)
     first = daily.prev_day.isnull()
     week = (daily.dn + 3) // 7  # Monday-based: 1970-01-01 (day 0) was a Thursday

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnml.config import LabelsConfig, Settings
+from churnml.config import FeaturesConfig, LabelsConfig, Settings
 from churnml.data.load import load_data
 from churnml.data.sources import Tables
 from churnml.data.spark import java_available, spark_session, write_features_spark
@@ -72,8 +72,9 @@ def loaded(spark: object, world: Path, tmp_path_factory: pytest.TempPathFactory)
     return out
 
 
-def _features(tables: Tables, dates: list[dt.date], labels: LabelsConfig) -> tuple[pd.DataFrame, FeatureSet]:
-    fs = feature_set(tables, dates, labels)
+def _features(tables: Tables, dates: list[dt.date], labels: LabelsConfig,
+              features: FeaturesConfig | None = None) -> tuple[pd.DataFrame, FeatureSet]:
+    fs = feature_set(tables, dates, labels, features=features)
     return to_frame(fs, tables.con), fs
 
 
@@ -110,6 +111,20 @@ def test_simulated_features_identical(loaded: dict[str, Tables]) -> None:
     spark, fs_spark = _features(loaded["spark"], DATES, cfg)
     assert fs.names == fs_spark.names and len(fs.specs) > 40
     assert len(duck) > 200 and duck["as_of"].nunique() == len(DATES)
+    assert_same_features(duck, spark, fs)
+
+
+def test_configured_windows_and_money_features_identical(loaded: dict[str, Tables]) -> None:
+    """Windows from the config (one longer than the data), lifetime, money sums and means, uncapped recency."""
+    cfg = LabelsConfig()
+    features = FeaturesConfig(windows={"usage": [7, 30, 45, 400], "support": [14, 120], "sentiment": [60]},
+                              event_value={"meaning": "money", "unit": "USD"})
+    duck, fs = _features(loaded["duckdb"], DATES, cfg, features)
+    spark, fs_spark = _features(loaded["spark"], DATES, cfg, features)
+    assert fs.names == fs_spark.names
+    assert {"value_45d", "value_mean_400d", "value_lifetime", "events_vs_history_45d", "active_weeks_lifetime",
+            "tickets_120d", "csat_mean_60d", "days_since_last_ticket", "days_since_last_survey"} <= set(fs.names)
+    assert duck["value_lifetime"].gt(0).any() and duck["events_vs_history_45d"].notna().any()
     assert_same_features(duck, spark, fs)
 
 
