@@ -38,7 +38,8 @@ def part_duckdb(data: Path, n: int, subset: bool) -> dict:
     t0 = time.perf_counter()
     loaded = load_data(settings, data)
     t_valid = time.perf_counter() - t0
-    fs = feature_set(loaded.tables, _dates(data, n), settings.labels, only=SUBSET if subset else None)
+    fs = feature_set(loaded.tables, _dates(data, n), settings.labels, only=SUBSET if subset else None,
+                     features=settings.features)
     out = settings.work_dir / "bench" / ("features_subset.parquet" if subset else "features.parquet")
     t1 = time.perf_counter()
     rows = write_features(fs, out)

@@ -54,7 +54,7 @@ def part(
     t1 = time.perf_counter()
     loaded = load_data(settings, data)
     t_valid = time.perf_counter() - t1
-    fs = feature_set(loaded.tables, _dates(data, n), settings.labels)
+    fs = feature_set(loaded.tables, _dates(data, n), settings.labels, features=settings.features)
     t2 = time.perf_counter()
     if engine == "spark":
         rows = write_features_spark(fs, out_dir / "features")

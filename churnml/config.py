@@ -108,6 +108,47 @@ class SimulateConfig(BaseModel):
                         "(churnml.simulate.plays; its holdout share is plays.holdout).")
 
 
+class FeatureWindows(BaseModel):
+    """Window lengths in days, per theme (`features.windows`); adding a window is one more number here.
+
+    Every usage window gives `events_{w}d`, `active_days_{w}d` (and money or time per window when
+    `event_value` says what `value` is); every support window `tickets_{w}d` (the ticket-quality averages use
+    the longest); every sentiment window `survey_responses_{w}d`, `csat_mean_{w}d`, `ces_mean_{w}d`.
+    Lifetime features come on top, whatever the windows.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    usage: tuple[int, ...] = (7, 30, 90, 180, 365)
+    support: tuple[int, ...] = (30, 90)
+    sentiment: tuple[int, ...] = (90, 180)
+
+    @field_validator("usage", "support", "sentiment")
+    @classmethod
+    def _positive_sorted(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(w < 1 for w in v):
+            raise ValueError(f"windows must be one or more whole days >= 1, got {list(v)}")
+        return tuple(sorted(set(v)))
+
+    def longest(self) -> int:
+        """The longest window of any theme."""
+        return max(*self.usage, *self.support, *self.sentiment)
+
+
+class EventValue(BaseModel):
+    """What `events.value` measures (`features.event_value`), declared once for features and reasons.
+
+    count: the size of an event (rows exported, default 1): no value features. money: a payment, summed
+    and averaged per window and over the lifetime, in `unit` (a currency such as USD). duration: time in
+    `unit` (e.g. minutes), summed and averaged the same way.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    meaning: Literal["count", "money", "duration"] = "count"
+    unit: str = Field("", description="Currency (money) or time unit (duration) shown with the value.")
+
+
 class FeaturesConfig(BaseModel):
     """Feature pipeline settings."""
 
@@ -123,6 +164,19 @@ class FeaturesConfig(BaseModel):
         default_factory=dict,
         description="Display names of event types in feature descriptions and reasons, e.g. {newfriend: new friends}.",
     )
+    windows: FeatureWindows = FeatureWindows()
+    event_value: EventValue = EventValue()
+    event_noun: str | None = Field(
+        None, description="What one event is, in the singular (e.g. purchase): 'Purchases in the last 90 days' "
+        "instead of 'Product events in the last 90 days'.",
+    )
+    history_days: int | None = Field(
+        90, ge=0, description="Days of data before the first training snapshot (null: the longest window).",
+    )
+
+    def history(self) -> int:
+        """Days of data needed before the first training snapshot."""
+        return self.windows.longest() if self.history_days is None else self.history_days
 
 
 class LabelsConfig(BaseModel):

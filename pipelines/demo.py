@@ -67,8 +67,9 @@ def features_step(settings: Settings) -> tuple[pd.DataFrame, int, dict[str, int]
     t0 = time.perf_counter()
     loaded = load_data(settings)
     console.print(validation_table(loaded.report))
-    dates = training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days)
-    fs = feature_set(loaded.tables, dates, settings.labels)
+    dates = training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days,
+                           settings.features.history())
+    fs = feature_set(loaded.tables, dates, settings.labels, features=settings.features)
     work = settings.work_dir
     with console.status(f"computing {len(fs.specs)} features for {len(dates)} weekly as-of dates…"):
         rows = write_features(fs, work / "features.parquet")

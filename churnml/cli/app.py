@@ -183,7 +183,7 @@ def features(
         with _status("validating input tables…"):
             loaded = load_data(settings, data, lenient=lenient or None)
         names = [n.strip() for n in only.split(",") if n.strip()] if only else None
-        fs = feature_set(loaded.tables, dates, settings.labels, only=names)
+        fs = feature_set(loaded.tables, dates, settings.labels, only=names, features=settings.features)
         with _status(f"computing {len(fs.specs)} features for {len(dates)} as-of dates…"):
             rows = write_features(fs, out)
         summary: dict[str, Any] = {
@@ -224,7 +224,7 @@ def labels_cmd(
     with user_errors():
         dates = resolve_dates(as_of, every, start, end)
         loaded = load_data(settings, data)
-        fs = feature_set(loaded.tables, dates, settings.labels)
+        fs = feature_set(loaded.tables, dates, settings.labels, features=settings.features)
         lab = write_labels(loaded.tables, fs, settings, out)
     console.print(churn_rate_table(churn_rate_by_date(lab)))
     console.print(f"labels written to {out}")

@@ -9,7 +9,7 @@ thousands of sparse columns. A listed type that never occurs in the table is ref
 a column of zeros).
 
 How it computes: one pass. Events become one row per (account, day) with one count column per type, and
-`usage.windowed_sums` turns those into every window of every type at once (runs over as-of indices, no join per
+`runs.windowed_sums` turns those into every window of every type at once (runs over as-of indices, no join per
 type or per window). Shares, trends and ratios are quotients of those sums, null where the reference is 0 (no
 activity, so no share — never a fake 0 or inf).
 
@@ -33,7 +33,8 @@ import ibis
 from churnml.config import EventTypeFeaturesConfig
 from churnml.features.catalog import FeatureSpec
 from churnml.features.keys import KEYS, attach
-from churnml.features.usage import MAX_LAG, Window, _ratio, windowed_sums
+from churnml.features.runs import Window, windowed_sums
+from churnml.features.usage import _ratio
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +150,6 @@ def plan_event_types(
     """
     if "event_type" not in events.columns or (cfg.select == "none" and not cfg.ratios):
         return None
-    # windowed_sums' day index reaches MAX_LAG days before the first as-of date: longer windows are refused.
-    if max(max(cfg.windows), TREND[2]) > MAX_LAG:
-        raise ValueError(f"features.event_types.windows: at most {MAX_LAG} days are supported, got {cfg.windows}")
     types = choose_types(events, dates, cfg)
     ratio_types = [t for pair in cfg.ratios for t in pair]
     if ratio_types:

@@ -20,7 +20,7 @@ from churnml.data.sources import Tables
 from churnml.features.account import account_features, static_attribute_specs
 from churnml.features.buyer import buyer_enabled, buyer_features, buyer_specs
 from churnml.features.calendar import normalise_dates
-from churnml.features.catalog import FEATURES, FeatureSpec
+from churnml.features.catalog import FeatureSpec, catalog
 from churnml.features.commercial import commercial_features
 from churnml.features.event_types import event_type_features, plan_event_types
 from churnml.features.interventions import intervention_features
@@ -48,15 +48,25 @@ class FeatureSet:
     def categorical(self) -> list[str]:
         return [s.name for s in self.specs if s.kind == "categorical"]
 
+    def spec(self, name: str) -> FeatureSpec:
+        """The registry entry of column `name` (as this feature set's configuration defines it)."""
+        for s in self.specs:
+            if s.name == name:
+                return s
+        raise KeyError(f"feature {name!r} is not in this feature set")
 
-def available_specs(tables: Tables, extra: Sequence[FeatureSpec] = ()) -> list[FeatureSpec]:
-    """Registry entries whose required tables and columns are all present, plus static attributes.
+
+def available_specs(tables: Tables, features: FeaturesConfig | None = None,
+                    extra: Sequence[FeatureSpec] = ()) -> list[FeatureSpec]:
+    """Registry entries (of the configuration's catalog) whose required tables and columns are all present,
+    plus static attributes.
 
     `extra`: entries made for this data and config (per-event-type, BG/NBD), kept when their needs are met."""
     present = {name: set(t.columns) for name, t in tables.tables.items()}
     # Validation gives events a default `value`; subscriptions a default term.
     specs = [
-        f for f in (*FEATURES, *extra) if all(tbl in present and col in present[tbl] for tbl, col in f.requires)
+        f for f in (*catalog(features), *extra)
+        if all(tbl in present and col in present[tbl] for tbl, col in f.requires)
     ]
     specs += static_attribute_specs(tables["accounts"])
     return specs
@@ -104,9 +114,10 @@ def feature_set(
                                    for n, t in tables.tables.items() if "account_id" in t.columns})
     dates = normalise_dates(as_of)
     ev_plan = plan_event_types(full["events"], dates, cfg.event_types, cfg.event_type_names,
-                               {f.name for f in FEATURES}) if "events" in full else None
+                               {f.name for f in catalog(cfg)}) if "events" in full else None
     buyer = "events" in full and buyer_enabled(cfg.buyer, labels)
-    available = available_specs(tables, [*(ev_plan.specs if ev_plan else ()), *(buyer_specs(labels) if buyer else ())])
+    available = available_specs(
+        tables, cfg, [*(ev_plan.specs if ev_plan else ()), *(buyer_specs(labels) if buyer else ())])
     wanted = _wanted({s.name for s in available}, only)
     themes = None if wanted is None else {s.theme for s in available if s.name in wanted}
 
@@ -116,15 +127,15 @@ def feature_set(
     spine = population(tables, dates, labels)
     out = spine
     if "events" in tables and needed("usage"):
-        out = attach(out, usage_features(spine, tables["events"], dates, wanted), KEYS)
+        out = attach(out, usage_features(spine, tables["events"], dates, wanted, cfg), KEYS)
     if ev_plan is not None and needed("usage"):
         out = attach(out, event_type_features(spine, tables["events"], dates, ev_plan, wanted), KEYS)
     if buyer and needed("usage") and (wanted is None or {s.name for s in buyer_specs(labels)} & wanted):
         out = attach(out, buyer_features(spine, full["events"], dates, labels, cfg.buyer), KEYS)
     if "tickets" in tables and needed("support"):
-        out = attach(out, support_features(spine, tables["tickets"], dates), KEYS)
+        out = attach(out, support_features(spine, tables["tickets"], dates, cfg.windows), KEYS)
     if "surveys" in tables and needed("sentiment"):
-        out = attach(out, sentiment_features(spine, tables["surveys"], dates), KEYS)
+        out = attach(out, sentiment_features(spine, tables["surveys"], dates, cfg.windows), KEYS)
     if "subscriptions" in tables and needed("commercial"):
         out = attach(out, commercial_features(spine, tables["subscriptions"], dates), KEYS)
     accounts = tables["accounts"]
@@ -178,7 +189,8 @@ def finalise_frame(df: pd.DataFrame, specs: Sequence[FeatureSpec]) -> pd.DataFra
 
 
 def compute_features(
-    tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig | None = None
+    tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig | None = None,
+    features: FeaturesConfig | None = None,
 ) -> pd.DataFrame:
     """Features for the population at `as_of`, one row per (account_id, as_of)."""
-    return to_frame(feature_set(tables, as_of, labels or LabelsConfig()))
+    return to_frame(feature_set(tables, as_of, labels or LabelsConfig(), features=features))

@@ -1,6 +1,7 @@
-"""Support features from tickets: load, backlog, effort, speed and quality of resolution.
+"""Support features from tickets: load per window, backlog, effort, speed and quality of resolution, recency.
 
-A ticket is visible at as-of date D if it was opened before D. It counts as open at D unless it was
+Windows are `features.windows.support` (counts per window; quality averages over the longest). A ticket is
+visible at as-of date D if it was opened before D. It counts as open at D unless it was
 closed before D — a closing timestamp after D is future information and is ignored, and so are the
 effort score and reopen flag, which are only known once the ticket is closed.
 """
@@ -12,49 +13,51 @@ from collections.abc import Sequence
 
 import ibis
 
+from churnml.config import FeatureWindows
 from churnml.features.calendar import seconds_between, seen_at_asof
 from churnml.features.keys import KEYS, attach
+from churnml.features.lifetime import days_since_last
 
-LOOKBACK_DAYS = 365
+LOOKBACK_DAYS = 365  # open tickets older than this (or than the longest window) are not counted as open
 HIGH_PRIORITIES = ("high", "urgent")
 
 
-def support_features(spine: ibis.Table, tickets: ibis.Table, dates: Sequence[dt.date]) -> ibis.Table:
-    """Support features for every (account_id, as_of) of `spine`; tickets older than a year are ignored."""
-    t = seen_at_asof(tickets, "opened_at", dates, LOOKBACK_DAYS)
+def support_features(
+    spine: ibis.Table, tickets: ibis.Table, dates: Sequence[dt.date], windows: FeatureWindows | None = None
+) -> ibis.Table:
+    """Support features for every (account_id, as_of) of `spine`; `days_since_last_ticket` sees all history."""
+    ws = (windows or FeatureWindows()).support
+    long = max(ws)
+    t = seen_at_asof(tickets, "opened_at", dates, max(LOOKBACK_DAYS, long))
     cols = set(tickets.columns)
     age_days = seconds_between(t.as_of_ts, t.opened_at) / 86400.0
-    opened_30 = age_days <= 30
-    opened_90 = age_days <= 90
+    opened_long = age_days <= long
     if "closed_at" in cols:
         closed = t.closed_at.notnull() & (t.closed_at < t.as_of_ts)
-        closed_90 = closed & (t.closed_at >= t.as_of_ts - ibis.interval(days=90))
+        closed_long = closed & (t.closed_at >= t.as_of_ts - ibis.interval(days=long))
     else:
         closed = ibis.literal(False)
-        closed_90 = ibis.literal(False)
+        closed_long = ibis.literal(False)
     is_open = ~closed
     high = t.priority.isin(HIGH_PRIORITIES)
     aggs: dict[str, ibis.Value] = {
-        "tickets_30d": t.account_id.count(where=opened_30),
-        "tickets_90d": t.account_id.count(where=opened_90),
+        **{f"tickets_{w}d": t.account_id.count(where=age_days <= w) for w in ws},
         "tickets_open": t.account_id.count(where=is_open),
         "tickets_open_high_14d": t.account_id.count(where=is_open & high & (age_days > 14)),
-        "_high_90d": t.account_id.count(where=opened_90 & high),
+        "_high_long": t.account_id.count(where=opened_long & high),
     }
     if "effort_score" in cols:
-        aggs["effort_mean_90d"] = t.effort_score.mean(where=closed_90)
+        aggs[f"effort_mean_{long}d"] = t.effort_score.mean(where=closed_long)
     if "closed_at" in cols:
         hours = seconds_between(t.closed_at, t.opened_at) / 3600.0
-        aggs["resolution_hours_90d"] = hours.mean(where=closed_90)
+        aggs[f"resolution_hours_{long}d"] = hours.mean(where=closed_long)
     if "reopened" in cols:
-        aggs["reopen_rate_90d"] = t.reopened.cast("float64").mean(where=closed_90)
+        aggs[f"reopen_rate_{long}d"] = t.reopened.cast("float64").mean(where=closed_long)
     block = t.group_by(KEYS).aggregate(**aggs)
     out = attach(spine, block, KEYS)
-    counts = ["tickets_30d", "tickets_90d", "tickets_open", "tickets_open_high_14d", "_high_90d"]
+    out = attach(out, days_since_last(tickets, "opened_at", dates, "days_since_last_ticket"), KEYS)
+    counts = [*(f"tickets_{w}d" for w in ws), "tickets_open", "tickets_open_high_14d", "_high_long"]
     out = out.mutate(**{c: ibis.coalesce(out[c], 0).cast("int64") for c in counts})
-    out = out.mutate(
-        high_priority_share_90d=ibis.ifelse(
-            out.tickets_90d > 0, out._high_90d.cast("float64") / out.tickets_90d, ibis.null("float64")
-        )
-    )
-    return out.drop("_high_90d")
+    share = ibis.ifelse(out[f"tickets_{long}d"] > 0, out._high_long.cast("float64") / out[f"tickets_{long}d"],
+                        ibis.null("float64"))
+    return out.mutate(**{f"high_priority_share_{long}d": share}).drop("_high_long")

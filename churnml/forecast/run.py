@@ -63,7 +63,9 @@ def run_forecast(
 
     params = ForecastParams.load(params_path(settings.work_dir))  # before the features: fails fast when missing
     loaded = load_data(settings, data)
-    frame = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
+    frame = to_frame(feature_set(loaded.tables, [as_of], settings.labels, features=settings.features))
+    if frame.empty:
+        raise ValueError(f"no account is active at {as_of}: nothing to forecast")
     column = BY_COLUMN[by] if by else None
     if column is not None and column not in frame.columns:
         acc = loaded.tables["accounts"]

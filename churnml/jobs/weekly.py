@@ -356,7 +356,7 @@ def _features(wk: _Week) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     from churnml.features import feature_set, to_frame
 
     frame, fs, _ = training_frame(wk.settings, loaded=wk.loaded, as_of=wk.as_of)
-    current = to_frame(feature_set(wk.loaded.tables, [wk.as_of], wk.settings.labels))
+    current = to_frame(feature_set(wk.loaded.tables, [wk.as_of], wk.settings.labels, features=wk.settings.features))
     if current.empty:
         raise ValueError(f"no account is active at {wk.as_of}: nothing to score")
     return frame, current, list(fs.names)

@@ -286,7 +286,7 @@ def build_report(
     """
     from churnml.data.dates import resolve_as_of
     from churnml.data.load import load_data
-    from churnml.features import FEATURES
+    from churnml.features.catalog import catalog
     from churnml.scoring.store import ScoreStore
     from churnml.training.frames import build_training_frame
 
@@ -301,16 +301,16 @@ def build_report(
     observed_from = None
     if "events" in t:
         observed_from = pd.Timestamp(t.con.execute(t["events"].ts.min())).date()
-        first = observed_from + dt.timedelta(days=90)
+        first = observed_from + dt.timedelta(days=settings.features.history())
         dates = decile_dates(first, as_of, cfg.horizon_days, cfg.grace_days)
         if dates:
-            training, _ = build_training_frame(t, dates, cfg, until=as_of)
+            training, _ = build_training_frame(t, dates, cfg, until=as_of, features=settings.features)
     scores = ScoreStore.from_work_dir(settings.work_dir).read()
     labels = None
     if len(scores):
         past = cohorts.scorings_with_outcomes(scores, as_of, cfg.horizon_days, cfg.grace_days)
         labels = cohorts.realised_labels(t, past, cfg, until=as_of) if past else None
-    numeric = [f.name for f in FEATURES if f.kind == "numeric"]
+    numeric = [f.name for f in catalog(settings.features) if f.kind == "numeric"]
     report = compute_report(
         frames, as_of, months=months, grace_days=cfg.grace_days,
         gross_margin=settings.reporting.gross_margin if gross_margin is None else gross_margin,

@@ -73,7 +73,8 @@ class FreshScorer:
 
         with self._lock:
             tables = self.tables()
-            frame = to_frame(feature_set(tables, [as_of], self.settings.labels, accounts=[account_id]))
+            frame = to_frame(feature_set(tables, [as_of], self.settings.labels, accounts=[account_id],
+                                             features=self.settings.features))
         if frame.empty:
             raise NotScorable(f"account {account_id!r} is unknown or not active at {as_of} in {tables.source}: "
                               "nothing to score")

@@ -125,7 +125,7 @@ def run_scoring(
         scores = _score_with_spark(settings, loaded.tables, as_of, model, name, version, acc, store, cfg)
     else:
         if features is None:
-            features = to_frame(feature_set(loaded.tables, [as_of], settings.labels))
+            features = to_frame(feature_set(loaded.tables, [as_of], settings.labels, features=settings.features))
         if features.empty:
             raise ValueError(f"no account is active at {as_of}: nothing to score")
         scores = score_accounts(
@@ -153,7 +153,7 @@ def _score_with_spark(settings: Settings, tables: Tables, as_of: dt.date, model:
     )
 
     con = tables.con
-    fs = feature_set(tables, [as_of], settings.labels)
+    fs = feature_set(tables, [as_of], settings.labels, features=settings.features)
     features = spark_frame(con, fs.table, "churnml_score_features")
     session = features.sparkSession
     scored = score_on_spark(

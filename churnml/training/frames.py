@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from churnml.config import LabelsConfig, Settings
+from churnml.config import FeaturesConfig, LabelsConfig, Settings
 from churnml.data.sources import Tables
 from churnml.features import FeatureSet, feature_set, finalise_frame
 from churnml.features.calendar import date_range
@@ -20,9 +20,14 @@ from churnml.features.keys import KEYS, attach
 from churnml.training.labels import labels_expr, observed_until
 
 
-def training_dates(tables: Tables, every_days: int, horizon_days: int, history_days: int = 90) -> list[dt.date]:
+def training_dates(
+    tables: Tables, every_days: int, horizon_days: int, history_days: int | None = None
+) -> list[dt.date]:
     """Weekly snapshot dates over the data: from `history_days` after it starts (so look-back windows are
-    full) to its end. The last dates have unobserved labels; they are kept for scoring and drift."""
+    full; default: `FeaturesConfig().history()`, set by `features.history_days`) to its end. The last dates
+    have unobserved labels; they are kept for scoring and drift."""
+    if history_days is None:
+        history_days = FeaturesConfig().history()
     con = tables.con
     start_ts = con.execute(tables["events"].ts.min()) if "events" in tables else None
     if start_ts is None and "subscriptions" in tables:
@@ -74,13 +79,15 @@ def build_training_frame(
     as_of: Sequence[dt.date | str],
     labels: LabelsConfig | None = None,
     until: dt.date | None = None,
+    features: FeaturesConfig | None = None,
 ) -> tuple[pd.DataFrame, FeatureSet]:
     """Features joined with labels (`churned` nullable, `churn_date`) for training and backtests.
 
-    Rows whose horizon has not passed at `until` (default: the end of the data) have `churned` null.
+    Rows whose horizon has not passed at `until` (default: the end of the data) have `churned` null;
+    `features` is the feature configuration (windows, words; default `FeaturesConfig()`).
     """
     cfg = labels or LabelsConfig()
-    fs = feature_set(tables, as_of, cfg)
+    fs = feature_set(tables, as_of, cfg, features=features)
     until = until if until is not None else observed_until(tables)
     lab = labels_expr(tables, fs.dates, cfg, until=until)
     joined = attach(fs.table, lab, KEYS)

@@ -83,13 +83,14 @@ def training_frame(
     """
     source = Path(data) if data is not None else settings.data.dir
     loaded = loaded if loaded is not None else load_data(settings, source)
-    dates = training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days)
+    dates = training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days,
+                           settings.features.history())
     if as_of is not None:
         dates = [d for d in dates if d < as_of]
     layout = check_history(dates, as_of or default_as_of(loaded.tables), settings.labels.horizon_days,
                            settings.labels.grace_days, train_config(settings).windows())
     log.info("backtest layout: %s", layout.reason)
-    frame, fs = build_training_frame(loaded.tables, dates, settings.labels)
+    frame, fs = build_training_frame(loaded.tables, dates, settings.labels, features=settings.features)
     if as_of is not None:
         frame = mask_unobserved(frame, as_of, settings.labels.horizon_days + settings.labels.grace_days)
     return frame, fs, source

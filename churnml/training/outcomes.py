@@ -50,7 +50,7 @@ def outcome_frame(
     tables: Tables, dates: list[dt.date], settings: Settings, until: dt.date | None = None
 ) -> pd.DataFrame:
     """Features joined with the three outcome labels and `mrr_horizon` (nullable while unobservable)."""
-    fs = feature_set(tables, dates, settings.labels)
+    fs = feature_set(tables, dates, settings.labels, features=settings.features)
     until = until if until is not None else observed_until(tables)
     lab = outcome_labels_expr(tables, fs.dates, settings.labels, settings.forecast, until=until)
     df = finalise_frame(attach(fs.table, lab, KEYS).to_pandas(), fs.specs)
@@ -65,7 +65,8 @@ def outcome_training_frame(settings: Settings, data: Path | None = None) -> tupl
     """Validated tables → weekly snapshots → features + outcome labels."""
     source = Path(data) if data is not None else settings.data.dir
     loaded = load_data(settings, source)
-    dates = training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days)
+    dates = training_dates(loaded.tables, settings.features.every_days, settings.labels.horizon_days,
+                           settings.features.history())
     return outcome_frame(loaded.tables, dates, settings), loaded.tables, source
 
 

@@ -183,8 +183,15 @@ def test_default_config_adds_no_per_type_columns() -> None:
     assert not [n for n in fs.names if n.startswith(("count_", "share_", "trend_", "ratio_"))]
 
 
-def test_windows_longer_than_the_runs_reach_are_refused() -> None:
-    events = pd.DataFrame({"account_id": ["A1"], "event_type": ["like"], "ts": [pd.Timestamp("2024-01-01")]})
-    with pytest.raises(ValueError, match="at most 90 days"):
-        plan_event_types(_events_table(events), [dt.date(2024, 2, 1)],
-                         EventTypeFeaturesConfig(select="all", windows=[30, 365]), {})
+def test_windows_of_a_year_count_the_whole_year() -> None:
+    as_of = dt.date(2024, 2, 1)
+    events = pd.DataFrame({"account_id": ["A1", "A1", "A1"], "event_type": ["like"] * 3,
+                           "ts": pd.to_datetime(["2023-01-15", "2023-03-01", "2024-01-01"])})
+    cfg = EventTypeFeaturesConfig(select="all", windows=[30, 365])
+    table = _events_table(events)
+    plan = plan_event_types(table, [as_of], cfg, {})
+    assert plan is not None
+    out = event_type_features(_spine([as_of]), table, [as_of], plan).to_pyarrow().to_pandas()
+    a1 = out[out.account_id == "A1"].iloc[0]
+    assert a1["count_like_365d"] == 2  # 2023-01-15 is 382 days back: outside
+    assert a1["count_like_30d"] == 0  # 2024-01-01 is 31 days back

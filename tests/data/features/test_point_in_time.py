@@ -1,4 +1,8 @@
-"""Property: anything dated on or after an as-of date never changes that date's features."""
+"""Property: anything dated on or after an as-of date never changes that date's features.
+
+Every feature of the default windows plus the lifetime block and money features (`value` declared as money),
+with rows at exactly the as-of midnight (day-resolution data) among those appended.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,16 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from churnml.config import FeaturesConfig
 from churnml.features import compute_features
 from tests.support.tiny_world import frames, to_tables
 
 ACCOUNTS = ["A1", "A2", "A3"]
 AS_OF_CHOICES = [dt.date(2024, 1, 20), dt.date(2024, 3, 3), dt.date(2024, 4, 1)]
 
-offsets = st.integers(min_value=0, max_value=200 * 86400)  # seconds after the as-of midnight
+# seconds after the as-of midnight; whole days included (midnight of the as-of day itself, day resolution)
+offsets = st.one_of(st.integers(min_value=0, max_value=200 * 86400), st.integers(0, 200).map(lambda d: d * 86400))
+MONEY = FeaturesConfig(event_value={"meaning": "money", "unit": "USD"})
 
 event_rows = st.lists(
     st.tuples(st.sampled_from(ACCOUNTS), offsets, st.sampled_from(["login", "export", "api_call"]),
@@ -67,8 +74,9 @@ def _append(dfs: dict[str, pd.DataFrame], as_of: dt.date, events, tickets, surve
 @given(as_of=st.sampled_from(AS_OF_CHOICES), events=event_rows, tickets=ticket_rows, surveys=survey_rows)
 def test_rows_on_or_after_as_of_never_change_features(as_of, events, tickets, surveys) -> None:
     dfs = frames()
-    before = compute_features(to_tables(dfs), [as_of])
-    after = compute_features(to_tables(_append(dfs, as_of, events, tickets, surveys)), [as_of])
+    before = compute_features(to_tables(dfs), [as_of], features=MONEY)
+    after = compute_features(to_tables(_append(dfs, as_of, events, tickets, surveys)), [as_of], features=MONEY)
+    assert {"value_lifetime", "days_since_first_event", "days_since_last_ticket"} <= set(before.columns)
     pd.testing.assert_frame_equal(before, after, check_categorical=False)
 
 

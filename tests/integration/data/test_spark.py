@@ -114,6 +114,20 @@ def test_simulated_features_identical(loaded: dict[str, Tables]) -> None:
     assert_same_features(duck, spark, fs)
 
 
+def test_configured_windows_and_money_features_identical(loaded: dict[str, Tables]) -> None:
+    """Windows from the config (one longer than the data), lifetime, money sums and means, uncapped recency."""
+    cfg = LabelsConfig()
+    features = FeaturesConfig(windows={"usage": [7, 30, 45, 400], "support": [14, 120], "sentiment": [60]},
+                              event_value={"meaning": "money", "unit": "USD"})
+    duck, fs = _features(loaded["duckdb"], DATES, cfg, features)
+    spark, fs_spark = _features(loaded["spark"], DATES, cfg, features)
+    assert fs.names == fs_spark.names
+    assert {"value_45d", "value_mean_400d", "value_lifetime", "events_vs_history_45d", "active_weeks_lifetime",
+            "tickets_120d", "csat_mean_60d", "days_since_last_ticket", "days_since_last_survey"} <= set(fs.names)
+    assert duck["value_lifetime"].gt(0).any() and duck["events_vs_history_45d"].notna().any()
+    assert_same_features(duck, spark, fs)
+
+
 def test_simulated_contractual_labels_identical(loaded: dict[str, Tables]) -> None:
     cfg = LabelsConfig()
     duck = _labels(loaded["duckdb"], DATES, cfg)
