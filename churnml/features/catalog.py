@@ -37,6 +37,7 @@ class FeatureSpec:
     kind: Kind = "numeric"
     requires: tuple[tuple[str, str], ...] = ()
     reference: str | None = None
+    context: bool = False
 
 
 def _usage(name: str, description: str, unit: str, *, user: bool = False, reference: str | None = None,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader
 
+from churnml.features.units import format_value
 from churnml.reporting import cohorts, kpi
 from churnml.reporting import costs as costs_kpi
 from churnml.reporting import figures as rf
@@ -205,19 +206,17 @@ def _model_health(report: KpiReport, scores: pd.DataFrame | None, labels: pd.Dat
 # --------------------------------------------------------------------------- HTML
 
 
+#: Report cell kinds as a catalog unit and a fixed number of decimals.
+_UNITS: dict[str, tuple[str, int]] = {"pct": ("%", 1), "money": ("USD", 0), "int": ("", 0), "num": ("", 1),
+                                      "ratio": ("", 2)}
+
+
 def _fmt(value: Any, kind: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "–"
-    if kind == "pct":
-        return f"{100 * float(value):.1f}%"
-    if kind == "money":
-        return f"${float(value):,.0f}"
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "num":
-        return f"{float(value):,.1f}"
-    if kind == "ratio":
-        return f"{float(value):.2f}"
+    if kind in _UNITS:  # the one unit format (churnml.features.units), at the report's fixed precision
+        unit, decimals = _UNITS[kind]
+        return format_value(float(value), unit, decimals=decimals)
     if kind == "month":
         return f"{pd.Timestamp(value):%b %Y}"
     return str(value)

@@ -52,9 +52,11 @@ COLUMNS: dict[str, str] = {
     "csm_id": "VARCHAR",
     "scored_at": "TIMESTAMP NOT NULL",
     "signals": "VARCHAR",
+    "context_facts": "VARCHAR",
+    "theme_points": "VARCHAR",
 }
 #: Columns added after the first release: an older store gets them (empty) when it is next written.
-ADDED_COLUMNS = ("signals",)
+ADDED_COLUMNS = ("signals", "context_facts", "theme_points")
 
 
 def _base_type(sql_type: str) -> str:

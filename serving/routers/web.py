@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from churnml.features.catalog import BY_NAME
+from churnml.features.units import format_value
 from churnml.scoring.explain import THEMES
 from churnml.scoring.table import KEY_SIGNALS
 from serving.auth import Principal
@@ -183,16 +184,8 @@ def account_page(request: Request, state: State, who: Viewer, account_id: str) -
 
 
 def _shown(value: float | None, unit: str) -> str:
-    if value is None:
-        return "not recorded"
-    if unit == "USD":
-        return f"${value:,.0f}"
-    if unit == "%":
-        return f"{value:.0%}"
-    text = f"{value:,.1f}".removesuffix(".0")
-    if unit not in ("users", "events", "tickets", "days"):
-        return text
-    return f"{text} {unit.removesuffix('s') if value == 1 else unit}"
+    """A signal's latest value in its catalog unit (the one unit format, `churnml.features.units`)."""
+    return format_value(value, unit)
 
 
 def signal_trends(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
