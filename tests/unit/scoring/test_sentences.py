@@ -108,7 +108,7 @@ def test_reference_words() -> None:
 # --------------------------------------------------------------------------- direction follows the numbers
 
 _PAIRS = [f for f in FEATURES if f.reference]
-_NUMBERS = re.compile(r"-?\$?[\d,]+(?:\.\d+)?")
+_NUMBERS = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 
 
 def _shown_number(text: str) -> float:
