@@ -97,9 +97,7 @@ def score_accounts(
     out = pd.concat([out, change], axis=1)
     out["risk_drivers"] = [_reasons_json(e.drivers) for e in explained]
     out["protective_factors"] = [_reasons_json(e.protective) for e in explained]
-    out["context_facts"] = [_reasons_json(e.context) for e in explained]
     out["theme_contributions"] = [_dumps(e.themes) for e in explained]
-    out["theme_points"] = [_dumps(e.theme_points) for e in explained]
     out["raw_score"] = [e.raw_score for e in explained]
     out["base_value"] = [e.base_value for e in explained]
     out["model_name"] = model_name
@@ -112,6 +110,8 @@ def score_accounts(
     out["csm_id"] = csm if csm is not None else None
     out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
     out["signals"] = signals
+    out["context_facts"] = [_reasons_json(e.context) for e in explained]
+    out["theme_points"] = [_dumps(e.theme_points) for e in explained]
     return out
 
 

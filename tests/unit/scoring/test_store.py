@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from churnml.scoring.store import COLUMNS, ScoreStore
+from churnml.scoring.store import ADDED_COLUMNS, COLUMNS, ScoreStore
 
 
 def fake_scores(as_of: dt.date, n: int = 20, offset: float = 0.0, version: str = "1") -> pd.DataFrame:
@@ -119,9 +119,10 @@ def test_parquet_export(store: ScoreStore, tmp_path: Path) -> None:
 
 
 def test_a_store_from_before_the_signals_column_gains_it(tmp_path: Path) -> None:
-    """Stores written before `signals` existed keep their rows and get the column (null) on the next write."""
+    """Stores written before `signals` (and the later columns) existed keep their rows and get the columns (null)
+    on the next write."""
     path = tmp_path / "old.duckdb"
-    old_columns = {c: t for c, t in COLUMNS.items() if c != "signals"}
+    old_columns = {c: t for c, t in COLUMNS.items() if c not in ADDED_COLUMNS}
     con = duckdb.connect(str(path))
     cols = ", ".join(f'"{c}" {t}' for c, t in old_columns.items())
     con.execute(f"CREATE TABLE scores ({cols}, PRIMARY KEY (account_id, as_of))")
@@ -136,6 +137,7 @@ def test_a_store_from_before_the_signals_column_gains_it(tmp_path: Path) -> None
     assert list(every.columns) == list(COLUMNS) and len(every) == 40
     assert every.loc[every["as_of"] == pd.Timestamp("2025-01-06"), "signals"].isna().all()
     assert (every.loc[every["as_of"] == pd.Timestamp("2025-01-13"), "signals"] == '{"mrr": 100.0}').all()
+    assert every["context_facts"].isna().all() and every["theme_points"].isna().all()
 
 
 def test_a_store_held_by_another_process_names_it_and_can_be_waited_for(tmp_path: Path) -> None:
