@@ -32,6 +32,7 @@ class SignalMove:
     before: float | None
     after: float | None
     unit: str = ""
+    theme: str = ""
 
     def text(self) -> str:
         """'active users 18 → 11' / 'MRR $500 → $300'."""
@@ -61,7 +62,8 @@ class ScoreChange:
 
     def text(self, min_points: float = 0.5) -> str:
         """'risk up 14 points: active users 18 → 11, NPS 8 → 3 (usage +10, sentiment +4)'; without moved
-        signals 'risk up 18 points: usage +12, support +5, sentiment +1' (parts under `min_points` left out)."""
+        signals 'risk up 18 points: usage +12, support +5, sentiment +1' (parts under `min_points` left out,
+        and the signals of those themes)."""
         digits = 0 if abs(self.points) >= 5 else 1
         size = _num(round(abs(self.points), digits))
         if round(abs(self.points), digits) == 0:
@@ -73,7 +75,7 @@ class ScoreChange:
             f"{'new model' if k == MODEL_PART else k} {'+' if v > 0 else '-'}{_num(round(abs(v), digits))}"
             for k, v in shown
         )
-        moved = ", ".join(m.text() for m in self.signals)
+        moved = ", ".join(m.text() for m in self.signals if abs(self.parts.get(m.theme, 0.0)) >= min_points)
         if head == "risk unchanged" or not (parts or moved):
             text = head
         elif moved:
@@ -167,7 +169,7 @@ def moved_signals(previous: Mapping[str, Any], current: Mapping[str, Any], parts
             continue
         rel = 1.0 if before is None or after is None else abs(after - before) / max(abs(before), 1e-9)
         words = SIGNAL_LABELS.get(name) or label(spec)[:1].lower() + label(spec)[1:]
-        found.append((push, rel, SignalMove(name, words, before, after, spec.unit)))
+        found.append((push, rel, SignalMove(name, words, before, after, spec.unit, spec.theme)))
     found.sort(key=lambda x: (-x[0], -x[1]))
     return tuple(m for *_, m in found[:limit])
 

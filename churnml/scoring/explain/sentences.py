@@ -102,7 +102,7 @@ def reference_words(own: str, reference: str) -> tuple[str, bool]:
 
 def pair_sentence(spec: FeatureSpec, value: float, ref_spec: FeatureSpec, ref_value: float) -> str:
     """'<label>: 12, down from 40 in the 30 days before the last 30' — the direction word follows the numbers
-    as shown ('the same' when they print alike); a reference that is not an earlier period (a longer window)
+    as shown ('the same as' when they print alike); a reference that is not an earlier period (a longer window)
     reads in parentheses: 'Distinct product features used in the last 30 days: 3 (5 in the last 90 days)'."""
     own = label(spec)
     rest, earlier = reference_words(own, label(ref_spec))
@@ -110,7 +110,7 @@ def pair_sentence(spec: FeatureSpec, value: float, ref_spec: FeatureSpec, ref_va
     if not earlier:
         return f"{own}: {now} ({then} {rest})"
     if now == then:
-        return f"{own}: {now}, the same {rest}"
+        return f"{own}: {now}, the same as {rest.strip('()')}"
     return f"{own}: {now}, {'down' if value < ref_value else 'up'} from {then} {rest}"
 
 
@@ -153,15 +153,11 @@ MISSING: dict[str, str] = {
 }
 
 
-def _nps_category(score: float) -> str:
-    """The NPS category of a 0–10 answer (the same cut-offs as `churnml.features.sentiment`)."""
-    return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
-
-
 def _nps_latest(v: Any, r: _Row) -> str:
     if v is None:
         return _NO_NPS
-    text = f"Latest NPS {number(v)} ({r('nps_category') or _nps_category(v)})"
+    category = r("nps_category")  # the feature's own category (one definition: churnml.features.sentiment)
+    text = f"Latest NPS {number(v)}" + (f" ({category})" if category else "")
     prev = r("nps_previous")
     if prev is None:
         return text

@@ -129,7 +129,7 @@ def test_pair_words_follow_the_numbers(spec: FeatureSpec, value: float, ref: flo
         shown = [_shown_number(x) for x in _NUMBERS.findall(text.split(": ", 1)[1])[:2]]
         assert (shown[0] < shown[1]) == (" down from " in text), text
         assert value < ref if " down from " in text else value > ref
-    elif ", the same " in text:
+    elif ", the same as " in text:
         assert now.split()[0] == then.split()[0], text
     else:  # a reference that is not an earlier period: no direction word at all
         assert "(" in text and not re.search(r"\b(down|up|fell|rose)\b", text), text
