@@ -12,6 +12,7 @@ is a noun counted after the number, singular for exactly one ("1 ticket", "3 tic
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 #: Units written as a symbol or not at all; every other unit is a counted noun.
@@ -64,7 +65,8 @@ def duration(days: float) -> str:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value) in ("<NA>", "NaT")
+    return value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType",
+                                                                                                     "NaTType")
 
 
 def format_value(value: Any, unit: str = "", *, decimals: int | None = None, with_unit: bool = True,
@@ -74,11 +76,16 @@ def format_value(value: Any, unit: str = "", *, decimals: int | None = None, wit
     Text values are returned as they are; missing values (None, NaN, pandas NA) as `missing`. `with_unit=False`
     leaves a counted noun out (when the words around already name it), never a symbol.
     """
-    if _missing(value):
-        return missing
-    if isinstance(value, str):
+    if isinstance(value, float):
+        if value != value:
+            return missing
+        x = value
+    elif isinstance(value, str):
         return value
-    x = float(value)
+    elif _missing(value):
+        return missing
+    else:
+        x = float(value)
     if unit == "USD":
         return usd(x, decimals)
     if unit == "%":
@@ -89,3 +96,16 @@ def format_value(value: Any, unit: str = "", *, decimals: int | None = None, wit
     if unit in SYMBOL_UNITS or not with_unit:
         return shown
     return f"{shown} {noun(unit, x)}"
+
+
+def float_formatter(unit: str, with_unit: bool = True) -> Callable[[float], str]:
+    """`format_value` for finite floats of one unit, resolved once (for formatting many values of one feature)."""
+    if unit == "USD":
+        return usd
+    if unit == "%":
+        return percent
+    if unit == "ratio":
+        return lambda x: f"{number(round(x, 2))}×"
+    if unit in SYMBOL_UNITS or not with_unit:
+        return lambda x: number(round(x, 2))
+    return lambda x: f"{number(round(x, 2))} {noun(unit, x)}"

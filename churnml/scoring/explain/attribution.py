@@ -3,7 +3,7 @@
 Contributions are LightGBM's exact TreeSHAP (`pred_contrib`, through `churnml.model.pyfunc.score_frame`), in
 log-odds; per row, base value + contributions == raw score. `shap.TreeExplainer` gives the same numbers on a
 LightGBM booster (it calls `pred_contrib` itself; tests check both it and shap's own tree algorithm) but adds
-overhead, so we call the booster directly. The log-odds become probability points by `probability_points`.
+overhead, so we call the booster directly. The log-odds become probability points by `points.probability_points`.
 
 A *unit* is what one reason speaks for: a feature, with its catalog `reference` feature and any `FAMILIES`
 members (one fact, one sentence: "Distinct active users in the last 30 days: 11, down from 16 in the 30 days
@@ -25,6 +25,7 @@ import pandas as pd
 from churnml.features.catalog import FeatureSpec
 from churnml.model.model import BASE_VALUE as MODEL_BASE_VALUE
 from churnml.model.pyfunc import BASE_VALUE, CONTRIB_PREFIX, PROBABILITY, RAW_SCORE, score_arrays
+from churnml.scoring.explain.points import probability_points
 from churnml.scoring.explain.records import (
     DRIVERS,
     PROTECTIVE,
@@ -35,7 +36,7 @@ from churnml.scoring.explain.records import (
     group_by_theme,
     theme_totals,
 )
-from churnml.scoring.explain.sentences import _Row, phrase, spec_for
+from churnml.scoring.explain.sentences import Phraser, _Row, phraser_for, spec_for
 
 #: Pseudo-theme of a score change that comes from a different model (base value and calibrator).
 MODEL_PART = "model"
@@ -69,7 +70,7 @@ FAMILIES: tuple[tuple[str, ...], ...] = (
 #: group with them are still phrased, so each group must list every such unit (a test checks this on
 #: simulated data, edge rows included).
 SHARED_SENTENCES: tuple[tuple[str, ...], ...] = (
-    ("effort_mean_90d", "reopen_rate_90d", "resolution_hours_90d"),  # "No tickets closed in the last 90 days"
+    ("effort_mean_90d", "reopen_rate_90d"),  # both: "No tickets closed in the last 90 days"
 )
 
 
@@ -80,6 +81,15 @@ class _Unit:
     spec: FeatureSpec
     members: tuple[str, ...]
     context: bool = False
+    say: Phraser | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.say is None:
+            self.say = phraser_for(self.spec)
+
+    def phrase(self, row: _Row) -> str:
+        """This unit's sentence for one account."""
+        return self.say(row)  # type: ignore[misc]
 
 
 @dataclass
@@ -138,7 +148,8 @@ def _plan(model: Any, specs: Mapping[str, FeatureSpec] | None) -> _Plan:
             continue
         members = tuple(unit_of.get(n, [n]))
         seen.update(members)
-        units.append(_Unit(by_name[members[0]], members, any(is_context(by_name[m]) for m in members)))
+        head = by_name[members[0]]
+        units.append(_Unit(head, members, any(is_context(by_name[m]) for m in members), phraser_for(head, specs)))
     index = {n: j for j, n in enumerate(names)}
     unit_matrix = np.zeros((len(names), len(units)))
     for k, u in enumerate(units):
@@ -162,35 +173,6 @@ def _plan(model: Any, specs: Mapping[str, FeatureSpec] | None) -> _Plan:
 def plan_for(model: Any, specs: Mapping[str, FeatureSpec] | None = None) -> _Plan:
     """What explaining needs about `model`'s features (units, themes, shared-sentence groups); reusable."""
     return _plan(model, specs)
-
-
-# --------------------------------------------------------------------------- log-odds -> probability points
-
-
-def probability_points(by_unit: np.ndarray, base: np.ndarray, prob: np.ndarray, base_prob: np.ndarray,
-                       calibrate: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Per unit and row, the points (× 100) of probability it accounts for; each row sums to
-    `100 × (prob − base_prob)`.
-
-    Method: a two-player Shapley value, then proportional shares. Per row, the risk-raising units (log-odds
-    sum D > 0) and the risk-lowering ones (P < 0) are two players of the game v(S) = f(base + Σ_S), f the
-    calibration: φ_D = ½[(f(b + D) − f(b)) + (f(b + D + P) − f(b + P))], φ_P likewise, φ_D + φ_P = p − p_base
-    exactly. Each unit gets its player's value in proportion to its log-odds. f is increasing, so a unit's points
-    have its log-odds' sign, and within one sign the order is the log-odds order. Unlike one exchange rate for
-    all (which shrinks everything when drivers and protective factors cancel), each side keeps its own weight.
-    Vectorised: three calibrator calls per batch; a row's result depends on that row only.
-    """
-    pos = np.where(by_unit > 0, by_unit, 0.0).sum(axis=1)
-    neg = np.where(by_unit < 0, by_unit, 0.0).sum(axis=1)
-    f_pos = np.asarray(calibrate(base + pos), dtype="float64")
-    f_neg = np.asarray(calibrate(base + neg), dtype="float64")
-    phi_pos = 0.5 * ((f_pos - base_prob) + (prob - f_neg))
-    phi_neg = 0.5 * ((f_neg - base_prob) + (prob - f_pos))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate_pos = np.where(pos > 0, phi_pos / pos, 0.0)
-        rate_neg = np.where(neg < 0, phi_neg / neg, 0.0)
-    rate = np.where(by_unit > 0, rate_pos[:, None], rate_neg[:, None])
-    return 100.0 * by_unit * rate
 
 
 # --------------------------------------------------------------------------- explaining a frame
@@ -280,11 +262,12 @@ def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.nd
     unit_of = plan.unit_matrix.argmax(axis=1)
     theme_points = _group_sums(points[:, unit_of] * _shares(contrib, by_unit, unit_of), plan.theme_matrix)
     ranked = np.where(plan.context_mask, 0.0, by_unit)  # context is never a driver
-    context = np.where(plan.context_mask, np.abs(by_unit), 0.0)
+    ctx = np.flatnonzero(plan.context_mask)
+    context_order = ctx[np.argsort(-np.abs(by_unit[:, ctx]), axis=1, kind="stable")[:, :top_n]] if ctx.size else None
     order = np.argsort(-ranked, axis=1, kind="stable")
-    context_order = np.argsort(-context, axis=1, kind="stable")[:, :top_n]
     plain = _plain_rows(ranked, plan, min_contribution)
     themes = plan.themes
+    theme_rows, point_rows = by_theme.tolist(), theme_points.tolist()
     out = []
     for i in range(len(ids)):
         row, pts, values = ranked[i], points[i], _Row(cols, i)
@@ -293,12 +276,13 @@ def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.nd
             protective = _plain_reasons(order[i][::-1], row, pts, -1, plan, values, top_n, min_contribution)
         else:
             drivers, protective = _explain_row(order[i], row, pts, plan, values, top_n, min_contribution)
+        facts = () if context_order is None else _context_facts(context_order[i], by_unit[i], pts, plan, values,
+                                                                 min_contribution)
         out.append(Explanation(
             account_id=ids[i], probability=float(prob[i]), raw_score=float(raw[i]), base_value=float(base[i]),
-            themes=dict(zip(themes, by_theme[i].tolist(), strict=True)), drivers=drivers, protective=protective,
-            context=_context_facts(context_order[i], by_unit[i], pts, plan, values, min_contribution),
-            base_probability=float(base_prob[i]),
-            theme_points=dict(zip(themes, theme_points[i].tolist(), strict=True)),
+            themes=dict(zip(themes, theme_rows[i], strict=True)), drivers=drivers, protective=protective,
+            context=facts, base_probability=float(base_prob[i]),
+            theme_points=dict(zip(themes, point_rows[i], strict=True)),
         ))
     return out
 
@@ -320,7 +304,7 @@ def _context_facts(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, p
         if not plan.context_mask[k] or abs(c) <= min_contribution:
             break
         unit = plan.units[k]
-        out.append(Reason(unit.spec.name, unit.spec.theme, c, phrase(unit.spec, row, plan.specs), unit.members,
+        out.append(Reason(unit.spec.name, unit.spec.theme, c, unit.say(row), unit.members,
                           float(points[k])))
     return tuple(out)
 
@@ -345,7 +329,7 @@ def _candidates(order: Any, contrib: np.ndarray, sign: int, plan: _Plan, row: _R
         full = len(found) >= top_n
         if full and plan.groups[k] not in open_groups:
             continue
-        sentence = phrase(plan.units[k].spec, row, plan.specs)
+        sentence = plan.units[k].say(row)
         if sentence in found:
             found[sentence][1] += c
             found[sentence].append(k)
@@ -405,6 +389,6 @@ def _plain_reasons(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, s
         if sign * c <= min_contribution:
             break
         unit = plan.units[k]
-        out.append(Reason(unit.spec.name, unit.spec.theme, c, phrase(unit.spec, row, plan.specs), unit.members,
+        out.append(Reason(unit.spec.name, unit.spec.theme, c, unit.say(row), unit.members,
                           float(points[k])))
     return tuple(out)

@@ -2,7 +2,7 @@
 
 Contributions are computed in log-odds (TreeSHAP, `attribution`), where they add up to the raw score; a CSM
 reads probability points, so every reason also carries `points`: its share of `probability − base
-probability` (× 100), by the conversion in `attribution.probability_points`. Both add up: per account, the
+probability` (× 100), by the conversion in `points.probability_points`. Both add up: per account, the
 themes' log-odds sum to `raw_score − base_value`, their points to `100 × (probability − base_probability)`.
 """
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from churnml.features.catalog import BY_NAME, FeatureSpec, static_attribute_spec
-from churnml.features.units import SYMBOL_UNITS, duration, format_value, number
+from churnml.features.units import SYMBOL_UNITS, duration, float_formatter, format_value, number
 
 
 class _Row:
@@ -67,17 +67,25 @@ def attribute_label(column: str) -> str:
 def label(spec: FeatureSpec) -> str:
     """What a reason calls the feature: its description (an imported attribute's column name as words; a
     categorical without its list of levels)."""
-    text = spec.description
+    return _label(spec.description, spec.kind == "categorical")
+
+
+@functools.lru_cache(maxsize=4096)
+def _label(text: str, categorical: bool) -> str:
     if text.startswith(_ATTRIBUTE):
         return attribute_label(text[len(_ATTRIBUTE):])
-    return _OPTIONS.sub("", text) if spec.kind == "categorical" else text
+    return _OPTIONS.sub("", text) if categorical else text
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_unit(unit: str, words: str) -> bool:
+    """Whether `words` already name the counted noun `unit` (so the number goes without it)."""
+    return unit not in SYMBOL_UNITS and unit.lower().removesuffix("s") in words.lower()
 
 
 def _quantity(spec: FeatureSpec, value: Any, words: str) -> str:
     """The value in the spec's unit; a counted noun is left out when `words` already name it."""
-    stem = spec.unit.lower().removesuffix("s")
-    named = spec.unit not in SYMBOL_UNITS and stem in words.lower()
-    return format_value(value, spec.unit, with_unit=not named)
+    return format_value(value, spec.unit, with_unit=not _names_unit(spec.unit, words))
 
 
 @functools.lru_cache(maxsize=512)
@@ -132,7 +140,7 @@ _NO_SUBSCRIPTION_BEFORE = "No subscription 90 days ago"
 MISSING: dict[str, str] = {
     "effort_mean_90d": _NO_TICKETS_CLOSED,
     "reopen_rate_90d": _NO_TICKETS_CLOSED,
-    "resolution_hours_90d": _NO_TICKETS_CLOSED,
+    "resolution_hours_90d": "No tickets resolved in the last 90 days",
     "high_priority_share_90d": "No support tickets in the last 90 days",
     "nps_latest": _NO_NPS,
     "nps_category": _NO_NPS,
@@ -205,18 +213,60 @@ def spec_for(name: str, specs: Mapping[str, FeatureSpec] | None = None, numeric:
     return BY_NAME.get(name) or static_attribute_spec(name, numeric)
 
 
+class Phraser:
+    """The words of one feature, resolved once (label, unit, template, reference and how it reads); called with
+    an account's row, it gives the sentence: its template if it has one, else the pair with its reference when
+    both values are known, else the generic '<label>: <value>'."""
+
+    __slots__ = ("earlier", "fmt", "label", "missing", "name", "ref_fmt", "ref_name", "rest", "spec", "template",
+                 "unit", "with_unit")
+
+    def __init__(self, spec: FeatureSpec, ref: FeatureSpec | None) -> None:
+        self.spec, self.name, self.unit = spec, spec.name, spec.unit
+        self.template = TEMPLATES.get(spec.name)
+        self.label = label(spec)
+        self.missing = MISSING.get(spec.name) or f"{self.label}: not recorded"
+        self.with_unit = not _names_unit(spec.unit, self.label)
+        self.ref_name = ref.name if ref is not None else None
+        self.fmt = float_formatter(spec.unit, self.with_unit)
+        self.ref_fmt = float_formatter(ref.unit, not _names_unit(ref.unit, self.label)) if ref is not None else None
+        self.rest, self.earlier = reference_words(self.label, label(ref)) if ref is not None else ("", False)
+
+    def __call__(self, row: _Row) -> str:
+        value = row(self.name)
+        if self.template is not None:
+            return self.template(value, row) or generic_sentence(self.spec, value)
+        if value is None:
+            return self.missing
+        if not isinstance(value, float):
+            return f"{self.label}: {value}"
+        now = self.fmt(value)
+        if self.ref_fmt is not None:
+            ref = row(self.ref_name)
+            if isinstance(ref, float):  # the pair, as `pair_sentence` words it
+                then = self.ref_fmt(ref)
+                if not self.earlier:
+                    return f"{self.label}: {now} ({then} {self.rest})"
+                if now == then:
+                    return f"{self.label}: {now}, the same as {self.rest.strip('()')}"
+                return f"{self.label}: {now}, {'down' if value < ref else 'up'} from {then} {self.rest}"
+        return f"{self.label}: {now}"
+
+
+@functools.lru_cache(maxsize=4096)
+def phraser(spec: FeatureSpec, ref: FeatureSpec | None = None) -> Phraser:
+    """The (cached) `Phraser` of `spec`, comparing with `ref` (its reference feature's entry)."""
+    return Phraser(spec, ref)
+
+
+def phraser_for(spec: FeatureSpec, specs: Mapping[str, FeatureSpec] | None = None) -> Phraser:
+    """`phraser` of `spec` with its reference looked up in `specs` / the registry."""
+    return phraser(spec, spec_for(spec.reference, specs) if spec.reference else None)
+
+
 def phrase(spec: FeatureSpec, row: _Row, specs: Mapping[str, FeatureSpec] | None = None) -> str:
-    """The sentence for one feature of one account: its template if it has one, else the pair with its
-    reference feature when both values are known, else the generic '<label>: <value>'."""
-    value = row(spec.name)
-    template = TEMPLATES.get(spec.name)
-    if template is not None:
-        return template(value, row) or generic_sentence(spec, value)
-    if spec.reference is not None and isinstance(value, float):
-        ref = row(spec.reference)
-        if isinstance(ref, float):
-            return pair_sentence(spec, value, spec_for(spec.reference, specs), ref)
-    return generic_sentence(spec, value)
+    """The sentence for one feature of one account (`Phraser`)."""
+    return phraser_for(spec, specs)(row)
 
 
 def sentence_for(feature: str, values: Mapping[str, Any], specs: Mapping[str, FeatureSpec] | None = None) -> str:

@@ -222,7 +222,7 @@ def test_units_phrasing_the_same_sentence_share_a_group(world: World) -> None:
         row = ex._Row(cols, i)
         seen: dict[str, int] = {}
         for k, unit in enumerate(plan.units):
-            sentence = ex.phrase(unit.spec, row)
+            sentence = unit.phrase(row)
             j = seen.setdefault(sentence, k)
             if j != k and plan.groups[j] != plan.groups[k]:
                 clashes.add((plan.units[j].spec.name, unit.spec.name))
