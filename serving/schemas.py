@@ -16,11 +16,14 @@ SortKey = Literal["risk", "mrr_at_risk", "change", "mrr", "account_id"]
 
 
 class Reason(BaseModel):
-    """A reason in a CSM's words; `contribution` is log-odds (> 0 raises risk, < 0 lowers it)."""
+    """A reason in a CSM's words; `contribution` is log-odds and `points` probability points, both > 0 when it
+    raises risk and < 0 when it lowers it."""
 
     feature: str
     theme: str
     contribution: float
+    points: float | None = Field(None, description="Share of (probability − base probability), × 100; null in "
+                                 "scores stored before points were.")
     sentence: str
     features: list[str] = Field(default_factory=list)
 
