@@ -36,6 +36,7 @@ def number(x: float, decimals: int | None = None) -> str:
 
 def usd(x: float, decimals: int | None = None) -> str:
     """-$1,234 / $12.50 / $300: cents only under $100 and only when there are any (or exactly `decimals`)."""
+    x = round(x, 2)  # what is shown: 0.004 is $0, not $0.00
     sign = "-" if x < 0 else ""
     if decimals is not None:
         return f"{sign}${abs(x):,.{decimals}f}"

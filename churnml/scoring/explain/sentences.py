@@ -112,14 +112,7 @@ def pair_sentence(spec: FeatureSpec, value: float, ref_spec: FeatureSpec, ref_va
     """'<label>: 12, down from 40 in the 30 days before the last 30' — the direction word follows the numbers
     as shown ('the same as' when they print alike); a reference that is not an earlier period (a longer window)
     reads in parentheses: 'Distinct product features used in the last 30 days: 3 (5 in the last 90 days)'."""
-    own = label(spec)
-    rest, earlier = reference_words(own, label(ref_spec))
-    now, then = _quantity(spec, value, own), _quantity(ref_spec, ref_value, own)
-    if not earlier:
-        return f"{own}: {now} ({then} {rest})"
-    if now == then:
-        return f"{own}: {now}, the same as {rest.strip('()')}"
-    return f"{own}: {now}, {'down' if value < ref_value else 'up'} from {then} {rest}"
+    return phraser(spec, ref_spec).pair(value, ref_value)
 
 
 def generic_sentence(spec: FeatureSpec, value: Any) -> str:
@@ -240,17 +233,21 @@ class Phraser:
             return self.missing
         if not isinstance(value, float):
             return f"{self.label}: {value}"
-        now = self.fmt(value)
         if self.ref_fmt is not None:
             ref = row(self.ref_name)
-            if isinstance(ref, float):  # the pair, as `pair_sentence` words it
-                then = self.ref_fmt(ref)
-                if not self.earlier:
-                    return f"{self.label}: {now} ({then} {self.rest})"
-                if now == then:
-                    return f"{self.label}: {now}, the same as {self.rest.strip('()')}"
-                return f"{self.label}: {now}, {'down' if value < ref else 'up'} from {then} {self.rest}"
-        return f"{self.label}: {now}"
+            if isinstance(ref, float):
+                return self.pair(value, ref)
+        return f"{self.label}: {self.fmt(value)}"
+
+    def pair(self, value: float, ref: float) -> str:
+        """The sentence of a value with its reference's (`pair_sentence`)."""
+        now = self.fmt(value)
+        then = self.ref_fmt(ref) if self.ref_fmt is not None else self.fmt(ref)
+        if not self.earlier:
+            return f"{self.label}: {now} ({then} {self.rest})"
+        if now == then:
+            return f"{self.label}: {now}, the same as {self.rest.strip('()')}"
+        return f"{self.label}: {now}, {'down' if value < ref else 'up'} from {then} {self.rest}"
 
 
 @functools.lru_cache(maxsize=4096)
