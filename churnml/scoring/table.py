@@ -133,9 +133,14 @@ def key_signals(features: pd.DataFrame) -> list[str]:
     ]
 
 
+#: The previous scoring's columns the change reads.
+_PREVIOUS_READ = ("account_id", "as_of", "churn_probability", "theme_contributions", "base_value", "model_name",
+                  "model_version", "signals")
+
+
 def _signal_values(text: Any) -> dict[str, Any]:
     """A stored `signals` JSON text as {signal: value} ({} for scorings from before signals were stored)."""
-    return json.loads(text) if isinstance(text, str) and text else {}
+    return orjson.loads(text) if isinstance(text, str) and text else {}
 
 
 def _lookup(accounts: pd.DataFrame | None, column: str, ids: np.ndarray) -> list[str | None] | None:
@@ -155,14 +160,15 @@ def _changes(explained: list[Explanation], previous: pd.DataFrame | None, model_
         "change_by_theme": [None] * n, "change_text": [None] * n,
     }
     if previous is not None and len(previous):
-        prev = {str(r["account_id"]): r for r in previous.to_dict("records")}
+        wanted = [c for c in _PREVIOUS_READ if c in previous.columns]  # only what the change reads: faster
+        prev = {str(r["account_id"]): r for r in previous[wanted].to_dict("records")}
         label = f"{model_name} v{version}"
         for i, e in enumerate(explained):
             p = prev.get(e.account_id)
             if p is None:
                 continue
             ch = score_change(
-                float(p["churn_probability"]), json.loads(p["theme_contributions"]), float(p["base_value"]),
+                float(p["churn_probability"]), orjson.loads(p["theme_contributions"]), float(p["base_value"]),
                 e.probability, e.themes, e.base_value,
                 previous_model=f"{p['model_name']} v{p['model_version']}", current_model=label,
                 previous_signals=_signal_values(p.get("signals")),

@@ -25,7 +25,7 @@ SIGNAL_LABELS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SignalMove:
-    """One signal's value at the previous and at this scoring (None: not recorded)."""
+    """One signal's value at the previous and at this scoring (None: not recorded), and both as shown."""
 
     name: str
     label: str
@@ -33,12 +33,11 @@ class SignalMove:
     after: float | None
     unit: str = ""
     theme: str = ""
+    shown: tuple[str, str] = ("", "")
 
     def text(self) -> str:
         """'active users 18 → 11' / 'MRR $500 → $300'."""
-        def shown(v: float | None) -> str:
-            return format_value(v, self.unit, with_unit=False, missing="none")
-        return f"{self.label} {shown(self.before)} → {shown(self.after)}"
+        return f"{self.label} {self.shown[0]} → {self.shown[1]}"
 
 
 # --------------------------------------------------------------------------- why the score moved
@@ -145,10 +144,11 @@ def _value(v: Any) -> float | None:
 
 
 def moved_signals(previous: Mapping[str, Any], current: Mapping[str, Any], parts: Mapping[str, float],
-                  points: float, specs: Mapping[str, FeatureSpec] | None = None,
-                  limit: int = 3) -> tuple[SignalMove, ...]:
-    """The signals whose shown value changed and whose theme moved the risk the same way as the change,
-    largest theme part first (then the largest relative move); context signals (renewal countdown, ...) never.
+                  points: float, specs: Mapping[str, FeatureSpec] | None = None, limit: int = 3,
+                  min_points: float = 0.5) -> tuple[SignalMove, ...]:
+    """The signals whose shown value changed and whose theme moved the risk the same way as the change by at
+    least `min_points`, largest theme part first (then the largest relative move); context signals (the renewal
+    countdown, ...) never.
 
     A signal of a theme that pushed against the change (MRR up in a week whose risk rose on usage) is left out:
     the line names what explains the change, not every number that moved.
@@ -156,20 +156,26 @@ def moved_signals(previous: Mapping[str, Any], current: Mapping[str, Any], parts
     if abs(points) < 1e-9:
         return ()
     sign = 1.0 if points > 0 else -1.0
-    found: list[tuple[float, float, SignalMove]] = []
+    candidates: list[tuple[float, float, str, FeatureSpec, float | None, float | None]] = []
     for name in dict.fromkeys([*current, *previous]):
-        spec = spec_for(name, specs)
         before, after = _value(previous.get(name)), _value(current.get(name))
-        if is_context(spec) or (before is None and after is None):
+        if before == after:  # also both None
             continue
-        if format_value(before, spec.unit) == format_value(after, spec.unit):
-            continue
+        spec = spec_for(name, specs)
         push = sign * float(parts.get(spec.theme, 0.0))
-        if push <= 0:
+        if push < min_points or is_context(spec):
             continue
         rel = 1.0 if before is None or after is None else abs(after - before) / max(abs(before), 1e-9)
+        candidates.append((push, rel, name, spec, before, after))
+    candidates.sort(key=lambda x: (-x[0], -x[1]))
+    out: list[SignalMove] = []
+    for _, _, name, spec, before, after in candidates:
+        if len(out) == limit:
+            break
+        shown = (format_value(before, spec.unit, with_unit=False, missing="none"),
+                 format_value(after, spec.unit, with_unit=False, missing="none"))
+        if shown[0] == shown[1]:
+            continue  # moved less than it shows
         words = SIGNAL_LABELS.get(name) or label(spec)[:1].lower() + label(spec)[1:]
-        found.append((push, rel, SignalMove(name, words, before, after, spec.unit, spec.theme)))
-    found.sort(key=lambda x: (-x[0], -x[1]))
-    return tuple(m for *_, m in found[:limit])
-
+        out.append(SignalMove(name, words, before, after, spec.unit, spec.theme, shown))
+    return tuple(out)
