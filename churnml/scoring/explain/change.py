@@ -157,10 +157,11 @@ def moved_signals(previous: Mapping[str, Any], current: Mapping[str, Any], parts
         return ()
     sign = 1.0 if points > 0 else -1.0
     candidates: list[tuple[float, float, str, FeatureSpec, float | None, float | None]] = []
-    for name in dict.fromkeys([*current, *previous]):
-        before, after = _value(previous.get(name)), _value(current.get(name))
-        if before == after:  # also both None
+    for name in dict.fromkeys([*current, *previous]):  # a stable order: ties sort the same every time
+        b, a = previous.get(name), current.get(name)
+        if b == a:  # also both None
             continue
+        before, after = _value(b), _value(a)
         spec = spec_for(name, specs)
         push = sign * float(parts.get(spec.theme, 0.0))
         if push < min_points or is_context(spec):
