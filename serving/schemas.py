@@ -16,9 +16,10 @@ SortKey = Literal["risk", "mrr_at_risk", "change", "mrr", "account_id", "renewal
 
 
 class Reason(BaseModel):
-    """A reason in a CSM's words; `contribution` is log-odds (> 0 raises risk, < 0 lowers it).
+    """A reason in a CSM's words; `contribution` is log-odds and `points` probability points, both > 0 when it
+    raises risk and < 0 when it lowers it.
 
-    Further fields the explanation adds (e.g. its size in probability points) are kept and passed on as given.
+    Further fields the explanation adds are kept and passed on as given.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -26,6 +27,8 @@ class Reason(BaseModel):
     feature: str
     theme: str
     contribution: float
+    points: float | None = Field(None, description="Share of (probability − base probability), × 100; null in "
+                                 "scores stored before points were.")
     sentence: str
     features: list[str] = Field(default_factory=list)
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from churnml.features.catalog import BY_NAME
+from churnml.features.units import format_value
 from churnml.scoring.table import KEY_SIGNALS
 from serving.charts import sparkline_svg
 
@@ -25,17 +26,8 @@ CALENDAR = frozenset({"days_to_renewal"})
 
 
 def shown(value: float | None, unit: str) -> str:
-    """A signal's value in the page's words: "$1,200", "40%", "3 users", "not recorded"."""
-    if value is None:
-        return "not recorded"
-    if unit == "USD":
-        return f"${value:,.0f}"
-    if unit == "%":
-        return f"{value:.0%}"
-    text = f"{value:,.1f}".removesuffix(".0")
-    if unit not in ("users", "events", "tickets", "days"):
-        return text
-    return f"{text} {unit.removesuffix('s') if value == 1 else unit}"
+    """A signal's value in the page's words: "$1,200", "40%", "3 users", "not recorded" (`features.units`)."""
+    return format_value(value, unit)
 
 
 def _signals(row: Mapping[str, Any] | None) -> dict[str, float | None]:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnml.features.units import format_value
 from churnml.reporting import kpi
 
 COSTS_MISSING = "add acquisition costs with --costs FILE (or an acquisition_costs table beside the data)"
@@ -111,19 +112,19 @@ def _missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
+#: Report cell kinds as a catalog unit and a fixed number of decimals (the one unit format, features.units).
+_UNITS: dict[str, tuple[str, int]] = {"pct": ("%", 1), "money": ("USD", 0), "int": ("", 0), "num": ("", 1),
+                                      "ratio": ("", 2), "times": ("ratio", 1)}
+
+
 def fmt(value: Any, kind: str) -> str:
     """Every number of the report as a person reads it ("–" when missing)."""
     if _missing(value):
         return "–"
-    v = float(value)
-    return {
-        "pct": lambda: f"{100 * v:.1f}%",
-        "money": lambda: f"${v:,.0f}",
-        "int": lambda: f"{int(v):,}",
-        "num": lambda: f"{v:,.1f}",
-        "ratio": lambda: f"{v:.2f}",
-        "times": lambda: f"{v:,.1f}×",
-    }.get(kind, lambda: str(value))()
+    if kind not in _UNITS:
+        return str(value)
+    unit, decimals = _UNITS[kind]
+    return format_value(float(value), unit, decimals=decimals)
 
 
 def _change(now: Any, before: Any, kind: str, higher_is_better: bool | None, prior: Period | None) -> tuple[str, str]:

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from churnml.features.catalog import FeatureSpec
 
 #: Columns of a previous scoring that "why the score moved" reads, carried under `_prev_<name>`.
-PREVIOUS_COLUMNS = ("as_of", "churn_probability", "theme_contributions", "base_value", "model_name", "model_version")
+PREVIOUS_COLUMNS = ("as_of", "churn_probability", "theme_contributions", "base_value", "model_name", "model_version",
+                    "signals")
 _PREV = "_prev_"
 _ACCOUNT = "_account_"
 

@@ -55,9 +55,11 @@ COLUMNS: dict[str, str] = {
     "band_rule": "VARCHAR",
     "account_name": "VARCHAR",
     "csm_name": "VARCHAR",
+    "context_facts": "VARCHAR",
+    "theme_points": "VARCHAR",
 }
 #: Columns added after the first release: an older store gets them (empty) when it is next written.
-ADDED_COLUMNS = ("signals", "band_rule", "account_name", "csm_name")
+ADDED_COLUMNS = ("signals", "band_rule", "account_name", "csm_name", "context_facts", "theme_points")
 
 
 def _base_type(sql_type: str) -> str:

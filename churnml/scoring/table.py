@@ -94,7 +94,8 @@ def score_accounts(
         "mrr_at_risk": prob * mrr,
     })
     version = str(model_version)
-    change = _changes(explained, previous, model_name, version)
+    signals = key_signals(features)
+    change = _changes(explained, previous, model_name, version, signals)
     out = pd.concat([out, change], axis=1)
     out["risk_drivers"] = [_reasons_json(e.drivers) for e in explained]
     out["protective_factors"] = [_reasons_json(e.protective) for e in explained]
@@ -110,11 +111,13 @@ def score_accounts(
     csm = _lookup(accounts, "csm_id", ids)
     out["csm_id"] = csm if csm is not None else None
     out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
-    out["signals"] = key_signals(features)
+    out["signals"] = signals
     out["band_rule"] = cut.to_json()
     for col in ("account_name", "csm_name"):
         names = _lookup(accounts, col, ids)
         out[col] = names if names is not None else None
+    out["context_facts"] = [_reasons_json(e.context) for e in explained]
+    out["theme_points"] = [_dumps(e.theme_points) for e in explained]
     return out
 
 
@@ -148,6 +151,16 @@ def key_signals(features: pd.DataFrame) -> list[str]:
     ]
 
 
+#: The previous scoring's columns the change reads.
+_PREVIOUS_READ = ("account_id", "as_of", "churn_probability", "theme_contributions", "base_value", "model_name",
+                  "model_version", "signals")
+
+
+def _signal_values(text: Any) -> dict[str, Any]:
+    """A stored `signals` JSON text as {signal: value} ({} for scorings from before signals were stored)."""
+    return orjson.loads(text) if isinstance(text, str) and text else {}
+
+
 def _lookup(accounts: pd.DataFrame | None, column: str, ids: np.ndarray) -> list[str | None] | None:
     if accounts is None or column not in accounts.columns:
         return None
@@ -156,24 +169,28 @@ def _lookup(accounts: pd.DataFrame | None, column: str, ids: np.ndarray) -> list
 
 
 def _changes(explained: list[Explanation], previous: pd.DataFrame | None, model_name: str,
-             version: str) -> pd.DataFrame:
-    """Change since each account's previous scoring, in probability points, split by theme."""
+             version: str, signals: list[str] | None = None) -> pd.DataFrame:
+    """Change since each account's previous scoring, in probability points: the key signals that moved
+    (stored `signals` of both scorings) and the split by theme."""
     n = len(explained)
     cols: dict[str, list[Any]] = {
         "change_points": [None] * n, "previous_as_of": [None] * n, "previous_probability": [None] * n,
         "change_by_theme": [None] * n, "change_text": [None] * n,
     }
     if previous is not None and len(previous):
-        prev = {str(r["account_id"]): r for r in previous.to_dict("records")}
+        wanted = [c for c in _PREVIOUS_READ if c in previous.columns]  # only what the change reads: faster
+        prev = {str(r["account_id"]): r for r in previous[wanted].to_dict("records")}
         label = f"{model_name} v{version}"
         for i, e in enumerate(explained):
             p = prev.get(e.account_id)
             if p is None:
                 continue
             ch = score_change(
-                float(p["churn_probability"]), json.loads(p["theme_contributions"]), float(p["base_value"]),
+                float(p["churn_probability"]), orjson.loads(p["theme_contributions"]), float(p["base_value"]),
                 e.probability, e.themes, e.base_value,
                 previous_model=f"{p['model_name']} v{p['model_version']}", current_model=label,
+                previous_signals=_signal_values(p.get("signals")),
+                current_signals=_signal_values(signals[i] if signals is not None else None),
             )
             cols["change_points"][i] = ch.points
             cols["previous_as_of"][i] = pd.Timestamp(p["as_of"])

@@ -30,6 +30,7 @@ def make_scores(n: int, as_of: dt.date, seed: int = 0, ids: list[str] | None = N
         "signals": json.dumps({"mrr": 100.0}), "account_name": [f"Company {i}" for i in ids], "csm_name": "Ana Berg",
         "band_rule": json.dumps({"rule": "absolute", "medium": 0.1, "high": 0.25, "base_rate": None,
                                  "capacity": None}),
+        "context_facts": "[]", "theme_points": json.dumps({"usage": 4.0, "support": 2.0}),
     })
     return frame[list(COLUMNS)]
 

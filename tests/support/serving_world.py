@@ -32,7 +32,7 @@ def build_serving_world(root: Path) -> ServingWorld:
     from churnml.lifecycle.run_record import RunRecord
     from churnml.lifecycle.tracking import configure
     from churnml.scoring.job import run_scoring
-    from tests.unit.scoring.test_explain import build_world
+    from tests.support.explain_world import build_world
 
     world = build_world(root)
     work = root / "work"

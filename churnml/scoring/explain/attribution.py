@@ -3,127 +3,93 @@
 Contributions are LightGBM's exact TreeSHAP (`pred_contrib`, through `churnml.model.pyfunc.score_frame`), in
 log-odds; per row, base value + contributions == raw score. `shap.TreeExplainer` gives the same numbers on a
 LightGBM booster (it calls `pred_contrib` itself; tests check both it and shap's own tree algorithm) but adds
-overhead, so we call the booster directly. Sentences come from `sentences`; why a score moved from `change`.
+overhead, so we call the booster directly. The log-odds become probability points by `points.probability_points`.
+
+A *unit* is what one reason speaks for: a feature, with its catalog `reference` feature and any `FAMILIES`
+members (one fact, one sentence: "Distinct active users in the last 30 days: 11, down from 16 in the 30 days
+before the last 30" carries the contributions of the current window, the previous one and their trend, so
+the reference window can never be listed on its own against the movement). Units whose catalog entry is
+`context` (renewal timing, contract type, tenure, segment, ...) are never drivers: they are `Explanation.context`.
+Sentences come from `sentences`; why a score moved from `change`; the records from `records`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, get_args
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from churnml.features.catalog import FeatureSpec, Theme
+from churnml.features.catalog import FeatureSpec
 from churnml.model.model import BASE_VALUE as MODEL_BASE_VALUE
 from churnml.model.pyfunc import BASE_VALUE, CONTRIB_PREFIX, PROBABILITY, RAW_SCORE, score_arrays
-from churnml.scoring.explain.sentences import _Row, phrase, spec_for
+from churnml.scoring.explain.points import probability_points
+from churnml.scoring.explain.records import (
+    DRIVERS,
+    PROTECTIVE,
+    THEMES,
+    Explanation,
+    Reason,
+    ThemeTotal,
+    group_by_theme,
+    theme_totals,
+)
+from churnml.scoring.explain.sentences import Phraser, _Row, phraser_for, spec_for
 
-THEMES: tuple[str, ...] = get_args(Theme)  # the catalog's themes, in its order
 #: Pseudo-theme of a score change that comes from a different model (base value and calibrator).
 MODEL_PART = "model"
-DRIVERS = "drivers"
-PROTECTIVE = "protective"
+
+__all__ = ["DRIVERS", "FAMILIES", "MODEL_PART", "PROTECTIVE", "SHARED_SENTENCES", "THEMES", "Explanation", "Reason",
+           "ThemeTotal", "explain_arrays", "explain_frame", "group_by_theme", "is_context", "plan_for",
+           "probability_points", "theme_totals"]
 
 
-# --------------------------------------------------------------------------- records
+def is_context(spec: FeatureSpec) -> bool:
+    """Whether the catalog marks the feature as context (a fact shown beside the reasons, never a cause)."""
+    return bool(getattr(spec, "context", False))
 
 
-@dataclass(frozen=True)
-class Reason:
-    """One reason. `contribution` is in log-odds: > 0 raises risk (a driver), < 0 lowers it (protective).
-
-    `features` lists every feature whose contribution was merged into this reason (features that read as
-    the same sentence, e.g. `mrr` and `mrr_change_pct_90d`); `feature` is the largest of them.
-    """
-
-    feature: str
-    theme: str
-    contribution: float
-    sentence: str
-    features: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"feature": self.feature, "theme": self.theme, "contribution": round(self.contribution, 6),
-                "sentence": self.sentence, "features": list(self.features or (self.feature,))}
+# --------------------------------------------------------------------------- units of one reason
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """One account's score and its reasons.
-
-    Attributes:
-        probability: calibrated churn probability.
-        raw_score: booster log-odds; equals `base_value + sum(themes.values())`.
-        themes: theme -> summed log-odds contribution of its features (every theme of the model present).
-        drivers: top reasons raising risk, largest first.
-        protective: top reasons lowering risk, largest (most negative) first.
-    """
-
-    account_id: str
-    probability: float
-    raw_score: float
-    base_value: float
-    themes: dict[str, float]
-    drivers: tuple[Reason, ...]
-    protective: tuple[Reason, ...]
-
-    def grouped(self) -> dict[str, dict[str, list[Reason]]]:
-        """Reasons by theme (themes in the registry's order, empty ones left out): {theme: {drivers, protective}}."""
-        return {theme: {DRIVERS: d, PROTECTIVE: p} for theme, (d, p) in group_by_theme(self.drivers, self.protective)}
-
-
-class _Themed(Protocol):
-    theme: str
-
-
-R = TypeVar("R", bound=_Themed)
-
-
-def group_by_theme(drivers: Iterable[R], protective: Iterable[R]) -> list[tuple[str, tuple[list[R], list[R]]]]:
-    """Reasons (anything with a `theme`) grouped by theme: [(theme, (drivers, protective))], in the catalog's theme
-    order (unknown themes after, sorted), themes without a reason left out. Explanations and the API's response
-    models both group with this."""
-    d, p = list(drivers), list(protective)
-    out = []
-    for theme in [*THEMES, *sorted({r.theme for r in (*d, *p)} - set(THEMES))]:
-        td = [r for r in d if r.theme == theme]
-        tp = [r for r in p if r.theme == theme]
-        if td or tp:
-            out.append((theme, (td, tp)))
-    return out
-
-
-# --------------------------------------------------------------------------- explaining a frame
-
-
-#: Features that describe one fact and read as one sentence: their contributions are summed into one reason,
-#: phrased by the first member the model has (e.g. `events_30d` and `events_trend_30d`: "Product events
-#: fell 46% ..."). Without this, one fact could appear as a risk driver and as a protective factor at once.
+#: Features that describe one fact and read as one sentence beyond what the catalog's `reference` links say:
+#: their contributions are summed into one reason, phrased by the first member the model has. Twins (two
+#: features saying the same thing, `tenure_days` and `account_age_days`) are one fact too: shown once.
 FAMILIES: tuple[tuple[str, ...], ...] = (
     ("events_30d", "events_trend_30d"),
     ("active_users_30d", "active_users_trend_30d"),
     ("mrr", "mrr_change_pct_90d", "mrr_change_90d"),
     ("nps_latest", "nps_change", "nps_category", "nps_previous"),
+    ("tenure_days", "account_age_days"),
 )
 
-#: Units that can phrase the very same sentence (e.g. no activity at all reads the same from either feature).
+#: Units that can phrase the very same sentence (e.g. no ticket closed reads the same from either feature).
 #: Equal sentences are merged into one reason; once an account has its top reasons, only units sharing a
 #: group with them are still phrased, so each group must list every such unit (a test checks this on
 #: simulated data, edge rows included).
 SHARED_SENTENCES: tuple[tuple[str, ...], ...] = (
-    ("active_days_90d", "days_since_last_event"),
     ("effort_mean_90d", "reopen_rate_90d"),  # both: "No tickets closed in the last 90 days"
 )
 
 
 @dataclass
 class _Unit:
-    """One reason unit: a feature, or a family of features phrased as one sentence."""
+    """One reason unit: a feature, or a family of features phrased as one sentence (by `spec`)."""
 
     spec: FeatureSpec
     members: tuple[str, ...]
+    context: bool = False
+    say: Phraser | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.say is None:
+            self.say = phraser_for(self.spec)
+
+    def phrase(self, row: _Row) -> str:
+        """This unit's sentence for one account."""
+        return self.say(row)  # type: ignore[misc]
 
 
 @dataclass
@@ -137,21 +103,53 @@ class _Plan:
     theme_matrix: np.ndarray = field(repr=False)
     #: Per unit, the id of its shared-sentence group (its own index when it shares with no other unit).
     groups: list[int] = field(default_factory=list, repr=False)
+    #: The model's calibration: raw score -> probability (vectorised).
+    calibrate: Callable[[np.ndarray], np.ndarray] = field(default=lambda x: 1.0 / (1.0 + np.exp(-x)), repr=False)
+    specs: Mapping[str, FeatureSpec] | None = field(default=None, repr=False)
+    #: Per unit, True for context units (never ranked as drivers or protective factors).
+    context_mask: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool), repr=False)
+
+
+def _member_lists(by_name: Mapping[str, FeatureSpec]) -> dict[str, list[str]]:
+    """Feature -> the members of its unit (head first): `FAMILIES`, then each feature with its reference;
+    overlapping groups merge (`events_30d` + its trend + `events_prev_30d`)."""
+    groups = [list(f) for f in FAMILIES]
+    groups += [[n, s.reference] for n, s in by_name.items() if s.reference]
+    unit_of: dict[str, list[str]] = {}
+    for g in groups:
+        members = [m for m in g if m in by_name]
+        if len(members) < 2:
+            continue
+        target: list[str] | None = None
+        for m in members:
+            found = unit_of.get(m)
+            if found is None or found is target:
+                continue
+            if target is None:
+                target = found
+            else:
+                target.extend(x for x in found if x not in target)
+        target = target if target is not None else []
+        target.extend(m for m in members if m not in target)
+        for m in target:
+            unit_of[m] = target
+    return unit_of
 
 
 def _plan(model: Any, specs: Mapping[str, FeatureSpec] | None) -> _Plan:
     names = list(model.feature_names_)
     cats = set(getattr(model, "categorical_features_", ()))
     by_name = {n: spec_for(n, specs, numeric=n not in cats) for n in names}
-    family_of = {m: fam for fam in FAMILIES for m in fam}
+    unit_of = _member_lists(by_name)
     units: list[_Unit] = []
     seen: set[str] = set()
     for n in names:
         if n in seen:
             continue
-        members = tuple(m for m in family_of.get(n, (n,)) if m in by_name)
+        members = tuple(unit_of.get(n, [n]))
         seen.update(members)
-        units.append(_Unit(by_name[members[0]], members))
+        head = by_name[members[0]]
+        units.append(_Unit(head, members, any(is_context(by_name[m]) for m in members), phraser_for(head, specs)))
     index = {n: j for j, n in enumerate(names)}
     unit_matrix = np.zeros((len(names), len(units)))
     for k, u in enumerate(units):
@@ -164,7 +162,20 @@ def _plan(model: Any, specs: Mapping[str, FeatureSpec] | None) -> _Plan:
         theme_matrix[j, themes.index(by_name[n].theme)] = 1.0
     group_of = {m: len(units) + g for g, grp in enumerate(SHARED_SENTENCES) for m in grp}
     groups = [min((group_of[m] for m in u.members if m in group_of), default=k) for k, u in enumerate(units)]
-    return _Plan(names, units, themes, unit_matrix, theme_matrix, groups)
+    calibrator = getattr(model, "calibrator_", None)
+    plan = _Plan(names, units, themes, unit_matrix, theme_matrix, groups, specs=specs,
+                 context_mask=np.array([u.context for u in units], dtype=bool))
+    if calibrator is not None:
+        plan.calibrate = calibrator.transform
+    return plan
+
+
+def plan_for(model: Any, specs: Mapping[str, FeatureSpec] | None = None) -> _Plan:
+    """What explaining needs about `model`'s features (units, themes, shared-sentence groups); reusable."""
+    return _plan(model, specs)
+
+
+# --------------------------------------------------------------------------- explaining a frame
 
 
 def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -192,58 +203,6 @@ def _group_sums(contrib: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
-def _candidates(order: Any, contrib: np.ndarray, sign: int, plan: _Plan, row: _Row, top_n: int,
-                min_contribution: float) -> dict[str, list[Any]]:
-    """Sentence -> [unit index, contribution] for the strongest units of one sign, equal sentences summed.
-
-    Once `top_n` sentences are found, a weaker unit can only add to one of them, which needs a shared-sentence
-    group with it: other units are not phrased at all (phrasing is most of the per-account cost).
-    """
-    found: dict[str, list[Any]] = {}
-    open_groups: set[int] = set()
-    for k in order:
-        c = contrib[k]
-        if sign * c <= min_contribution:
-            break
-        full = len(found) >= top_n
-        if full and plan.groups[k] not in open_groups:
-            continue
-        sentence = phrase(plan.units[k].spec, row)
-        if sentence in found:
-            found[sentence][1] += c
-            found[sentence].append(k)
-        elif not full:
-            found[sentence] = [k, c]
-            open_groups.add(plan.groups[k])
-    return found
-
-
-def _reasons(found: dict[str, list[Any]], sign: int, plan: _Plan, top_n: int,
-             min_contribution: float) -> tuple[Reason, ...]:
-    out = []
-    for sentence, (k, c, *more) in found.items():
-        if sign * c <= min_contribution:
-            continue
-        unit = plan.units[k]
-        members = unit.members + tuple(m for j in more for m in plan.units[j].members)
-        out.append(Reason(unit.spec.name, unit.spec.theme, float(c), sentence, members))
-    out.sort(key=lambda r: -sign * r.contribution)
-    return tuple(out[:top_n])
-
-
-def _explain_row(order: np.ndarray, contrib: np.ndarray, plan: _Plan, row: _Row, top_n: int,
-                 min_contribution: float) -> tuple[tuple[Reason, ...], tuple[Reason, ...]]:
-    up = _candidates(order, contrib, 1, plan, row, top_n, min_contribution)
-    down = _candidates(order[::-1], contrib, -1, plan, row, top_n, min_contribution)
-    for sentence in up.keys() & down.keys():  # one fact pulling both ways: only its net effect counts
-        k, c, *more = down.pop(sentence)
-        up[sentence][1] += c
-        up[sentence].extend([k, *more])
-        if up[sentence][1] < 0:
-            down[sentence] = up.pop(sentence)
-    return (_reasons(up, 1, plan, top_n, min_contribution), _reasons(down, -1, plan, top_n, min_contribution))
-
-
 def explain_frame(
     model: Any,
     frame: pd.DataFrame,
@@ -259,7 +218,7 @@ def explain_frame(
         model: a fitted `ChurnModel` (anything with its interface).
         frame: feature frame (`churnml.features.to_frame`); needs `account_id`; extra columns are used as
             comparison points in sentences (e.g. `events_prev_30d`) even when the model does not use them.
-        top_n: at most this many risk drivers and this many protective factors per account.
+        top_n: at most this many risk drivers, protective factors and context facts per account.
         min_contribution: reasons whose contribution is smaller than this (log-odds, absolute) are left out.
         specs: registry entries to phrase with (default: the registry; static attributes get generic ones).
         scores: `churnml.model.pyfunc.score_frame(model, frame, explain=True)` if already computed.
@@ -285,39 +244,127 @@ def explain_frame(
                           contrib, _columns(frame), top_n=top_n, min_contribution=min_contribution)
 
 
-def plan_for(model: Any, specs: Mapping[str, FeatureSpec] | None = None) -> _Plan:
-    """What explaining needs about `model`'s features (units, themes, shared-sentence groups); reusable."""
-    return _plan(model, specs)
-
-
 def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndarray, base: np.ndarray,
                    contrib: np.ndarray, cols: Mapping[str, np.ndarray], *, top_n: int = 3,
                    min_contribution: float = 0.01) -> list[Explanation]:
     """`explain_frame` from arrays: contributions (n, features in `plan.names` order), margins, probabilities,
     base values, and the rows' values by column (`cols`, for phrasing). Batch scoring and the API both end here.
 
-    Rows where no shared-sentence group has two units above `min_contribution` cannot merge sentences, so
-    their reasons are simply the strongest units of each sign (`_plain_reasons`); the others go through the
-    merging search (`_explain_row`).
+    Context units are ranked apart (`Explanation.context`). Rows where no shared-sentence group has two units
+    above `min_contribution` cannot merge sentences, so their reasons are simply the strongest units of each
+    sign (`_plain_reasons`); the others go through the merging search (`_explain_row`).
     """
+    base = np.asarray(base, dtype="float64")
     by_theme = _group_sums(contrib, plan.theme_matrix)
     by_unit = _group_sums(contrib, plan.unit_matrix)
-    order = np.argsort(-by_unit, axis=1, kind="stable")
-    plain = _plain_rows(by_unit, plan, min_contribution)
+    base_prob = np.asarray(plan.calibrate(base), dtype="float64")
+    points = probability_points(by_unit, base, prob, base_prob, plan.calibrate)
+    unit_of = plan.unit_matrix.argmax(axis=1)
+    theme_points = _group_sums(points[:, unit_of] * _shares(contrib, by_unit, unit_of), plan.theme_matrix)
+    ranked = np.where(plan.context_mask, 0.0, by_unit)  # context is never a driver
+    ctx = np.flatnonzero(plan.context_mask)
+    context_order = ctx[np.argsort(-np.abs(by_unit[:, ctx]), axis=1, kind="stable")[:, :top_n]] if ctx.size else None
+    order = np.argsort(-ranked, axis=1, kind="stable")
+    plain = _plain_rows(ranked, plan, min_contribution)
     themes = plan.themes
+    theme_rows, point_rows = by_theme.tolist(), theme_points.tolist()
     out = []
     for i in range(len(ids)):
-        row, values = by_unit[i], _Row(cols, i)
+        row, pts, values = ranked[i], points[i], _Row(cols, i)
         if plain[i]:
-            drivers = _plain_reasons(order[i], row, 1, plan, values, top_n, min_contribution)
-            protective = _plain_reasons(order[i][::-1], row, -1, plan, values, top_n, min_contribution)
+            drivers = _plain_reasons(order[i], row, pts, 1, plan, values, top_n, min_contribution)
+            protective = _plain_reasons(order[i][::-1], row, pts, -1, plan, values, top_n, min_contribution)
         else:
-            drivers, protective = _explain_row(order[i], row, plan, values, top_n, min_contribution)
+            drivers, protective = _explain_row(order[i], row, pts, plan, values, top_n, min_contribution)
+        facts = () if context_order is None else _context_facts(context_order[i], by_unit[i], pts, plan, values,
+                                                                 min_contribution)
         out.append(Explanation(
             account_id=ids[i], probability=float(prob[i]), raw_score=float(raw[i]), base_value=float(base[i]),
-            themes=dict(zip(themes, by_theme[i].tolist(), strict=True)), drivers=drivers, protective=protective,
+            themes=dict(zip(themes, theme_rows[i], strict=True)), drivers=drivers, protective=protective,
+            context=facts, base_probability=float(base_prob[i]),
+            theme_points=dict(zip(themes, point_rows[i], strict=True)),
         ))
     return out
+
+
+def _shares(contrib: np.ndarray, by_unit: np.ndarray, unit_of: np.ndarray) -> np.ndarray:
+    """Each feature's share of its unit's log-odds (a unit's points are split over its features the same way,
+    so theme points add up to the units' points)."""
+    total = by_unit[:, unit_of]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total != 0, contrib / total, 0.0)
+
+
+def _context_facts(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, plan: _Plan, row: _Row,
+                   min_contribution: float) -> tuple[Reason, ...]:
+    """The context units above `min_contribution` (absolute), largest first, phrased as facts."""
+    out = []
+    for k in order:
+        c = float(contrib[k])
+        if not plan.context_mask[k] or abs(c) <= min_contribution:
+            break
+        unit = plan.units[k]
+        out.append(Reason(unit.spec.name, unit.spec.theme, c, unit.say(row), unit.members,
+                          float(points[k])))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- the top reasons of one row
+
+
+def _candidates(order: Any, contrib: np.ndarray, sign: int, plan: _Plan, row: _Row, top_n: int,
+                min_contribution: float) -> dict[str, list[Any]]:
+    """Sentence -> [unit index, contribution, more unit indices...] for the strongest units of one sign, equal
+    sentences summed.
+
+    Once `top_n` sentences are found, a weaker unit can only add to one of them, which needs a shared-sentence
+    group with it: other units are not phrased at all (phrasing is most of the per-account cost).
+    """
+    found: dict[str, list[Any]] = {}
+    open_groups: set[int] = set()
+    for k in order:
+        c = contrib[k]
+        if sign * c <= min_contribution:
+            break
+        full = len(found) >= top_n
+        if full and plan.groups[k] not in open_groups:
+            continue
+        sentence = plan.units[k].say(row)
+        if sentence in found:
+            found[sentence][1] += c
+            found[sentence].append(k)
+        elif not full:
+            found[sentence] = [k, c]
+            open_groups.add(plan.groups[k])
+    return found
+
+
+def _reasons(found: dict[str, list[Any]], sign: int, plan: _Plan, points: np.ndarray, top_n: int,
+             min_contribution: float) -> tuple[Reason, ...]:
+    out = []
+    for sentence, (k, c, *more) in found.items():
+        p = float(sum(points[j] for j in (k, *more)))
+        if sign * c <= min_contribution or sign * p < 0:
+            continue
+        unit = plan.units[k]
+        members = unit.members + tuple(m for j in more for m in plan.units[j].members)
+        out.append(Reason(unit.spec.name, unit.spec.theme, float(c), sentence, members, p))
+    out.sort(key=lambda r: -sign * r.contribution)
+    return tuple(out[:top_n])
+
+
+def _explain_row(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, plan: _Plan, row: _Row, top_n: int,
+                 min_contribution: float) -> tuple[tuple[Reason, ...], tuple[Reason, ...]]:
+    up = _candidates(order, contrib, 1, plan, row, top_n, min_contribution)
+    down = _candidates(order[::-1], contrib, -1, plan, row, top_n, min_contribution)
+    for sentence in up.keys() & down.keys():  # one fact pulling both ways: only its net effect counts
+        k, c, *more = down.pop(sentence)
+        up[sentence][1] += c
+        up[sentence].extend([k, *more])
+        if sum(points[j] for j in (up[sentence][0], *up[sentence][2:])) < 0:
+            down[sentence] = up.pop(sentence)
+    return (_reasons(up, 1, plan, points, top_n, min_contribution),
+            _reasons(down, -1, plan, points, top_n, min_contribution))
 
 
 def _plain_rows(by_unit: np.ndarray, plan: _Plan, min_contribution: float) -> np.ndarray:
@@ -332,8 +379,8 @@ def _plain_rows(by_unit: np.ndarray, plan: _Plan, min_contribution: float) -> np
     return ~crowded
 
 
-def _plain_reasons(order: np.ndarray, contrib: np.ndarray, sign: int, plan: _Plan, row: _Row, top_n: int,
-                   min_contribution: float) -> tuple[Reason, ...]:
+def _plain_reasons(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, sign: int, plan: _Plan, row: _Row,
+                   top_n: int, min_contribution: float) -> tuple[Reason, ...]:
     """The strongest `top_n` units of one sign above `min_contribution`, one reason each (no sentence can repeat:
     see `_plain_rows`) — what `_explain_row` gives such a row."""
     out = []
@@ -342,5 +389,6 @@ def _plain_reasons(order: np.ndarray, contrib: np.ndarray, sign: int, plan: _Pla
         if sign * c <= min_contribution:
             break
         unit = plan.units[k]
-        out.append(Reason(unit.spec.name, unit.spec.theme, c, phrase(unit.spec, row), unit.members))
+        out.append(Reason(unit.spec.name, unit.spec.theme, c, unit.say(row), unit.members,
+                          float(points[k])))
     return tuple(out)

@@ -21,7 +21,7 @@ from churnml.reporting.report import KpiReport, build_report, compute_report, re
 from churnml.scoring.store import ScoreStore
 from churnml.scoring.table import score_accounts
 from tests.support.browser import browser_page, screenshot
-from tests.unit.scoring.test_explain import World, build_world
+from tests.support.explain_world import World, build_world
 
 
 @dataclass

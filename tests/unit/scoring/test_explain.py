@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
 import warnings
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from churnml.features.catalog import FeatureSpec
 from churnml.model.model import BASE_VALUE, ChurnModel
 from churnml.scoring.explain import (
     MODEL_PART,
@@ -23,39 +19,7 @@ from churnml.scoring.explain import (
     score_change,
     sentence_for,
 )
-
-FAST = {"n_estimators": 40, "learning_rate": 0.15, "num_leaves": 7, "min_child_samples": 20, "num_threads": 1}
-
-
-@dataclass
-class World:
-    """A small simulated world, its training frame and a tiny calibrated model fitted on it."""
-
-    data: Path
-    frame: pd.DataFrame
-    model: ChurnModel
-    dates: list[dt.date]
-
-
-def build_world(root: Path) -> World:
-    """Simulate 150 accounts × 14 months, build the training frame, fit a 40-tree model (a few seconds)."""
-    from churnml.config import Settings
-    from churnml.data.load import load_data
-    from churnml.simulate import simulate_world
-    from churnml.training.frames import build_training_frame, training_dates
-
-    data = root / "data"
-    simulate_world(data, accounts=150, start=dt.date(2024, 1, 1), months=14, seed=3, progress=False)
-    loaded = load_data(Settings(work_dir=root / "work"), data)
-    dates = training_dates(loaded.tables, 14, 90)
-    frame, _ = build_training_frame(loaded.tables, dates)
-    labelled = frame[frame["churned"].notna()]
-    cut = np.sort(labelled["as_of"].unique())[-4]
-    train, calib = labelled[labelled["as_of"] <= cut], labelled[labelled["as_of"] > cut]
-    model = ChurnModel(**FAST, calibration="sigmoid").fit(
-        train, train["churned"], X_calib=calib, y_calib=calib["churned"]
-    )
-    return World(data, frame, model, dates)
+from tests.support.explain_world import FAST, World, build_world
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +110,10 @@ def test_risk_drivers_and_protective_factors_both_present(explained: list[Explan
     assert sum(bool(e.drivers) for e in explained) > len(explained) / 2
     assert sum(bool(e.protective) for e in explained) > len(explained) / 2
     themes = {r.theme for e in explained for r in (*e.drivers, *e.protective)}
-    assert {"usage", "sentiment", "commercial", "account"} <= themes
+    assert {"usage", "sentiment", "commercial"} <= themes
+    # account attributes (age, segment, industry) are context: shown beside the drivers, never among them
+    assert "account" not in themes
+    assert any(r.theme == "account" for e in explained for r in e.context)
 
 
 def test_grouped_by_theme(explained: list[Explanation]) -> None:
@@ -162,8 +129,8 @@ def test_grouped_by_theme(explained: list[Explanation]) -> None:
 def test_categorical_reasons_and_unseen_levels(world: World, explained: list[Explanation]) -> None:
     cats = set(world.model.categorical_features_)
     assert cats
-    cat_reasons = [r for e in explained for r in (*e.drivers, *e.protective) if r.feature in cats]
-    assert cat_reasons and all(": " in r.sentence for r in cat_reasons)
+    cat_reasons = [r for e in explained for r in (*e.drivers, *e.protective, *e.context) if r.feature in cats]
+    assert cat_reasons and all(": " in r.sentence or r.sentence.endswith(" contract") for r in cat_reasons)
     rows = world.frame.head(5).copy()
     rows["contract_type"] = pd.Categorical(["biennial"] * 5)  # a level the model never saw
     out = explain_frame(world.model, rows)
@@ -182,58 +149,6 @@ def test_deterministic_and_independent_of_the_other_rows(world: World, explained
         assert abs(a.probability - b.probability) < 1e-12 and abs(a.raw_score - b.raw_score) < 1e-12
         assert a.themes.keys() == b.themes.keys()
         assert all(abs(a.themes[k] - b.themes[k]) < 1e-12 for k in a.themes)
-
-
-@pytest.mark.parametrize(
-    ("feature", "values", "expected"),
-    [
-        ("active_users_30d", {"active_users_30d": 6.5, "active_users_prev_30d": 12},
-         "Active users fell 46% compared with the previous 30 days (12 → 6.5)"),
-        ("active_users_trend_30d", {"active_users_trend_30d": 0.5, "active_users_30d": 6, "active_users_prev_30d": 12},
-         "Active users fell 50% compared with the previous 30 days (12 → 6)"),
-        ("tickets_open_high_14d", {"tickets_open_high_14d": 3.0}, "3 high-priority tickets open for over 14 days"),
-        ("tickets_open_high_14d", {"tickets_open_high_14d": 1.0}, "1 high-priority ticket open for over 14 days"),
-        ("tickets_open_high_14d", {"tickets_open_high_14d": 0.0}, "No high-priority tickets open for over 14 days"),
-        ("nps_latest", {"nps_latest": 3.0, "nps_previous": 8.0, "nps_category": "detractor"},
-         "Latest NPS 3 (detractor), down from 8"),
-        ("nps_latest", {"nps_latest": float("nan"), "nps_previous": None},
-         "No NPS survey answered in the last year"),
-        ("days_since_last_survey", {"days_since_last_survey": np.nan}, "No survey answered in the last year"),
-        ("days_since_last_event", {"days_since_last_event": 41.0}, "No product activity for 41 days"),
-        ("days_since_last_event", {"days_since_last_event": np.nan}, "No product activity in the last 90 days"),
-        ("mrr", {"mrr": 300.0, "mrr_90d_ago": 500.0}, "MRR down 40% over 90 days ($500 → $300)"),
-        ("mrr_change_pct_90d", {"mrr_change_pct_90d": -0.4, "mrr": 300.0, "mrr_90d_ago": 500.0},
-         "MRR down 40% over 90 days ($500 → $300)"),
-        ("days_to_renewal", {"days_to_renewal": 12.0}, "Renewal in 12 days"),
-        ("contract_type", {"contract_type": "monthly"}, "Contract type: monthly"),
-        ("seat_utilisation_30d", {"seat_utilisation_30d": 0.25, "active_users_30d": 5, "seats": 20},
-         "25% of paid seats used in the last 30 days (5 of 20 seats)"),
-        ("events_30d", {"events_30d": 40.0, "events_prev_30d": 0.0},
-         "Product events: 40 in the last 30 days, none in the 30 days before"),
-        ("csat_mean_90d", {"csat_mean_90d": None}, "No CSAT survey answered in the last 90 days"),
-        ("employees", {"employees": 149.0}, "Employees: 149"),
-        ("acquisition_channel", {"acquisition_channel": None}, "Acquisition channel: not recorded"),
-    ],
-)
-def test_sentences(feature: str, values: dict, expected: str) -> None:
-    assert sentence_for(feature, values) == expected
-
-
-def test_generic_fallback_from_the_registry_entry() -> None:
-    spec = FeatureSpec("widgets_per_user", "Widgets per active user", "usage", "widgets")
-    specs = {spec.name: spec}
-    assert sentence_for("widgets_per_user", {"widgets_per_user": 2.5}, specs) == "Widgets per active user: 2.5 widgets"
-    assert sentence_for("widgets_per_user", {"widgets_per_user": np.nan}, specs) == (
-        "Widgets per active user: not recorded"
-    )
-
-
-def test_attribute_columns_read_as_words() -> None:
-    """Imported attributes keep their own column names; reasons show them as words, acronyms intact."""
-    assert sentence_for("TotalCharges", {"TotalCharges": 80.5}) == "Total charges: 80.5"
-    assert sentence_for("SeniorCitizen", {"SeniorCitizen": "Yes"}) == "Senior citizen: Yes"
-    assert sentence_for("CSATScore", {"CSATScore": None}) == "CSAT score: not recorded"
-    assert sentence_for("num_employees", {"num_employees": 12}) == "Num employees: 12"
 
 
 # --------------------------------------------------------------------------- why the score moved
@@ -310,14 +225,14 @@ def test_units_phrasing_the_same_sentence_share_a_group(world: World) -> None:
         row = ex._Row(cols, i)
         seen: dict[str, int] = {}
         for k, unit in enumerate(plan.units):
-            sentence = ex.phrase(unit.spec, row)
+            sentence = unit.phrase(row)
             j = seen.setdefault(sentence, k)
             if j != k and plan.groups[j] != plan.groups[k]:
                 clashes.add((plan.units[j].spec.name, unit.spec.name))
     assert not clashes, f"units phrase equal sentences but share no SHARED_SENTENCES group: {sorted(clashes)}"
-    # and the declared group is real: an idle account reads the same from either feature
-    assert sentence_for("active_days_90d", {"active_days_90d": 0}) == sentence_for(
-        "days_since_last_event", {"days_since_last_event": None}
+    # and the declared group is real: an account with no ticket closed reads the same from either feature
+    assert sentence_for("effort_mean_90d", {"effort_mean_90d": None}) == sentence_for(
+        "reopen_rate_90d", {"reopen_rate_90d": None}
     )
 
 

@@ -137,6 +137,7 @@ def test_a_store_from_before_the_added_columns_gains_them(tmp_path: Path) -> Non
     assert list(every.columns) == list(COLUMNS) and len(every) == 40
     assert every.loc[every["as_of"] == pd.Timestamp("2025-01-06"), "signals"].isna().all()
     assert (every.loc[every["as_of"] == pd.Timestamp("2025-01-13"), "signals"] == '{"mrr": 100.0}').all()
+    assert every["context_facts"].isna().all() and every["theme_points"].isna().all()
 
 
 def test_a_store_held_by_another_process_names_it_and_can_be_waited_for(tmp_path: Path) -> None:

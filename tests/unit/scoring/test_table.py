@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 
 from churnml.config import DataConfig, RiskBands, ScoringConfig, Settings
 from churnml.lifecycle.tracking import ENV_TRACKING_URI
+from churnml.model.model import BASE_VALUE
 from churnml.scoring.job import run_scoring
 from churnml.scoring.store import COLUMNS, ScoreStore
 from churnml.scoring.table import KEY_SIGNALS, score_accounts, summarise
-from tests.unit.scoring.test_explain import World, build_world
+from tests.support.explain_world import World, build_world
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,14 @@ def test_change_since_previous_scoring(world: World) -> None:
         assert sum(json.loads(parts).values()) == pytest.approx(points, abs=1e-9)
     assert both["change_text"].str.match(r"^risk (up|down|unchanged)").all()
     assert not both["change_text"].str.contains("model changed").any()
+    # the text names the key signals that moved (stored `signals` of both scorings), with their values
+    named = both["change_text"].str.contains(" → ") & (both["change_points"].abs() >= 1)
+    assert named.sum() > len(both) / 4, both["change_text"].head(10).tolist()
+    assert all(json.loads(x) is not None for x in second["theme_points"])
+    for _, row in both[named].head(20).iterrows():
+        was = json.loads(first.set_index("account_id").loc[row["account_id"], "signals"])
+        now_values = json.loads(row["signals"])
+        assert any(was.get(k) != now_values.get(k) for k in now_values), row["change_text"]
     # a new model version is named in the text
     third = score_accounts(world.model, now, model_name="churn-risk", model_version=2, previous=first)
     assert third.loc[third["change_points"].notna(), "change_text"].str.contains("churn-risk v1 → churn-risk v2").all()
@@ -182,12 +191,15 @@ def test_plain_rows_get_what_the_merging_search_gives(world: World) -> None:
     frame = world.frame.drop(columns=["churned", "churn_date"]).reset_index(drop=True)
     fast = A.explain_frame(world.model, frame)
     plan = A.plan_for(world.model)
-    _, _, shap = world.model.score(frame, explain=True)
+    _, prob, shap = world.model.score(frame, explain=True)
     by_unit = A._group_sums(shap[plan.names].to_numpy(), plan.unit_matrix)
-    order = np.argsort(-by_unit, axis=1, kind="stable")
-    plain = A._plain_rows(by_unit, plan, 0.01)
-    assert 0 < plain.mean() < 1  # both paths exercised
+    base = shap[BASE_VALUE].to_numpy()
+    points = A.probability_points(by_unit, base, prob, plan.calibrate(base), plan.calibrate)
+    ranked = np.where(plan.context_mask, 0.0, by_unit)
+    order = np.argsort(-ranked, axis=1, kind="stable")
+    plain = A._plain_rows(ranked, plan, 0.01)
+    assert plain.mean() > 0.5  # the fast path serves most rows; every row is checked against the search
     cols = A._columns(frame)
     for i in range(len(frame)):
-        assert A._explain_row(order[i], by_unit[i], plan, _Row(cols, i), 3, 0.01) == (fast[i].drivers,
-                                                                                       fast[i].protective)
+        assert A._explain_row(order[i], ranked[i], points[i], plan, _Row(cols, i), 3, 0.01) == (
+            fast[i].drivers, fast[i].protective)
