@@ -56,6 +56,18 @@ class EventTypePlan:
     ratios: tuple[tuple[str, str], ...]
     specs: tuple[FeatureSpec, ...]
 
+    def restricted(self, names: Collection[str]) -> EventTypePlan | None:
+        """The plan for just the per-type columns among `names` (a trained model's), None when it has none."""
+        keep = set(names)
+        specs = tuple(s for s in self.specs if s.name in keep)
+        if not specs:
+            return None
+        used = [t for t in self.types if any(s.name.split("_", 1)[1].startswith(f"{self.columns[t]}_")
+                                             for s in specs if not s.name.startswith("ratio_"))]
+        ratios = tuple((a, b) for a, b in self.ratios
+                       if any(s.name.startswith(f"ratio_{self.columns[a]}_{self.columns[b]}_") for s in specs))
+        return EventTypePlan(tuple(used), self.columns, self.windows, ratios, specs)
+
 
 def safe_names(types: Sequence[str]) -> dict[str, str]:
     """type -> a safe column-name part ([a-z0-9_], starts and ends alphanumeric); collisions get _2, _3."""
@@ -202,7 +214,8 @@ def event_type_features(
         plan: from `plan_event_types`.
         wanted: feature names needed (None: all of the plan's).
     """
-    needs = {n: parts for n, parts in _needs(plan).items() if wanted is None or n in wanted}
+    planned = {s.name for s in plan.specs}
+    needs = {n: parts for n, parts in _needs(plan).items() if n in planned and (wanted is None or n in wanted)}
     if not needs:
         return spine
     sums = sorted({p for parts in needs.values() for p in parts if p is not None})

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import ibis
 import pandas as pd
 
-from churnml.config import FeaturesConfig, LabelsConfig
+from churnml.config import EventTypeFeaturesConfig, FeaturesConfig, LabelsConfig
 from churnml.data.sources import Tables
 from churnml.features.account import account_features, static_attribute_specs
 from churnml.features.buyer import buyer_enabled, buyer_features, buyer_specs
@@ -89,9 +89,18 @@ def _wanted(available: set[str], only: Sequence[str] | None) -> set[str] | None:
     return wanted
 
 
+def _scoring_types(cfg: EventTypeFeaturesConfig, model_features: Collection[str] | None) -> EventTypeFeaturesConfig:
+    """The per-type selection to plan with: as configured, or — scoring with a model — every type that occurs, so
+    the model's own columns can be kept whatever the volumes are at the scoring date."""
+    if model_features is None or cfg.select == "none" or isinstance(cfg.select, list):
+        return cfg
+    return cfg.model_copy(update={"select": "all", "max_types": max(cfg.max_types, 10_000)})
+
+
 def feature_set(
     tables: Tables, as_of: Sequence[dt.date | str], labels: LabelsConfig, only: Sequence[str] | None = None,
     accounts: Sequence[str] | None = None, features: FeaturesConfig | None = None,
+    model_features: Collection[str] | None = None,
 ) -> FeatureSet:
     """The feature expression for the population at the given as-of dates.
 
@@ -105,6 +114,9 @@ def feature_set(
             first, so one account's features read one account's rows (fresh scores, `churnml.scoring.fresh`).
         features: windows per theme and the words of events and `value` (`settings.features`; default
             `FeaturesConfig()`); the feature set's `specs` are this configuration's registry entries.
+        model_features: the columns a trained model reads, when scoring with it. Per-event-type columns are then
+            those of the model (chosen when it was trained: `top N` by volume before *its* first training date),
+            not chosen again at the scoring date; every other feature is computed as usual.
     """
     cfg = features if features is not None else FeaturesConfig()
     full = tables  # per-event-type columns are chosen, and BG/NBD models fitted, on every account's rows
@@ -113,8 +125,10 @@ def feature_set(
         tables = tables.replace(**{n: t.filter(t.account_id.cast("string").isin(ids))
                                    for n, t in tables.tables.items() if "account_id" in t.columns})
     dates = normalise_dates(as_of)
-    ev_plan = plan_event_types(full["events"], dates, cfg.event_types, cfg.event_type_names,
-                               {f.name for f in catalog(cfg)}) if "events" in full else None
+    ev_plan = plan_event_types(full["events"], dates, _scoring_types(cfg.event_types, model_features),
+                               cfg.event_type_names, {f.name for f in catalog(cfg)}) if "events" in full else None
+    if ev_plan is not None and model_features is not None:
+        ev_plan = ev_plan.restricted(model_features)
     buyer = "events" in full and buyer_enabled(cfg.buyer, labels)
     available = available_specs(
         tables, cfg, [*(ev_plan.specs if ev_plan else ()), *(buyer_specs(labels) if buyer else ())])

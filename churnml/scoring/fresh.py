@@ -31,6 +31,7 @@ from churnml.scoring.table import score_accounts
 if TYPE_CHECKING:
     from churnml.config import Settings
     from churnml.data.sources import Tables
+    from churnml.features.catalog import FeatureSpec
 
 
 class NotScorable(LookupError):
@@ -63,22 +64,28 @@ class FreshScorer:
             self._tables = tables
         return self._tables
 
-    def features(self, account_id: str, as_of: dt.date) -> pd.DataFrame:
-        """The account's feature row at `as_of` (the batch feature frame, one row).
+    def features(self, account_id: str, as_of: dt.date, model: Any = None) -> pd.DataFrame:
+        """The account's feature row at `as_of` (the batch feature frame, one row); with `model`, the per-event-type
+        columns are the model's (`feature_set(model_features=...)`), as in batch scoring.
 
         Raises:
             NotScorable: the account is unknown or not active at `as_of`.
         """
+        return self._features(account_id, as_of, model)[0]
+
+    def _features(self, account_id: str, as_of: dt.date, model: Any) -> tuple[pd.DataFrame, tuple[FeatureSpec, ...]]:
         from churnml.features import feature_set, to_frame
 
         with self._lock:
             tables = self.tables()
-            frame = to_frame(feature_set(tables, [as_of], self.settings.labels, accounts=[account_id],
-                                             features=self.settings.features))
+            names = list(getattr(model, "feature_names_", ())) or None
+            fs = feature_set(tables, [as_of], self.settings.labels, accounts=[account_id],
+                             features=self.settings.features, model_features=names)
+            frame = to_frame(fs)
         if frame.empty:
             raise NotScorable(f"account {account_id!r} is unknown or not active at {as_of} in {tables.source}: "
                               "nothing to score")
-        return frame
+        return frame, tuple(fs.specs)
 
     def _account(self, account_id: str) -> pd.DataFrame:
         acc = self.tables()["accounts"]
@@ -102,7 +109,7 @@ class FreshScorer:
             NotScorable: the account is unknown or not active at `as_of`.
         """
         day = as_of or dt.datetime.now(dt.UTC).date()
-        features = self.features(account_id, day)
+        features, specs = self._features(account_id, day, model)
         previous = None
         if history is not None and len(history):
             before = history[pd.to_datetime(history["as_of"]).dt.date < day]
@@ -111,7 +118,7 @@ class FreshScorer:
         return score_accounts(
             model, features, model_name=model_name, model_version=model_version, accounts=self._account(account_id),
             previous=previous, bands=cfg.bands, top_n=cfg.top_reasons, min_contribution=cfg.min_contribution,
-            cut=stored_cut(previous, cfg.bands),
+            cut=stored_cut(previous, cfg.bands), specs=specs,
         )
 
 

@@ -124,14 +124,19 @@ def run_scoring(
     if features is None and loaded.tables.con.name == "pyspark":
         scores = _score_with_spark(settings, loaded.tables, as_of, model, name, version, acc, store, cfg)
     else:
-        if features is None:
-            features = to_frame(feature_set(loaded.tables, [as_of], settings.labels, features=settings.features))
+        needs = list(getattr(model, "feature_names_", ()))
+        specs = None
+        if features is None or any(n not in features.columns for n in needs):
+            # a frame built for another model (e.g. other per-event-type columns) is built again for this one
+            fs = feature_set(loaded.tables, [as_of], settings.labels, features=settings.features,
+                             model_features=needs or None)
+            features, specs = to_frame(fs), fs.specs
         if features.empty:
             raise ValueError(f"no account is active at {as_of}: nothing to score")
         scores = score_accounts(
             model, features, model_name=name, model_version=version, accounts=acc.to_pandas(),
             previous=store.previous(as_of), bands=cfg.bands, top_n=cfg.top_reasons,
-            min_contribution=cfg.min_contribution,
+            min_contribution=cfg.min_contribution, specs=specs,
         )
     store.write(scores)
     return ScoringRun(scores, summarise(scores, cfg.movers), store.path, uri)
@@ -153,7 +158,8 @@ def _score_with_spark(settings: Settings, tables: Tables, as_of: dt.date, model:
     )
 
     con = tables.con
-    fs = feature_set(tables, [as_of], settings.labels, features=settings.features)
+    fs = feature_set(tables, [as_of], settings.labels, features=settings.features,
+                     model_features=list(getattr(model, "feature_names_", ())) or None)
     features = spark_frame(con, fs.table, "churnml_score_features")
     session = features.sparkSession
     scored = score_on_spark(

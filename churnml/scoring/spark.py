@@ -97,7 +97,7 @@ def score_partitions(
             scores = score_accounts(
                 model, features, model_name=model_name, model_version=model_version, accounts=accounts,
                 previous=previous, bands=bands, top_n=top_n, min_contribution=min_contribution,
-                scored_at=scored_at,
+                scored_at=scored_at, specs=specs,
             )
             yield _for_spark(scores)
 

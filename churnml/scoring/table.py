@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import orjson
 import pandas as pd
 
 from churnml.config import RiskBands
+from churnml.features.catalog import FeatureSpec
 from churnml.scoring.bands import BandCut, band_accounts
 from churnml.scoring.explain import Explanation, explain_frame, score_change
 
@@ -55,6 +56,7 @@ def score_accounts(
     min_contribution: float = 0.01,
     scored_at: dt.datetime | None = None,
     cut: BandCut | None = None,
+    specs: Sequence[FeatureSpec] | None = None,
 ) -> pd.DataFrame:
     """The score table for one as-of date (columns of `churnml.scoring.store.COLUMNS`, one row per account).
 
@@ -71,6 +73,8 @@ def score_accounts(
             in `features`, so score a whole population at once (or pass `cut`).
         cut: band by these stored edges instead (an account scored apart from its population).
         top_n / min_contribution: see `churnml.scoring.explain.explain_frame`.
+        specs: the registry entries of the feature set that built `features` (`FeatureSet.specs`): reasons use
+            its words (configured windows, event noun, value unit, per-type display names). Default: the registry.
 
     Raises:
         ValueError: the frame holds several as-of dates, or none.
@@ -80,7 +84,7 @@ def score_accounts(
         raise ValueError(f"score one as-of date at a time; the frame holds {len(dates)}")
     as_of = dates[0]
     bands = bands or RiskBands()
-    explained = explain_frame(model, features, top_n=top_n, min_contribution=min_contribution)
+    explained = explain_frame(model, features, top_n=top_n, min_contribution=min_contribution, specs=specs)
     ids = features["account_id"].astype(str).to_numpy()
     prob = np.array([e.probability for e in explained])
     mrr = features["mrr"].to_numpy(dtype=float) if "mrr" in features.columns else np.full(len(ids), np.nan)

@@ -195,3 +195,29 @@ def test_windows_of_a_year_count_the_whole_year() -> None:
     a1 = out[out.account_id == "A1"].iloc[0]
     assert a1["count_like_365d"] == 2  # 2023-01-15 is 382 days back: outside
     assert a1["count_like_30d"] == 0  # 2024-01-01 is 31 days back
+
+
+def test_scoring_keeps_the_model_s_event_types_when_volumes_change() -> None:
+    """`top 1` chose "alpha" before training; by the scoring date "beta" leads: the model's columns stay."""
+    dfs = frames()
+    ev = dfs["events"]
+    late = ev.iloc[[0] * 40].copy()
+    late["event_type"] = "beta"
+    late["ts"] = pd.Timestamp(AS_OF) - pd.Timedelta(days=3)
+    early = ev.iloc[[0] * 5].copy()
+    early["event_type"] = "alpha"
+    early["ts"] = pd.Timestamp("2023-12-01")
+    dfs["events"] = pd.concat([ev.assign(event_type="gamma"), early, late], ignore_index=True)
+    tables = to_tables(dfs)
+    cfg = FeaturesConfig(event_types=EventTypeFeaturesConfig(select="top 1", windows=[30]))
+    trained = feature_set(tables, [dt.date(2024, 1, 1)], LabelsConfig(), features=cfg)
+    model_cols = [n for n in trained.names if n.endswith("alpha_30d")]
+    assert model_cols == ["count_alpha_30d", "share_alpha_30d", "trend_alpha_30d"]
+    again = feature_set(tables, [AS_OF], LabelsConfig(), features=cfg)
+    assert "count_alpha_30d" not in again.names  # chosen afresh: another type leads by then
+    scored = feature_set(tables, [AS_OF], LabelsConfig(), features=cfg, model_features=[*trained.names])
+    per_type = [n for n in scored.names if n.startswith(("count_", "share_", "trend_"))]
+    assert per_type == model_cols
+    a1 = to_frame(scored).set_index("account_id").loc["A1"]
+    assert a1["count_alpha_30d"] == 0  # alpha's events are older than 30 days at the scoring date
+    assert "events_30d" in scored.names  # every other feature is computed as usual
