@@ -6,12 +6,15 @@ The model is trained by `churnml.training.tabular`; the score table, reasons and
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from churnml.config import Settings
 from churnml.data.dates import utc_today
+from churnml.features.catalog import FeatureSpec, static_attribute_spec
 from churnml.scoring.job import ScoringRun, model_for_alias
 from churnml.scoring.store import ScoreStore
 from churnml.scoring.table import score_accounts, summarise
@@ -62,9 +65,18 @@ def score_snapshot(
     store = ScoreStore.from_work_dir(settings.work_dir)
     scores = score_accounts(model, frame, model_name=name, model_version=version, accounts=accounts,
                             previous=store.previous(day), bands=cfg.bands, top_n=cfg.top_reasons,
-                            min_contribution=cfg.min_contribution)
+                            min_contribution=cfg.min_contribution, specs=snapshot_specs(model))
     store.write(scores)
     return ScoringRun(scores, summarise(scores, cfg.movers), store.path, uri)
 
 
-__all__ = ["score_snapshot"]
+def snapshot_specs(model: Any) -> list[FeatureSpec]:
+    """Registry entries for a snapshot model's columns. In a one-row-per-customer snapshot the columns are what
+    the customer did and is (plan, tenure, tickets), so they are drivers, not context as extra account attributes
+    of an event log are."""
+    cats = set(getattr(model, "categorical_features_", ()))
+    return [replace(static_attribute_spec(n, n not in cats), context=False, description=n.replace("_", " "))
+            for n in getattr(model, "feature_names_", ())]
+
+
+__all__ = ["score_snapshot", "snapshot_specs"]

@@ -119,8 +119,8 @@ def test_configured_windows_and_money_features_identical(loaded: dict[str, Table
     cfg = LabelsConfig()
     features = FeaturesConfig(windows={"usage": [7, 30, 45, 400], "support": [14, 120], "sentiment": [60]},
                               event_value={"meaning": "money", "unit": "USD"})
-    duck, fs = _features(loaded["duckdb"], DATES, cfg, features)
-    spark, fs_spark = _features(loaded["spark"], DATES, cfg, features)
+    duck, fs = _features(loaded["duckdb"], DATES, cfg, features=features)
+    spark, fs_spark = _features(loaded["spark"], DATES, cfg, features=features)
     assert fs.names == fs_spark.names
     assert {"value_45d", "value_mean_400d", "value_lifetime", "events_vs_history_45d", "active_weeks_lifetime",
             "tickets_120d", "csat_mean_60d", "days_since_last_ticket", "days_since_last_survey"} <= set(fs.names)

@@ -114,7 +114,7 @@ def test_context_reasons_are_shown_apart_from_drivers() -> None:
     score = account_score(row)
     assert [r.feature for r in score.risk_drivers] == ["events_30d"]
     assert [c.sentence for c in score.context] == ["Customer for 3.8 years", "Renewal in 29 days"]
-    assert score.risk_drivers[0].model_extra == {"points": 4.2}  # probability points passed on
+    assert score.risk_drivers[0].points == 4.2  # probability points passed on
     assert account_row(row).top_reason == "No product events"
 
 
