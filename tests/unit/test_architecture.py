@@ -65,7 +65,6 @@ MAX_FUNCTION_LINES = 80
 LONG_MODULES: dict[str, str] = {
     "churnml/data/validate.py": "one pass over every contract check, kept together so a reader sees every rule",
     "churnml/lifecycle/registry.py": "the promotion rule and the registry that applies it and keeps its history",
-    "churnml/scoring/explain/sentences.py": "the words of every reason, one catalog-driven phrasebook",
     "churnml/config.py": "the one typed schema of every configuration section, defaults and descriptions beside "
     "each key, read top to bottom as the settings reference",
     "churnml/simulate/world.py": "the world builder and the writer of its tables, one seeded pass in order",
