@@ -14,6 +14,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from churnml.config import Settings
+    from churnml.data.sources import Tables
     from churnml.forecast.run import ForecastRun
     from churnml.scoring.health import HealthCheck
     from churnml.training.job import Challenger
@@ -31,15 +32,25 @@ def challenger_health(settings: Settings, challenger: Challenger, current: pd.Da
                         reference_auc=reference, floor=settings.forecast.auc_floor, seed=settings.forecast.seed)
 
 
-def week_forecast(settings: Settings, current: pd.DataFrame, as_of: dt.date) -> tuple[ForecastRun | None, str]:
-    """Next horizon's GRR/NRR by segment (saved as the latest forecast), or None and why there is none."""
+def week_forecast(settings: Settings, current: pd.DataFrame, as_of: dt.date,
+                  tables: Tables | None = None) -> tuple[ForecastRun | None, str]:
+    """Next horizon's GRR/NRR by segment (saved as the latest forecast), or None and why there is none.
+
+    `current` is the week's feature frame, built for the churn model; when the outcome models read columns it
+    lacks (other per-event-type columns, chosen when they were trained) their frame is built from `tables`.
+    """
+    from churnml.features import feature_set, to_frame
     from churnml.forecast.params import params_path
-    from churnml.forecast.run import forecast_frame
+    from churnml.forecast.run import forecast_frame, missing_columns, model_columns, outcome_models
 
     if not params_path(settings.work_dir).exists():
         return None, "no forecast: the outcome models were never trained here (`churnml train-outcomes`)"
     try:
-        run = forecast_frame(settings, current, as_of, "segment" if "segment" in current else None)
+        models = outcome_models(settings, "champion")
+        if tables is not None and missing_columns(current, models[0]):
+            current = to_frame(feature_set(tables, [as_of], settings.labels, features=settings.features,
+                                           model_features=model_columns(models[0])))
+        run = forecast_frame(settings, current, as_of, "segment" if "segment" in current else None, models=models)
     except ValueError as exc:  # e.g. an outcome model without a champion
         first = str(exc).strip().splitlines()
         return None, f"no forecast: {first[0] if first else type(exc).__name__}"

@@ -251,7 +251,7 @@ def _full_week(wk: _Week, registry: ModelRegistry) -> WeeklyResult:
                 write_state(wk.state_file, out.state("scored", previous=before))
                 mlflow.log_metric("accounts_scored", float(out.scored))
             with steps("forecast"):
-                out.forecast, out.forecast_note = week_forecast(wk.settings, current, wk.as_of)
+                out.forecast, out.forecast_note = week_forecast(wk.settings, current, wk.as_of, wk.loaded.tables)
             with steps("alerts"):
                 out.alerts_new = _alerts(wk)
             if wk.push:
@@ -352,11 +352,13 @@ def _row_counts(loaded: LoadedData) -> dict[str, int]:
 
 
 def _features(wk: _Week) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """The training frame (snapshots before as_of, labels masked as of then) and this week's feature frame."""
+    """The training frame (snapshots before as_of, labels masked as of then) and this week's feature frame, with
+    the training frame's columns (per-event-type columns are chosen once, before the first training date)."""
     from churnml.features import feature_set, to_frame
 
     frame, fs, _ = training_frame(wk.settings, loaded=wk.loaded, as_of=wk.as_of)
-    current = to_frame(feature_set(wk.loaded.tables, [wk.as_of], wk.settings.labels, features=wk.settings.features))
+    current = to_frame(feature_set(wk.loaded.tables, [wk.as_of], wk.settings.labels, features=wk.settings.features,
+                                   model_features=list(fs.names)))  # the challenger's columns, as trained
     if current.empty:
         raise ValueError(f"no account is active at {wk.as_of}: nothing to score")
     return frame, current, list(fs.names)
