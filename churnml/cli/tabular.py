@@ -55,14 +55,23 @@ def train_snapshot_command(
         with console.status("evaluating and training on the snapshot…", spinner="dots"):
             outcome = train_and_register_snapshot(settings, data, cfg, name=name)
     table = Table(title=f"Held-out metrics ({evaluation.value})", title_justify="left")
-    for col in ("model", "ROC-AUC (mean ± std over folds)", "PR-AUC", "log loss", "Brier", "lift@10%"):
+    level = f"{outcome.result.config.interval_level:.0%}"
+    for col in ("model", f"ROC-AUC ({level})", "folds: mean ± std", f"PR-AUC ({level})", f"log loss ({level})",
+                f"Brier ({level})", "lift@10%"):
         table.add_column(col, justify="left" if col == "model" else "right")
     summary = outcome.result.metrics["summary"].set_index("model")
+
+    def cell(row: object, metric: str) -> str:
+        v, lo, hi = (getattr(row, f"{metric}{s}") for s in ("", "_lo", "_hi"))
+        return f"{v:.3f} ({lo:.3f}–{hi:.3f})"
+
     for row in outcome.result.metrics["overall"].itertuples():
         s = summary.loc[row.model]
-        table.add_row(str(row.model), f"{s.roc_auc_mean:.3f} ± {s.roc_auc_std:.3f}", f"{row.pr_auc:.3f}",
-                      f"{row.log_loss:.3f}", f"{row.brier:.3f}", f"{row.lift_top10:.2f}")
+        table.add_row(str(row.model), cell(row, "roc_auc"), f"{s.roc_auc_mean:.3f} ± {s.roc_auc_std:.3f}",
+                      cell(row, "pr_auc"), cell(row, "log_loss"), cell(row, "brier"), f"{row.lift_top10:.2f}")
     console.print(table)
+    for line in outcome.result.verdicts("roc_auc") + outcome.result.verdicts("log_loss"):
+        console.print(f"  {line}", highlight=False)
     verdict = "[green]promoted to champion[/]" if outcome.promoted else "[yellow]stays challenger[/]"
     console.print(f"registered {outcome.model_name} v{outcome.version}: {verdict} — {outcome.reason}")
     console.print(f"MLflow run {outcome.run_id}; {outcome.result.lineage['rows']:,} rows; "

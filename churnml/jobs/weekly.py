@@ -345,20 +345,17 @@ def _restore_champion(registry: ModelRegistry, version: int, week: str, exc: Bas
 
 def _row_counts(loaded: LoadedData) -> dict[str, int]:
     """Rows accepted and rejected per table, from the validation report."""
-    out = {}
-    for name, t in loaded.report.tables.items():
-        out[f"{name}_ok"], out[f"{name}_rejected"] = int(t.rows_ok), int(t.rows_rejected)
-    return out
+    tables = loaded.report.tables.items()
+    return {f"{n}_{k}": int(getattr(t, f"rows_{k}")) for n, t in tables for k in ("ok", "rejected")}
 
 
 def _features(wk: _Week) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """The training frame (snapshots before as_of, labels masked as of then) and this week's feature frame, with
-    the training frame's columns (per-event-type columns are chosen once, before the first training date)."""
+    """The training frame (labels masked as of as_of) and this week's frame with the training frame's columns."""
     from churnml.features import feature_set, to_frame
 
     frame, fs, _ = training_frame(wk.settings, loaded=wk.loaded, as_of=wk.as_of)
     current = to_frame(feature_set(wk.loaded.tables, [wk.as_of], wk.settings.labels, features=wk.settings.features,
-                                   model_features=list(fs.names)))  # the challenger's columns, as trained
+                                   model_features=list(fs.names)))
     if current.empty:
         raise ValueError(f"no account is active at {wk.as_of}: nothing to score")
     return frame, current, list(fs.names)

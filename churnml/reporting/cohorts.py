@@ -133,6 +133,32 @@ def realised_labels(tables: Tables, dates: Sequence[dt.date], cfg: LabelsConfig,
     return df
 
 
+def scored_outcomes(scores: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Stored scores joined to their realised outcome (`y`), only rows whose outcome is known."""
+    s = scores.assign(account_id=scores["account_id"].astype(str), as_of=pd.to_datetime(scores["as_of"]))
+    lab = labels.assign(account_id=labels["account_id"].astype(str), as_of=pd.to_datetime(labels["as_of"]))
+    j = s.merge(lab[["account_id", "as_of", "churned"]], on=["account_id", "as_of"], how="inner")
+    j = j[j["churned"].notna()].copy()
+    j["y"] = j["churned"].astype(float)
+    j["mrr"] = j["mrr"].astype(float).fillna(0.0) if "mrr" in j.columns else 0.0
+    j["churned_mrr"] = j["mrr"] * j["y"]
+    return j
+
+
+def rate_interval(y: pd.Series, account: pd.Series, n_boot: int = 200, level: float = 0.95,
+                  seed: int = 0) -> tuple[float, float]:
+    """Bootstrap-by-account interval of a churn rate: an account scored at several dates is one unit, so its
+    rows are drawn together (a plain binomial interval would be too narrow)."""
+    per = pd.DataFrame({"y": y.to_numpy(dtype=float), "a": account.to_numpy()}).groupby("a")["y"].agg(["sum", "size"])
+    if len(per) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(per), size=(n_boot, len(per)))
+    rates = per["sum"].to_numpy()[idx].sum(axis=1) / per["size"].to_numpy()[idx].sum(axis=1)
+    a = (1 - level) / 2
+    return float(np.quantile(rates, a)), float(np.quantile(rates, 1 - a))
+
+
 def band_outcomes(scores: pd.DataFrame, labels: pd.DataFrame, by_date: bool = False) -> pd.DataFrame:
     """Predicted risk against realised churn by risk band, over scorings whose outcome is known.
 
@@ -142,24 +168,43 @@ def band_outcomes(scores: pd.DataFrame, labels: pd.DataFrame, by_date: bool = Fa
         by_date: one row per (as_of, band) instead of pooling the scorings.
 
     Returns:
-        [as_of,] band, accounts, predicted (mean probability), realised (churn rate), churned,
-        mrr, churned_mrr — bands in low, medium, high order.
+        [as_of,] band, accounts, predicted (mean probability), realised (churn rate), realised_lo /
+        realised_hi (its 95% interval, bootstrap by account), churned, mrr, churned_mrr — bands in low,
+        medium, high order.
     """
-    s = scores.assign(account_id=scores["account_id"].astype(str), as_of=pd.to_datetime(scores["as_of"]))
-    lab = labels.assign(account_id=labels["account_id"].astype(str), as_of=pd.to_datetime(labels["as_of"]))
-    j = s.merge(lab[["account_id", "as_of", "churned"]], on=["account_id", "as_of"], how="inner")
-    j = j[j["churned"].notna()].copy()
-    j["y"] = j["churned"].astype(float)
-    j["mrr"] = j["mrr"].astype(float).fillna(0.0) if "mrr" in j.columns else 0.0
-    j["churned_mrr"] = j["mrr"] * j["y"]
+    j = scored_outcomes(scores, labels)
     keys = (["as_of"] if by_date else []) + ["risk_band"]
     out = j.groupby(keys).agg(
         accounts=("account_id", "size"), predicted=("churn_probability", "mean"), realised=("y", "mean"),
         churned=("y", "sum"), mrr=("mrr", "sum"), churned_mrr=("churned_mrr", "sum"),
     ).reset_index().rename(columns={"risk_band": "band"})
     out["churned"] = out["churned"].astype("int64")
+    bounds = {tuple(k): rate_interval(g["y"], g["account_id"]) for k, g in j.groupby(keys)}
+    key_of = out[[k.replace("risk_band", "band") for k in keys]].itertuples(index=False, name=None)
+    lo_hi = [bounds[tuple(k)] for k in key_of]
+    out["realised_lo"] = [b[0] for b in lo_hi]
+    out["realised_hi"] = [b[1] for b in lo_hi]
     out["_o"] = out["band"].map({b: i for i, b in enumerate(BANDS)})
     return out.sort_values((["as_of"] if by_date else []) + ["_o"]).drop(columns="_o").reset_index(drop=True)
+
+
+def realised_discrimination(scores: pd.DataFrame, labels: pd.DataFrame, n_boot: int = 200,
+                            level: float = 0.95) -> dict[str, float] | None:
+    """How well the stored scores ranked the churn that happened: ROC-AUC, Brier and log loss of the pooled
+    scorings whose outcome is known, each with its interval (bootstrap by account), or None without both
+    classes. The out-of-time figure a CS leader checks the backtest against."""
+    from churnml.training.bootstrap import backtest_intervals
+
+    j = scored_outcomes(scores, labels)
+    if j["y"].nunique() < 2:
+        return None
+    pred = j.assign(model="stored", p=j["churn_probability"].astype(float))[
+        ["model", "account_id", "as_of", "y", "p", "mrr"]]
+    m = backtest_intervals(pred, "stored", versus=[], n_boot=n_boot, level=level).metrics.set_index("metric")
+    out: dict[str, float] = {"rows": float(len(j)), "accounts": float(j["account_id"].nunique())}
+    for k in ("roc_auc", "brier", "log_loss"):
+        out.update({k: float(m.loc[k, "value"]), f"{k}_lo": float(m.loc[k, "lo"]), f"{k}_hi": float(m.loc[k, "hi"])})
+    return out
 
 
 def scorings_with_outcomes(scores: pd.DataFrame, as_of: dt.date, horizon_days: int, grace_days: int = 0
@@ -187,6 +232,15 @@ def revenue_at_risk(scores: pd.DataFrame, by: str = "segment") -> pd.DataFrame:
 
 
 __all__ = [
-    "BANDS", "band_outcomes", "churn_by_decile", "key_features", "realised_labels", "retention_curves",
-    "revenue_at_risk", "scorings_with_outcomes",
+    "BANDS",
+    "band_outcomes",
+    "churn_by_decile",
+    "key_features",
+    "rate_interval",
+    "realised_discrimination",
+    "realised_labels",
+    "retention_curves",
+    "revenue_at_risk",
+    "scored_outcomes",
+    "scorings_with_outcomes",
 ]

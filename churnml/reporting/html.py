@@ -53,7 +53,8 @@ _AT_RISK = [("accounts", "accounts", "int"), ("high_risk", "high risk", "int"),
             ("expected_churn", "expected churners", "num"), ("mrr", "MRR", "money"),
             ("mrr_at_risk", "MRR at risk", "money"), ("share_at_risk", "share at risk", "pct")]
 _BANDS = [("band", "band", "str"), ("accounts", "scored accounts", "int"), ("predicted", "predicted", "pct"),
-          ("realised", "realised churn", "pct"), ("churned", "churned", "int"),
+          ("realised", "realised churn", "pct"), ("realised_lo", "realised: 95% from", "pct"),
+          ("realised_hi", "to", "pct"), ("churned", "churned", "int"),
           ("churned_mrr", "churned MRR", "money")]
 _ACCURACY = [("metric", "metric", "str"), ("scope", "scope", "str"), ("dates", "dates", "int"),
              ("points", "points", "int"), ("coverage80", "inside 80% range", "pct"),
@@ -121,6 +122,7 @@ def render_html(report: KpiReport) -> str:
         "bands_fig": rf.to_image(rf.bands_figure(report.bands), "risk bands against realised churn")
         if report.bands is not None else None,
         "bands": _table(report.bands, _BANDS),
+        "discrimination": report.discrimination,
         "scorings": ", ".join(str(d) for d in report.scorings),
         "at_risk_as_of": report.at_risk_as_of,
         "at_risk_figs": [rf.to_image(rf.at_risk_figure(t, by), f"MRR at risk by {by}")

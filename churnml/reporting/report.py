@@ -51,6 +51,7 @@ class KpiReport:
     deciles: pd.DataFrame
     key_features: list[str]
     bands: pd.DataFrame | None = None
+    discrimination: dict[str, float] | None = None
     scorings: list[dt.date] = field(default_factory=list)
     at_risk_as_of: dt.date | None = None
     at_risk_segment: pd.DataFrame | None = None
@@ -228,6 +229,7 @@ def _model_health(report: KpiReport, scores: pd.DataFrame | None, labels: pd.Dat
         bands = cohorts.band_outcomes(s, labels)
         if len(bands):
             report.bands = bands
+            report.discrimination = cohorts.realised_discrimination(s, labels)
             known = labels[labels["churned"].notna()]
             report.scorings = sorted({pd.Timestamp(d).date() for d in known["as_of"]})
     if report.bands is None:

@@ -223,18 +223,19 @@ def verdict(metric: str, diff: float, lo: float, hi: float, versus: str) -> str:
 
     Higher is better except for losses (log loss, Brier, ECE), where "beats" means lower. Examples:
     "beats logistic by 0.045 (+0.020 to +0.070)"; "+0.005 vs logistic (-0.020 to +0.030): not
-    distinguishable"; "beats logistic by 0.011 lower log_loss (-0.018 to -0.004)".
+    distinguishable"; "beats logistic: log_loss lower by 0.011 (-0.018 to -0.004)".
     """
     if not all(math.isfinite(v) for v in (diff, lo, hi)):
         return f"vs {versus}: no interval (too few rows or one class)"
     lower = metric in LOWER_IS_BETTER
     sign = -1.0 if lower else 1.0
     span = f"({lo:+.3f} to {hi:+.3f})"
-    what = f" lower {metric}" if lower else ""
     if sign * lo > 0 and sign * hi > 0:
-        return f"beats {versus} by {abs(diff):.3f}{what} {span}"
+        return f"beats {versus}: {metric} lower by {abs(diff):.3f} {span}" if lower else \
+            f"beats {versus} by {abs(diff):.3f} {span}"
     if sign * lo < 0 and sign * hi < 0:
-        return f"trails {versus} by {abs(diff):.3f}{' higher ' + metric if lower else ''} {span}"
+        return f"trails {versus}: {metric} higher by {abs(diff):.3f} {span}" if lower else \
+            f"trails {versus} by {abs(diff):.3f} {span}"
     return f"{diff:+.3f} vs {versus} {span}: not distinguishable"
 
 

@@ -35,6 +35,7 @@ from churnml.model.baselines import LogisticBaseline
 from churnml.model.model import ChurnModel, infer_features
 from churnml.training import plots
 from churnml.training.backtest import fit_on_fold
+from churnml.training.bootstrap import Intervals, backtest_intervals
 from churnml.training.metrics import metrics_table
 from churnml.training.train import MODEL_NAME, frame_digest
 
@@ -68,7 +69,8 @@ class SnapshotConfig(BaseModel):
         model: ChurnModel parameters over `DEFAULT_MODEL`.
         baselines: "logistic" (the health score needs event-log features and does not apply).
         exclude: attribute columns not used as features.
-        seed: seed for the splits and the model.
+        seed: seed for the splits, the model and the bootstrap.
+        n_boot / interval_level: size and coverage of the bootstrap (by customer) behind every interval.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -81,6 +83,8 @@ class SnapshotConfig(BaseModel):
     baselines: list[Literal["logistic"]] = Field(default_factory=lambda: ["logistic"])
     exclude: list[str] = Field(default_factory=list)
     seed: int = 0
+    n_boot: int = Field(200, ge=20)
+    interval_level: float = Field(0.95, gt=0.5, lt=1)
 
 
 @dataclass
@@ -92,6 +96,8 @@ class SnapshotResult:
         predictions: held-out predictions, one row per (fold, model, account_id) with y and p.
         metrics: "overall" (all held-out rows pooled), "per_fold", "summary" (mean and std of per-fold
             ROC-AUC per model: the usual way CV results are quoted).
+        intervals: bootstrap (by customer) intervals of the pooled held-out metrics and of LightGBM minus each
+            baseline, with the verdict in words that follow the interval.
         lineage: what was trained on.
         figures: name → matplotlib Figure.
     """
@@ -101,12 +107,24 @@ class SnapshotResult:
     metrics: dict[str, pd.DataFrame]
     lineage: dict[str, Any]
     config: SnapshotConfig
+    intervals: Intervals
     figures: dict[str, Figure] = field(default_factory=dict)
 
     def auc(self, model: str = MODEL_NAME) -> tuple[float, float]:
         """(mean, std) of the per-fold ROC-AUC of `model`."""
         row = self.metrics["summary"].set_index("model").loc[model]
         return float(row["roc_auc_mean"]), float(row["roc_auc_std"])
+
+    def interval(self, model: str = MODEL_NAME, metric: str = "roc_auc") -> tuple[float, float, float]:
+        """(value, lo, hi) of `metric` on all held-out rows pooled, with its bootstrap interval."""
+        m = self.intervals.metrics
+        r = m[(m["model"] == model) & (m["metric"] == metric)].iloc[0]
+        return float(r["value"]), float(r["lo"]), float(r["hi"])
+
+    def verdicts(self, metric: str = "roc_auc") -> list[str]:
+        """LightGBM against each baseline on `metric`, in words that follow the paired interval."""
+        d = self.intervals.differences
+        return [f"{metric}: {MODEL_NAME} {v}" for v in d[d["metric"] == metric]["verdict"]]
 
 
 # --------------------------------------------------------------------------- data
@@ -211,6 +229,12 @@ def train_snapshot(frame: pd.DataFrame, cfg: SnapshotConfig | None = None, *, fi
     if frame[LABEL].nunique() < 2:
         raise ValueError("the snapshot holds only one class of the churned flag; nothing to learn")
     predictions, metrics = evaluate(frame, cfg)
+    intervals = backtest_intervals(predictions, MODEL_NAME, n_boot=cfg.n_boot, level=cfg.interval_level,
+                                   seed=cfg.seed)
+    bounds = intervals.wide()
+    bounds = bounds[["model", *[c for c in bounds.columns if c.endswith(("_lo", "_hi"))]]]
+    metrics = {**metrics, "overall": metrics["overall"].merge(bounds, on="model", how="left"),
+               "differences": intervals.differences}
     features = features_of(frame, cfg)
     fit_rows = frame[frame[SPLIT].astype(str) == "train"] if cfg.evaluation == "split" else frame
     model = fit_on_fold(_factories(cfg, features)[MODEL_NAME](), inner_parts(fit_rows, cfg), LABEL)
@@ -233,7 +257,7 @@ def train_snapshot(frame: pd.DataFrame, cfg: SnapshotConfig | None = None, *, fi
             "feature_importance": plots.importance_figure(model.feature_importance()),
         }
     log.info("snapshot: %d rows, LightGBM ROC-AUC %.3f", len(frame), float(metrics["summary"]["roc_auc_mean"][0]))
-    return SnapshotResult(model, predictions, metrics, lineage, cfg, figs)
+    return SnapshotResult(model, predictions, metrics, lineage, cfg, intervals, figs)
 
 
 @dataclass

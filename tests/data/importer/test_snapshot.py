@@ -156,6 +156,12 @@ def test_telco_slice_beats_070(tmp_path: Path) -> None:
     lgb, _ = result.auc("lightgbm")
     lr, _ = result.auc("logistic")
     assert lgb > 0.7 and lr > 0.7
+    auc, lo, hi = result.interval("lightgbm")  # pooled held-out rows, bootstrap by customer
+    assert lo < auc < hi and hi - lo < 0.2
+    [said] = result.verdicts("roc_auc")
+    assert said.startswith("roc_auc: lightgbm ") and "logistic" in said and "(" in said
+    overall = result.metrics["overall"].set_index("model")
+    assert {"roc_auc_lo", "roc_auc_hi", "log_loss_lo"} <= set(overall.columns)
     assert "customerID" not in result.model.feature_names_ and "Churn" not in result.model.feature_names_
 
 

@@ -99,6 +99,33 @@ def test_band_outcomes_by_hand() -> None:
     assert high.accounts == 2 and high.predicted == pytest.approx(0.5) and high.churned_mrr == 400
     by_date = cohorts.band_outcomes(_scores(), labels, by_date=True)
     assert set(by_date["as_of"]) == {pd.Timestamp("2024-01-01")}
+    assert low.realised_lo == 0.0 and low.realised_hi == 1.0  # two accounts, one churned: resamples give 0, ½, 1
+    assert np.isnan(med.realised_lo) and np.isnan(med.realised_hi)  # one account: no interval from one unit
+    known = b.dropna(subset=["realised_lo"])
+    assert (known["realised_lo"] <= known["realised"]).all() and (known["realised"] <= known["realised_hi"]).all()
+
+
+def test_rate_interval_draws_accounts_not_rows() -> None:
+    # 40 accounts, half churned, each scored 10 times: 400 rows but 40 independent units
+    y = pd.Series(np.repeat([1.0, 0.0] * 20, 10))
+    acc = pd.Series(np.repeat(np.arange(40), 10))
+    lo, hi = cohorts.rate_interval(y, acc, n_boot=400)
+    rows_lo, rows_hi = cohorts.rate_interval(y, pd.Series(np.arange(400)), n_boot=400)
+    assert lo < 0.5 < hi
+    assert (hi - lo) > 2 * (rows_hi - rows_lo)  # clustered rows: a row bootstrap would be ~√10 too narrow
+
+
+def test_realised_discrimination_has_intervals() -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    p = rng.uniform(0.01, 0.9, n)
+    scores = pd.DataFrame({"account_id": [f"a{i}" for i in range(n)], "as_of": dt.date(2024, 1, 1),
+                           "churn_probability": p, "mrr": 100.0})
+    labels = scores[["account_id", "as_of"]].assign(churned=rng.uniform(size=n) < p)
+    d = cohorts.realised_discrimination(scores, labels)
+    assert d is not None and d["accounts"] == n
+    assert 0.6 < d["roc_auc_lo"] < d["roc_auc"] < d["roc_auc_hi"] < 1.0
+    assert cohorts.realised_discrimination(scores, labels.assign(churned=False)) is None  # one class: no AUC
 
 
 def test_scorings_with_outcomes() -> None:
