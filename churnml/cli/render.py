@@ -21,7 +21,9 @@ def validation_table(report: ValidationReport) -> Table:
     headers += [("dropped", "right")] if dropped else []
     headers += [("problems and warnings", "left"), ("rejects file", "left")]
     for header, justify in headers:
-        out.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        # Names and counts never break mid-word at 80 columns; the free-text columns take what is left.
+        text = header in ("problems and warnings", "rejects file")
+        out.add_column(header, justify=justify, overflow="fold", no_wrap=not text)  # type: ignore[arg-type]
     for rep in report.tables.values():
         lines = [escape(f"{p.check} ({p.column}): {p.n_rows:,}" if p.column else p.check) for p in rep.problems]
         if rep.ignored_columns:

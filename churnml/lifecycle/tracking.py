@@ -111,6 +111,16 @@ class TrackingUnavailable(RuntimeError):
     """The tracking server does not answer; the message is one line naming the URI and what to do."""
 
 
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines ("Creating initial MLflow database tables...", alembic's migrations) and its artifact
+    download bars are noise in churnml's output: show its warnings only, unless the user chose a level with
+    $MLFLOW_LOGGING_LEVEL or asked for the bars with $MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR."""
+    if "MLFLOW_LOGGING_LEVEL" not in os.environ:
+        for name in ("mlflow", "alembic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def use_tracking_store(uri: str) -> None:
     """Make `uri` the process-wide MLflow tracking and registry URI: the one place churnml sets them.
 
@@ -120,6 +130,7 @@ def use_tracking_store(uri: str) -> None:
     """
     import mlflow
 
+    quiet_mlflow()
     before = os.environ.get(ENV_TRACKING_URI)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)

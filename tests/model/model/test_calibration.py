@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from churnml.model.calibration import (
+    TIE_BREAK,
     IsotonicCalibrator,
     PlattCalibrator,
     choose_calibrator,
@@ -74,6 +75,17 @@ def test_isotonic_is_monotone_and_bounded() -> None:
     grid = np.linspace(-20, 20, 200)
     p = cal.transform(grid)
     assert (np.diff(p) >= 0).all() and p.min() > 0 and p.max() < 1
+
+
+def test_isotonic_keeps_the_models_order_inside_a_step() -> None:
+    """Past the fold's riskiest score isotonic is flat; the work list must still follow the model's ranking."""
+    s, y = _miscalibrated(5000, 5)
+    cal = IsotonicCalibrator().fit(s, y)
+    beyond = np.linspace(s.max() + 0.1, s.max() + 3, 20)  # all in the top step
+    p = cal.transform(beyond)
+    assert (np.diff(p) > 0).all()  # strictly increasing: no ties left
+    step = cal.isotonic_.predict(beyond)
+    assert np.abs(p - step).max() <= TIE_BREAK  # and still the step's probability, to 1e-4
 
 
 def test_churn_model_calibration_fixes_reweighted_booster() -> None:
