@@ -30,22 +30,28 @@ def _cut(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _esc(text: object) -> str:
+    """Text for a mrkdwn object: `&`, `<` and `>` escaped (Slack reads `<...>` as links and mentions)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def message(rec: Record) -> dict:
     """The incoming-webhook JSON of one task record."""
     p = rec.properties
     mrr = "unknown" if p.get("mrr") is None else f"{p['mrr']:,.0f}"
-    fields = [("Account", p["account_id"]), ("Cause", p["cause"]),
+    fields = [("Account", _esc(p["account_id"])), ("Cause", _esc(p["cause"])),
               ("Churn risk", f"{p['churn_probability']:.0%} ({p['risk_band']})"), ("MRR", mrr),
               ("Due", p["due_date"]), ("Priority", p["priority"])]
-    changed = f"*What changed:* {p['detail'] or 'no detail recorded'}\n*Top reasons:* {p['reasons'] or 'none'}"
+    changed = (f"*What changed:* {_esc(p['detail'] or 'no detail recorded')}\n"
+               f"*Top reasons:* {_esc(p['reasons'] or 'none')}")
     return {
         "text": _cut(f"{p['subject']}: {p['detail']}", 3000),
         "blocks": [
             {"type": "header", "text": {"type": "plain_text", "text": _cut(p["subject"], 150), "emoji": False}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": _cut(f"*{play_title(p['play'])}*", 3000)},
+            {"type": "section", "text": {"type": "mrkdwn", "text": _cut(f"*{_esc(play_title(p['play']))}*", 3000)},
              "fields": [{"type": "mrkdwn", "text": _cut(f"*{k}*\n{v}", 2000)} for k, v in fields]},
             {"type": "section", "text": {"type": "mrkdwn", "text": _cut(changed, 3000)}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"churnml alert `{rec.account_id}`"}]},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"churnml alert `{_esc(rec.account_id)}`"}]},
         ],
     }
 

@@ -91,6 +91,9 @@ def test_slack_message_blocks_within_block_kit_limits(monkeypatch: pytest.Monkey
         "*Account*", "*Cause*", "*Churn risk*", "*MRR*", "*Due*", "*Priority*"]
     assert section["fields"][4]["text"] == "*Due*\n2025-03-06" and section["fields"][2]["text"].endswith("(high)")
     assert changed["type"] == "section" and len(changed["text"]["text"]) == 3000
+    # Slack markup in the data must not become a mention or a link
+    short = message(task_records(_alerts(1).assign(reasons="NPS <= 6 & <!channel>"), 3)[0])["blocks"][2]
+    assert short["text"]["text"].endswith("*Top reasons:* NPS &lt;= 6 &amp; &lt;!channel&gt;")
     assert context == {"type": "context", "elements": [{"type": "mrkdwn",
                                                         "text": f"churnml alert `{rec.account_id}`"}]}
     assert len(msg["text"]) <= 3000
