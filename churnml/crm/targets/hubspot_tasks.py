@@ -47,6 +47,15 @@ def association_input(task_id: str, company_id: str, type_id: int) -> dict:
             "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}
 
 
+def _errors(resp: httpx.Response) -> list:
+    """The `errors` of a JSON answer (none for an empty or non-JSON body)."""
+    try:
+        data = resp.json() if resp.content else {}
+    except ValueError:
+        return []
+    return list(data.get("errors") or []) if isinstance(data, dict) else []
+
+
 class HubSpotTasksTarget:
     """Upserted, company-associated HubSpot tasks (see the module docstring)."""
 
@@ -61,15 +70,16 @@ class HubSpotTasksTarget:
         return post(client, "POST", f"{self.cfg.base_url.rstrip('/')}{path}", what, json=body,
                     headers={"Authorization": f"Bearer {self.token}"})
 
-    def companies(self, client: httpx.Client, batch: Batch) -> dict[str, str]:
-        """account_id -> HubSpot company id, for the accounts of the batch that have a company."""
+    def companies(self, client: httpx.Client, batch: Batch) -> dict[str, str] | httpx.Response:
+        """account_id -> HubSpot company id for the batch's accounts that have a company (the answer when the
+        lookup itself was refused)."""
         accounts = sorted({r.properties["account_id"] for r in batch.records})
         body = {"idProperty": self.cfg.id_property, "properties": [self.cfg.id_property],
                 "inputs": [{"id": a} for a in accounts]}
         resp = self._post(client, f"/crm/v3/objects/{self.cfg.object_type}/batch/read",
                           f"HubSpot company lookup {batch.seq}", body)
         if resp.status_code not in (200, 207):
-            return {}
+            return resp
         found = {}
         for res in resp.json().get("results") or []:
             key = (res.get("properties") or {}).get(self.cfg.id_property)
@@ -79,6 +89,9 @@ class HubSpotTasksTarget:
 
     def send(self, client: httpx.Client, batch: Batch, as_of: dt.date) -> BatchResult:
         companies = self.companies(client, batch)
+        if isinstance(companies, httpx.Response):
+            refused = whole_batch_rejected(batch, companies)
+            return BatchResult([], {k: f"company lookup refused: {v}" for k, v in refused.rejected.items()})
         missing = {r.account_id: f"no HubSpot company with {self.cfg.id_property} = {r.properties['account_id']}"
                    for r in batch.records if r.properties["account_id"] not in companies}
         todo = Batch(batch.batch_id, batch.seq, [r for r in batch.records if r.account_id not in missing])
@@ -105,7 +118,7 @@ class HubSpotTasksTarget:
                                              self.tasks.association_type_id) for r, t in pairs]}
         assoc = self._post(client, "/crm/v4/associations/tasks/companies/batch/create",
                            f"HubSpot task associations {batch.seq}", body)
-        if assoc.status_code not in (200, 201, 207) or (assoc.json() or {}).get("errors"):
+        if assoc.status_code not in (200, 201, 207) or _errors(assoc):
             text = assoc.text[:300]
             for r, _ in pairs:
                 rejected[r.account_id] = f"task created but not associated with its company: HTTP " \

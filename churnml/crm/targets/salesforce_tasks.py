@@ -52,8 +52,9 @@ class SalesforceTasksTarget:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def accounts(self, client: httpx.Client, batch: Batch) -> dict[str, str]:
-        """account_id -> Salesforce Account Id for the batch's accounts that exist."""
+    def accounts(self, client: httpx.Client, batch: Batch) -> dict[str, str] | httpx.Response:
+        """account_id -> Salesforce Account Id for the batch's accounts that exist (the answer when the query
+        itself was refused)."""
         field = self.cfg.external_id_field
         keys = sorted({r.properties["account_id"] for r in batch.records})
         soql = f"SELECT Id, {field} FROM {self.cfg.sobject} WHERE {field} IN ({', '.join(map(soql_quote, keys))})"
@@ -61,11 +62,14 @@ class SalesforceTasksTarget:
         resp = post(client, "GET", url, f"Salesforce account lookup {batch.seq}", params={"q": soql},
                     headers=self._headers)
         if resp.status_code != 200:
-            return {}
+            return resp
         return {str(r[field]): str(r["Id"]) for r in resp.json().get("records") or [] if r.get(field) is not None}
 
     def send(self, client: httpx.Client, batch: Batch, as_of: dt.date) -> BatchResult:
         found = self.accounts(client, batch)
+        if isinstance(found, httpx.Response):
+            refused = whole_batch_rejected(batch, found)
+            return BatchResult([], {k: f"account lookup refused: {v}" for k, v in refused.rejected.items()})
         missing = {r.account_id: f"no Salesforce {self.cfg.sobject} with {self.cfg.external_id_field} = "
                                  f"{r.properties['account_id']}"
                    for r in batch.records if r.properties["account_id"] not in found}

@@ -217,3 +217,15 @@ def test_cli_push_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         res = runner.invoke(app, ["push", "--alerts", "--target", "slack", "--as-of", WEEK1.isoformat()])
         assert res.exit_code == 0, res.output
         assert set(crm.tasks) == live and not set(crm.tasks) & held and "held out (never sent)" in res.output
+
+
+def test_a_refused_company_lookup_rejects_the_batch_with_the_crms_answer(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    live, _ = _routed(tmp_path)
+    with FakeTaskCrm("hubspot") as crm:
+        s = _settings(tmp_path, crm, monkeypatch)
+        s.crm.hubspot.id_property = "company_key"  # not the portal's unique company property: HubSpot says 400
+        rep = deliver_tasks(s)
+        assert rep.acked == 0 and set(rep.rejected) == live and not crm.tasks
+        assert rep.rejected[sorted(live)[0]].startswith("company lookup refused: HTTP 400: ")
+        assert "idProperty must be the unique company property" in rep.rejected[sorted(live)[0]]
