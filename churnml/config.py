@@ -424,6 +424,8 @@ class PlaysConfig(BaseModel):
     horizon_days: int = Field(90, ge=1, description="Outcome window of the play-effect table.")
     bootstrap: int = Field(400, ge=50, le=10_000, description="Resamples (by account) of the effect intervals.")
     seed: int = 0
+    deliver_tasks: bool = Field(False, description="The weekly job pushes a task per routed alert (to "
+                                "crm.tasks.target) after the scores, when it pushes.")
 
     @model_validator(mode="after")
     def _every_cause_has_a_play(self) -> PlaysConfig:

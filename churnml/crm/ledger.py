@@ -116,12 +116,26 @@ class PushLedger:
             rows = con.execute(sql, params).fetchall()
         return {(a, h) for a, h in rows}
 
-    def unfinished(self, as_of: dt.date, target: str) -> list[PlannedBatch]:
-        """Batches planned but not acknowledged (planned, sent or failed), in order, with their pending records."""
+    def keys(self, target: str) -> set[str]:
+        """Every record key (`account_id` column) `target` has in the ledger, of any as-of date and status.
+
+        Task pushes key records by alert id: an alert planned once, for whichever week, is never planned again.
+        """
+        with self._connect() as con:
+            rows = con.execute("SELECT DISTINCT account_id FROM push_records WHERE target = ?", [target]).fetchall()
+        return {r[0] for r in rows}
+
+    def unfinished(self, as_of: dt.date | None, target: str) -> list[PlannedBatch]:
+        """Batches planned but not acknowledged (planned, sent or failed), in order, with their pending records.
+
+        `as_of` None: of every as-of date (task pushes resume an interrupted week's batches in a later week).
+        """
+        dated = "as_of = ? AND " if as_of is not None else ""
         with self._connect() as con:
             batches = con.execute(
-                "SELECT batch_id, seq, status, attempts FROM push_batches WHERE as_of = ? AND target = ? "
-                "AND status IN ('planned', 'sent', 'failed') ORDER BY seq", [as_of, target]).fetchall()
+                f"SELECT batch_id, seq, status, attempts FROM push_batches WHERE {dated}target = ? "
+                "AND status IN ('planned', 'sent', 'failed') ORDER BY as_of, seq",
+                [as_of, target] if as_of is not None else [target]).fetchall()
             out = []
             for batch_id, seq, status, attempts in batches:
                 recs = con.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Target = Literal["hubspot", "salesforce", "webhook", "csv", "parquet"]
 TARGETS: tuple[str, ...] = ("hubspot", "salesforce", "webhook", "csv", "parquet")
@@ -117,6 +117,50 @@ class RetryConfig(BaseModel):
     timeout_s: float = Field(30.0, gt=0, description="HTTP timeout per request.")
 
 
+TaskTarget = Literal["hubspot", "salesforce", "slack"]
+TASK_TARGETS: tuple[str, ...] = ("hubspot", "salesforce", "slack")
+
+
+class HubSpotTasksConfig(BaseModel):
+    """HubSpot tasks: upserted by a unique task property holding the alert id, then associated with the company."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id_property: str = Field("churnml_alert_id", description="Unique-value task property holding the alert id.")
+    association_type_id: int = Field(192, ge=1, description="HUBSPOT_DEFINED task-to-company association type.")
+    batch_size: int = Field(100, ge=1, le=100, description="HubSpot accepts at most 100 inputs per batch.")
+
+
+class SalesforceTasksConfig(BaseModel):
+    """Salesforce Tasks: sObject Collections upsert by an external id field (on Activity) holding the alert id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sobject: str = "Task"
+    external_id_field: str = Field("Churnml_Alert_Id__c", description="External id (unique) field for alert_id.")
+    batch_size: int = Field(200, ge=1, le=200, description="Salesforce accepts at most 200 records per request.")
+
+
+class SlackConfig(BaseModel):
+    """A chat incoming webhook (Slack-compatible Block Kit), one message per alert."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url_env: str = Field("SLACK_WEBHOOK_URL", description="Env var holding the incoming-webhook URL (a secret).")
+
+
+class TasksConfig(BaseModel):
+    """Tasks for routed alerts (`churnml push --alerts`, and the weekly job with `plays.deliver_tasks`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: TaskTarget = "slack"
+    due_days: int = Field(7, ge=0, le=365, description="A task is due this many days after its alert opened.")
+    hubspot: HubSpotTasksConfig = HubSpotTasksConfig()
+    salesforce: SalesforceTasksConfig = SalesforceTasksConfig()
+    slack: SlackConfig = SlackConfig()
+
+
 class CrmConfig(BaseModel):
     """Settings of `churnml push` and the weekly job's push step (the `crm:` section)."""
 
@@ -127,6 +171,7 @@ class CrmConfig(BaseModel):
     webhook: WebhookConfig = WebhookConfig()
     files: FilesConfig = FilesConfig()
     retry: RetryConfig = RetryConfig()
+    tasks: TasksConfig = TasksConfig()
 
     def target_config(self, target: str) -> _TargetBase:
         """The settings block of one target (csv and parquet share `files`)."""

@@ -163,17 +163,17 @@ def push_scores(
     client = httpx.Client(timeout=cfg.retry.timeout_s) if name not in ("csv", "parquet") else None
     try:
         with ledger.session():
-            _send_all(todo, tgt, client, ledger, as_of, cfg, report, sleep, progress)
+            send_batches(todo, tgt, client, ledger, as_of, cfg, report, sleep, progress)
     finally:
         if client is not None:
             client.close()
     return report
 
 
-def _send_all(todo: list[Batch], tgt: Target, client: httpx.Client | None, ledger: PushLedger, as_of: dt.date,
+def send_batches(todo: list[Batch], tgt: Target, client: httpx.Client | None, ledger: PushLedger, as_of: dt.date,
               cfg: CrmConfig, report: PushReport, sleep: Callable[[float], None],
               progress: Callable[[int, int], None] | None) -> None:
-    """Mark sent → send with retries → settle, batch after batch (see the module docstring)."""
+    """Mark sent → send with retries → settle, batch after batch (see the module docstring); the task push too."""
     name = report.target
     for i, batch in enumerate(todo):
         if not batch.records:

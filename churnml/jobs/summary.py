@@ -33,11 +33,18 @@ def _md_table(frame: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     return head + sep + body
 
 
-def push_lines(p: PushReport, heading: str = "Push") -> list[str]:
-    """The summary's push section: counts, and the first rejected records with the CRM's error."""
+def push_lines(p: PushReport, heading: str = "Push", tasks: PushReport | None = None) -> list[str]:
+    """The summary's push section: counts, and the first rejected records with the CRM's error; then the alert
+    tasks' counts when tasks were pushed (`plays.deliver_tasks`)."""
     lines = [f"## {heading}", "", f"Target **{p.target}**: {p.acked:,} acknowledged, {len(p.rejected):,} rejected, "
              f"{p.unchanged:,} unchanged (not sent), {p.batches:,} batches, {p.retries:,} retries.", ""]
     lines += [f"- rejected `{account}`: {error}" for account, error in list(p.rejected.items())[:10]]
+    if tasks is not None:
+        held = getattr(tasks, "held_out", 0)
+        lines += ["", f"Alert tasks to **{tasks.target}**: {tasks.acked:,} delivered, {len(tasks.rejected):,} "
+                  f"rejected, {tasks.unchanged:,} already delivered, {held:,} held out (never sent), "
+                  f"{tasks.retries:,} retries.", ""]
+        lines += [f"- rejected task `{alert}`: {error}" for alert, error in list(tasks.rejected.items())[:10]]
     return [*lines, ""]
 
 
@@ -112,7 +119,7 @@ def render_summary(result: WeeklyResult, overall: pd.DataFrame | None, scoring: 
     if result.forecast is not None or result.forecast_note:
         lines += forecast_lines(result.forecast, result.forecast_note)
     if result.push is not None:
-        lines += push_lines(result.push)
+        lines += push_lines(result.push, tasks=result.tasks)
     if result.seconds:
         lines += ["## Steps", "", _md_table(pd.DataFrame(list(result.seconds.items()), columns=["step", "seconds"]),
                                             "{:.1f}")]

@@ -1,5 +1,5 @@
 """The weekly job: validate new data → features → train challenger → backtest vs champion → drift → model health
-(CBPE) → promote if better → score every active account → GRR/NRR forecast → push to the CRM, with a job summary.
+(CBPE) → promote if better → score every active account → GRR/NRR forecast → push scores (and alert tasks), summary.
 
 Safety contract:
 
@@ -76,6 +76,7 @@ class WeeklyResult:
     scored: int = 0
     drift: DriftReport | None = None
     push: PushReport | None = None
+    tasks: PushReport | None = None  # alert tasks (churnml.crm.task_push.TaskPushReport), with plays.deliver_tasks
     health: HealthCheck | None = None
     forecast: ForecastRun | None = None
     forecast_note: str = ""
@@ -256,7 +257,7 @@ def _full_week(wk: _Week, registry: ModelRegistry) -> WeeklyResult:
                 out.alerts_new = _alerts(wk)
             if wk.push:
                 with steps("push"):
-                    out.push = _push(wk.settings, wk.as_of, wk.target)
+                    out.push, out.tasks = _push(wk.settings, wk.as_of, wk.target)
                     mlflow.log_metrics({"pushed_acked": float(out.push.acked),
                                         "pushed_rejected": float(len(out.push.rejected))})
             out.status, out.seconds = "succeeded", steps.seconds
@@ -307,7 +308,7 @@ def _finish(wk: _Week, registry: ModelRegistry, state: JobState) -> WeeklyResult
                     out.scored = len(scoring.scores)
                     write_state(wk.state_file, out.state("scored", previous=state.previous))
                 if wk.push:
-                    out.push = _push(wk.settings, wk.as_of, wk.target)
+                    out.push, out.tasks = _push(wk.settings, wk.as_of, wk.target)
                     mlflow.log_metrics({"pushed_acked": float(out.push.acked),
                                         "pushed_rejected": float(len(out.push.rejected))})
                 out.seconds[label] = round(time.perf_counter() - t0, 2)
@@ -320,9 +321,9 @@ def _finish(wk: _Week, registry: ModelRegistry, state: JobState) -> WeeklyResult
         _write_summary(out, None, scoring)
     elif out.push is not None:
         earlier = out.summary_path.read_text() if out.summary_path.exists() else ""
-        resumed = push_lines(out.push, f"Push (resumed after the failure: {state.error or 'interrupted'})")
+        more = push_lines(out.push, f"Push (resumed after the failure: {state.error or 'interrupted'})", out.tasks)
         out.summary_path.parent.mkdir(parents=True, exist_ok=True)
-        out.summary_path.write_text("\n".join([earlier, *resumed]))
+        out.summary_path.write_text("\n".join([earlier, *more]))
     write_state(wk.state_file, out.state("succeeded", resumed="score" if needs_scoring else "push"))
     return out
 
@@ -392,8 +393,7 @@ def _score(wk: _Week, champion: int | None, current: pd.DataFrame | None) -> Sco
     return run_scoring(wk.settings, wk.as_of, version=champion, loaded=wk.loaded, features=current)
 
 
-def _push(settings: Settings, as_of: dt.date, target: str | None) -> PushReport:
-    from churnml.crm.push import push_scores
-    from churnml.scoring.store import ScoreStore
+def _push(settings: Settings, as_of: dt.date, target: str | None) -> tuple[PushReport, PushReport | None]:
+    from churnml.plays.delivery import push_week  # scores, then (plays.deliver_tasks) the routed alerts' tasks
 
-    return push_scores(settings.crm, ScoreStore.from_work_dir(settings.work_dir).path, as_of, target=target)
+    return push_week(settings, as_of, target)

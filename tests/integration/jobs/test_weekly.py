@@ -324,3 +324,28 @@ def test_a_week_killed_at_a_step_boundary_is_finished_consistently_by_the_rerun(
     assert run_weekly(s, as_of=day).status == "skipped"
     record_property(f"killed: {boundary}", f"champion v{champion} → v{after_crash} at the kill → v{final} after the "
                     f"re-run ({rerun}), {len(scores)} scores by v{final}")
+
+
+def test_the_week_pushes_a_task_per_routed_alert_after_the_scores(job: Job, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `plays.deliver_tasks` the push step sends the scores, then one chat message per routed open alert (never
+    a held-out one); the week forced again sends no task twice."""
+    from churnml.plays.delivery import week_alerts
+    from churnml.plays.state import AlertStore
+    from tests.support.fake_tasks import SLACK_PATH, FakeTaskCrm
+
+    s, day = job.settings, dt.date(2025, 2, 24)
+    champion = _registry(s).champion()
+    assert champion is not None
+    _quick_week(monkeypatch, champion)
+    on = s.model_copy(update={"plays": s.plays.model_copy(update={"deliver_tasks": True})})
+    with FakeTaskCrm("slack") as chat:
+        monkeypatch.setenv("SLACK_WEBHOOK_URL", chat.url + SLACK_PATH)
+        done = run_weekly(on, as_of=day, force=True)
+        assert done.status == "succeeded" and done.push is not None and done.tasks is not None
+        live, held = week_alerts(AlertStore.from_work_dir(s.work_dir).read(), day)
+        assert len(live) > 0 and done.tasks.acked == len(live) and done.tasks.held_out == held  # type: ignore[attr-defined]
+        assert set(chat.tasks) == set(live["alert_id"]) and set(chat.created.values()) == {1}
+        summary = done.summary_path.read_text()
+        assert f"Alert tasks to **slack:tasks**: {len(live):,} delivered" in summary
+        again = run_weekly(on, as_of=day, force=True)
+        assert again.tasks is not None and again.tasks.planned == 0 and set(chat.created.values()) == {1}

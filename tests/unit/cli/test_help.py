@@ -35,7 +35,7 @@ def test_help_has_no_bool_and_no_cut_words(command: str) -> None:
 
 
 def test_choices_are_whole_and_defaults_shown() -> None:
-    assert "--to <hubspot|salesforce|webhook|csv|parquet>" in _help("push")
+    assert "--to, --target <hubspot|salesforce|webhook|csv|parquet|slack>" in _help("push")
     assert "--engine <duckdb|spark>" in _help("features", 60)
     features = " ".join(_help("features").split())
     assert "[default: work/features.parquet]" in features and "--labels / --no-labels" in features
