@@ -50,7 +50,7 @@ def model_groups(pred: pd.DataFrame, outcomes: Sequence[str]) -> pd.DataFrame:
         p, y = pred[f"p_{o}"].astype(float), pred[f"y_{o}"].astype(float)
         g = pd.DataFrame({"r": y - p, "v": p * (1 - p)}).groupby(keys, observed=True).sum().reset_index()
         parts.append(g.assign(outcome=o))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["as_of", "segment", "r", "v"])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["as_of", "segment", "r", "v", "outcome"])
 
 
 def prior_groups(frame: pd.DataFrame, outcomes: Sequence[str], lag_days: int) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def prior_groups(frame: pd.DataFrame, outcomes: Sequence[str], lag_days: int) ->
             n, y = g["size"].to_numpy()[ok], g["sum"].to_numpy()[ok]
             parts.append(pd.DataFrame({"as_of": when[ok], "segment": g["segment"].to_numpy()[ok],
                                        "r": y - n * q, "v": n * q * (1 - q), "outcome": o}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["as_of", "segment", "r", "v"])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["as_of", "segment", "r", "v", "outcome"])
 
 
 def moments(groups: pd.DataFrame) -> tuple[float, float, int]:
