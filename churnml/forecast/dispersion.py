@@ -36,6 +36,7 @@ import pandas as pd
 #: closer to one observation of the drift than to thirteen).
 PRIOR_DATES = 12
 _POOLED = "__all__"
+_COLUMNS = ("as_of", "segment", "r", "v", "outcome")
 
 
 def _segment(df: pd.DataFrame) -> pd.Series:
@@ -50,7 +51,7 @@ def model_groups(pred: pd.DataFrame, outcomes: Sequence[str]) -> pd.DataFrame:
         p, y = pred[f"p_{o}"].astype(float), pred[f"y_{o}"].astype(float)
         g = pd.DataFrame({"r": y - p, "v": p * (1 - p)}).groupby(keys, observed=True).sum().reset_index()
         parts.append(g.assign(outcome=o))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["as_of", "segment", "r", "v", "outcome"])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*_COLUMNS])
 
 
 def prior_groups(frame: pd.DataFrame, outcomes: Sequence[str], lag_days: int) -> pd.DataFrame:
@@ -70,7 +71,7 @@ def prior_groups(frame: pd.DataFrame, outcomes: Sequence[str], lag_days: int) ->
             n, y = g["size"].to_numpy()[ok], g["sum"].to_numpy()[ok]
             parts.append(pd.DataFrame({"as_of": when[ok], "segment": g["segment"].to_numpy()[ok],
                                        "r": y - n * q, "v": n * q * (1 - q), "outcome": o}))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["as_of", "segment", "r", "v", "outcome"])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*_COLUMNS])
 
 
 def moments(groups: pd.DataFrame) -> tuple[float, float, int]:
