@@ -92,7 +92,7 @@ def _ci(row: pd.Series, key: str, pct: bool = True) -> str:
 
 def verdict(score: pd.DataFrame, world: str) -> str:
     """Plain words: which rows miss the coverage target (±10 points) or do not beat both naive forecasts."""
-    miss = []
+    miss, weak = [], []
     for _, r in score.iterrows():
         name = f"{world}{r['metric'].upper()} {r['scope']}"
         for lv in (80, 95):
@@ -101,7 +101,12 @@ def verdict(score: pd.DataFrame, world: str) -> str:
         for naive in ("naive_last", "naive_trailing4"):
             if r["mae_forecast"] >= r[f"mae_{naive}"]:
                 miss.append(f"{name} error not below {naive.removeprefix('naive_')}")
-    return ("Target met on every row." if not miss else "Target NOT met: " + "; ".join(miss) + ".")
+            elif r[f"gain_vs_{naive}_hi"] >= 0:
+                weak.append(f"{name} vs {naive.removeprefix('naive_')}")
+    out = "Target met on every row." if not miss else "Target NOT met: " + "; ".join(miss) + "."
+    if weak:
+        out += " Error below the naive forecast but not clearly (its 95% interval reaches 0): " + "; ".join(weak) + "."
+    return out
 
 
 def outside_lines(args: argparse.Namespace) -> list[str]:
