@@ -2,9 +2,10 @@
 
 The outcome probabilities are the three models' out-of-time backtest predictions (same folds, every fold's
 models fitted at least a horizon before its evaluation dates). Per fold, the amounts of change are learned
-from the rows that fold's models were fitted on, and the random effect's σ from the other folds'
-residuals (leave one fold out: σ is one number per outcome, and a fold's own residuals would flatter its
-coverage); the interval scale likewise from the other folds' standardised forecast errors. Naive forecasts
+from the rows that fold's models were fitted on. Per forecast date d, the random effect's σ uses only what
+was known at d: backtest residuals of dates on or before d − (horizon + grace), and the
+prior from the data's history up to then (`churnml.forecast.dispersion`); a date whose outcome was not yet
+known never informs a forecast, so coverage is what a user would have seen. Naive forecasts
 a leader uses today, both point-in-time: the realised GRR/NRR of the latest
 cohort whose horizon (and grace) had ended by the as-of date ("last period"), and the mean of that and the
 three cohorts one, two and three horizons before it ("trailing four periods").
@@ -18,8 +19,9 @@ import numpy as np
 import pandas as pd
 
 from churnml.config import ForecastConfig, LabelsConfig
+from churnml.forecast.dispersion import effect_at, model_groups, prior_groups
 from churnml.forecast.montecarlo import OUTCOME_ORDER, Portfolio, draw_revenue
-from churnml.forecast.params import POOLED, ForecastParams, fit_amounts, fit_scale, fit_sigma
+from churnml.forecast.params import POOLED, ForecastParams, fit_amounts
 from churnml.forecast.portfolio import ALL, summarise
 from churnml.training.backtest import Fold
 
@@ -73,25 +75,24 @@ def naive_forecasts(
     return pd.DataFrame(rows)
 
 
-def _fold_forecast(
-    pred: pd.DataFrame, params: ForecastParams, cfg: ForecastConfig, seed: int
+def _date_forecast(
+    as_of: pd.Timestamp, rows: pd.DataFrame, params: ForecastParams, cfg: ForecastConfig, seed: int
 ) -> pd.DataFrame:
-    """Forecast rows (as_of, group, metric, forecast, lo/hi per level) for one fold's evaluation dates."""
+    """Forecast rows (as_of, group, metric, forecast, sd, lo/hi per level) for one evaluation date."""
+    rows = rows[rows["mrr"] > 0]
+    seg = rows["segment"].astype(str) if "segment" in rows else pd.Series(POOLED, index=rows.index)
+    codes, segments = pd.factorize(seg, sort=True)
+    pf = Portfolio(rows["mrr"].to_numpy(float), rows[[f"p_{o}" for o in OUTCOME_ORDER]].to_numpy(float),
+                   codes, list(segments))
+    member = np.hstack([np.ones((len(rows), 1), bool), np.eye(len(segments), dtype=bool)[codes]])
+    gross, net = draw_revenue(pf, params, member, cfg.draws, seed)
+    table = summarise(gross, net, pf.mrr @ member, np.zeros(member.shape[1]), cfg.levels)
+    table.insert(0, "group", [ALL, *segments])
     out = []
-    for i, (as_of, rows) in enumerate(pred.groupby("as_of")):
-        rows = rows[rows["mrr"] > 0]
-        seg = rows["segment"].astype(str) if "segment" in rows else pd.Series(POOLED, index=rows.index)
-        codes, segments = pd.factorize(seg, sort=True)
-        pf = Portfolio(rows["mrr"].to_numpy(float), rows[[f"p_{o}" for o in OUTCOME_ORDER]].to_numpy(float),
-                       codes, list(segments))
-        member = np.hstack([np.ones((len(rows), 1), bool), np.eye(len(segments), dtype=bool)[codes]])
-        gross, net = draw_revenue(pf, params, member, cfg.draws, seed + i)
-        table = summarise(gross, net, pf.mrr @ member, np.zeros(member.shape[1]), cfg.levels)
-        table.insert(0, "group", [ALL, *segments])
-        for m in METRICS:
-            cols = {c: c.removeprefix(f"{m}_") for c in table.columns if c.startswith(f"{m}_")}
-            part = table[["group", m, *cols]].rename(columns={m: "forecast", **cols})
-            out.append(part.assign(as_of=pd.Timestamp(as_of), metric=m))
+    for m in METRICS:
+        cols = {c: c.removeprefix(f"{m}_") for c in table.columns if c.startswith(f"{m}_")}
+        part = table[["group", m, *cols]].rename(columns={m: "forecast", **cols})
+        out.append(part.assign(as_of=pd.Timestamp(as_of), metric=m))
     return pd.concat(out, ignore_index=True)
 
 
@@ -111,51 +112,33 @@ def backtest_forecast(
         labels / cfg: label horizon and grace; draws, levels, random effect.
 
     Returns:
-        One row per (as_of, group, metric): fold, forecast, lo<level>/hi<level>, realised, naive_last,
-        naive_trailing4. Groups are `all` and each segment.
+        One row per (as_of, group, metric): fold, forecast, sd, lo<level>/hi<level>, `sigma_dates` (backtest
+        dates whose residuals σ used), realised, naive_last, naive_trailing4. Groups are `all` and each segment.
     """
     labelled = frame[frame["churned"].notna()]
     realised = realised_retention(frame)
+    lag = labels.horizon_days + labels.grace_days
+    if cfg.random_effect:
+        model, prior = model_groups(pred, OUTCOME_ORDER), prior_groups(frame, OUTCOME_ORDER, lag)
     chunks = []
     for fold in folds:
         mine = pred[pred["fold"] == fold.index]
         if mine.empty:
             continue
-        others = pred[pred["fold"] != fold.index]
-        if cfg.random_effect and len(others):
-            sigma, n = fit_sigma(others, OUTCOME_ORDER)
-        else:
-            sigma, n = {o: 0.0 for o in OUTCOME_ORDER}, 0
-        fitted = labelled[labelled["as_of"] <= fold.last_fit_date()]
-        params = ForecastParams(fit_amounts(fitted), sigma, labels.horizon_days, n)
-        chunks.append(_fold_forecast(mine, params, cfg, cfg.seed + 1000 * fold.index).assign(fold=fold.index))
+        amounts = fit_amounts(labelled[labelled["as_of"] <= fold.last_fit_date()])
+        for i, (as_of, rows) in enumerate(mine.groupby("as_of")):
+            sigma, shared, n = ({o: 0.0 for o in OUTCOME_ORDER}, {}, 0) if not cfg.random_effect else \
+                effect_at(model, prior, OUTCOME_ORDER, pd.Timestamp(as_of), lag)
+            params = ForecastParams(amounts, sigma, labels.horizon_days, n, shared=shared)
+            part = _date_forecast(pd.Timestamp(as_of), rows, params, cfg, cfg.seed + 1000 * fold.index + i)
+            chunks.append(part.assign(fold=fold.index, sigma_dates=n))
     fc = pd.concat(chunks, ignore_index=True)
     dates = sorted(fc["as_of"].unique())
-    naive = naive_forecasts(realised, dates, labels.horizon_days + labels.grace_days, labels.horizon_days)
+    naive = naive_forecasts(realised, dates, lag, labels.horizon_days)
     real = realised.melt(id_vars=["as_of", "group"], value_vars=list(METRICS), var_name="metric",
                          value_name="realised")
     out = fc.merge(real, on=["as_of", "group", "metric"], how="left")
-    out = rescale_by_fold(out, cfg.levels)
     return out.merge(naive, on=["as_of", "group", "metric"], how="left")
-
-
-def rescale_by_fold(bt: pd.DataFrame, levels: Sequence[float]) -> pd.DataFrame:
-    """Intervals scaled per fold by `fit_scale` on the other folds' rows (the unscaled spread kept as `sd_raw`)."""
-    out = bt.assign(sd_raw=bt["sd"], scale=1.0)
-    for fold in bt["fold"].unique():
-        others = bt[bt["fold"] != fold]
-        if others.empty:
-            continue
-        for metric, s in fit_scale(others).items():
-            m = (out["fold"] == fold) & (out["metric"] == metric)
-            out.loc[m, "scale"] = s
-    k = out["scale"]
-    out["sd"] = out["sd_raw"] * k
-    for lv in levels:
-        for side in ("lo", "hi"):
-            col = f"{side}{round(lv * 100)}"
-            out[col] = out["forecast"] + k * (out[col] - out["forecast"])
-    return out
 
 
 def _stats(df: pd.DataFrame, levels: Sequence[float]) -> dict[str, float]:

@@ -1,12 +1,14 @@
 """Monte Carlo draws of a portfolio's revenue at the horizon from the calibrated outcome probabilities.
 
-Per draw, every segment gets one shared logit shift per outcome, z ~ N(0, σ²_outcome) (σ from
-`churnml.forecast.params`): accounts of a segment are not independent, and without it the intervals of a
-large segment would be far too narrow. Shifted probabilities of churn, contraction and expansion (mutually
-exclusive outcomes; contraction and expansion are scaled down if the three sum past 1; the logits are
-stretched so each account's mean probability over draws stays its calibrated one) pick each account's
-outcome with one uniform; the size of a contraction or expansion (and of the drift of accounts that do
-neither) is drawn from the segment's empirical ratio quantiles. Churn sets MRR to 0.
+Per draw, every segment gets one shared logit shift per outcome, z = a + b_segment ~ N(0, σ²_outcome), a
+common to all segments (share `shared` of σ²) and b the segment's own (σ and the share from
+`churnml.forecast.dispersion`): accounts of a segment are not independent, nor are segments of one date, and
+without it the intervals of a large segment or of the whole portfolio would be far too narrow. Shifted
+probabilities of churn, contraction and expansion (mutually exclusive outcomes; contraction and expansion
+are scaled down if the three sum past 1; the logits are stretched so each account's mean probability over
+draws stays its calibrated one) pick each account's outcome with one uniform; the size of a contraction or
+expansion (and of the drift of accounts that do neither) is drawn from the segment's empirical ratio
+quantiles. Churn sets MRR to 0.
 
 Everything is vectorised over (draws × accounts), in chunks of draws so memory stays bounded.
 """
@@ -85,6 +87,7 @@ def draw_revenue(
     rng = np.random.default_rng(seed)
     n = len(portfolio.mrr)
     sigma = np.array([params.sigma.get(o, 0.0) for o in OUTCOME_ORDER])
+    shared = np.clip([params.shared.get(o, 0.0) for o in OUTCOME_ORDER], 0.0, 1.0)
     # A mean-zero logit shift raises small probabilities on average (Jensen); stretching the logit by the
     # probit approximation's factor keeps each account's mean probability at its calibrated value.
     base = logit(np.clip(portfolio.p, 1e-6, 1 - 1e-6)) * np.sqrt(1 + np.pi * sigma**2 / 8)
@@ -98,7 +101,9 @@ def draw_revenue(
     chunk = max(1, _CELLS_PER_CHUNK // max(n, 1))
     for start in range(0, draws, chunk):
         d = min(chunk, draws - start)
-        shift = rng.normal(size=(d, len(portfolio.segments), len(OUTCOME_ORDER))) * sigma
+        common = rng.normal(size=(d, 1, len(OUTCOME_ORDER))) * np.sqrt(shared)
+        own = rng.normal(size=(d, len(portfolio.segments), len(OUTCOME_ORDER))) * np.sqrt(1 - shared)
+        shift = (common + own) * sigma
         pc, pk, pe = (expit(base[:, i][None, :] + shift[:, seg, i]) for i in range(len(OUTCOME_ORDER)))
         scale = np.minimum(1.0, (1.0 - pc) / np.maximum(pk + pe, 1e-12))
         u = rng.random((d, n))

@@ -6,17 +6,13 @@ a draw can sample a whole distribution. A segment with fewer than `MIN_ROWS` row
 pooled quantiles.
 
 Random effect: the accounts of one segment share market, season and product changes, so their outcomes move
-together. For every (as-of date, segment) group of the backtest, the logit shift δ that makes the calibrated
-probabilities sum to the realised count is found; its mean square, less the mean square a purely binomial
-world would give (1 / Σ p(1-p), the shift's sampling variance), is the variance σ² of a shared logit shift
-(method of moments, floored at 0), per outcome.
+together; σ of a shared logit shift per outcome and the share of it common to all segments, by the
+closed-form moments of `churnml.forecast.dispersion` (point in time, with a prior from the data's own history).
 
-Interval scale: the draws assume each account's outcome is a Bernoulli draw with its calibrated probability.
-A calibrated model that is less sharp than the world (most are: AUC well below 1) overstates that noise, so
-the draws' spread can be too wide as well as too narrow. Backtest residuals of the forecast itself,
-standardised by the draws' spread, z = (realised − forecast) / sd, measure it; the scale per metric is
-√mean(z²), floored at `MIN_SCALE` (a few lucky dates must not collapse the intervals), applied to the draws
-around their mean (`fit_scale`, leave-one-fold-out in the backtest).
+No interval scale: an earlier version also rescaled the draws by the backtest's standardised forecast errors.
+That counted the same residuals twice (σ is fitted on them already), and at any date only a handful of
+overlapping backtest dates are known, so the scale mostly followed the last few misses; it is gone, and a
+stored `scale` from then is ignored on load (train again to refit).
 """
 
 from __future__ import annotations
@@ -27,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
-from scipy.special import expit, logit
 
 from churnml.config import ForecastConfig, LabelsConfig
+from churnml.forecast.dispersion import effect_at, model_groups, prior_groups
 
 CLASSES: tuple[str, ...] = ("stay", "contract", "expand")
 POOLED = "__all__"
@@ -38,7 +33,6 @@ MIN_ROWS = 30
 QUANTILES = np.linspace(0.0, 1.0, 41)
 PARAMS_FILE = "forecast/params.json"
 BACKTEST_FILE = "forecast/backtest.parquet"
-MIN_SCALE = 0.5
 
 
 def params_path(work_dir: Path | str) -> Path:
@@ -59,15 +53,15 @@ class ForecastParams:
         amounts: segment (or `POOLED`) -> class -> ratio quantiles at `QUANTILES`.
         sigma: outcome column ("churned", "contracted", "expanded") -> σ of the shared logit shift.
         horizon_days: the label horizon the parameters were fitted for.
-        groups: how many (date, segment) groups the σ estimate used.
-        scale: metric ("grr", "nrr") -> interval scale (1 when absent).
+        groups: how many backtest as-of dates the σ estimate used (besides the prior).
+        shared: outcome -> share of σ² common to every segment of a date (0 when absent).
     """
 
     amounts: dict[str, dict[str, list[float]]]
     sigma: dict[str, float]
     horizon_days: int
     groups: int = 0
-    scale: dict[str, float] = field(default_factory=dict)
+    shared: dict[str, float] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
@@ -86,7 +80,9 @@ class ForecastParams:
             raise FileNotFoundError(
                 f"no forecast parameters at {path}: train the outcome models first (`churnml forecast train`)"
             )
-        return cls(**json.loads(path.read_text()))
+        doc = json.loads(path.read_text())
+        doc.pop("scale", None)  # written before the interval scale was dropped (module docstring)
+        return cls(**doc)
 
     def quantile_table(self, segments: list[str]) -> np.ndarray:
         """(len(segments), len(CLASSES), len(QUANTILES)) ratios, pooled where a segment has none."""
@@ -142,64 +138,18 @@ def _class_quantiles(
     return out
 
 
-def group_shift(p: np.ndarray, observed: float) -> float:
-    """The logit shift δ with Σ expit(logit(p) + δ) = observed (observed clipped to [0.5, n - 0.5])."""
-    z = logit(np.clip(p, 1e-6, 1 - 1e-6))
-    target = float(np.clip(observed, 0.5, len(p) - 0.5))
-    return float(brentq(lambda d: expit(z + d).sum() - target, -20.0, 20.0))
-
-
-def effect_sigma(p: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[float, int]:
-    """σ of a shared logit shift per group, by the method of moments (see the module docstring).
-
-    Returns (σ, number of groups used). Groups with fewer than 2 rows are skipped.
-    """
-    shifts, noise = [], []
-    for g in pd.unique(groups):
-        m = groups == g
-        if m.sum() < 2:
-            continue
-        pg = p[m]
-        shifts.append(group_shift(pg, float(y[m].sum())))
-        noise.append(1.0 / max(float((pg * (1 - pg)).sum()), 1e-9))
-    if not shifts:
-        return 0.0, 0
-    var = float(np.mean(np.square(shifts)) - np.mean(noise))
-    return float(np.sqrt(max(var, 0.0))), len(shifts)
-
-
-def fit_sigma(pred: pd.DataFrame, outcomes: tuple[str, ...]) -> tuple[dict[str, float], int]:
-    """σ per outcome from backtest predictions (`p_<outcome>`, `y_<outcome>`), groups (as_of, segment)."""
-    seg = pred["segment"].astype(str) if "segment" in pred else pd.Series(POOLED, index=pred.index)
-    groups = (pd.to_datetime(pred["as_of"]).dt.strftime("%Y-%m-%d") + "|" + seg).to_numpy()
-    sigma, n = {}, 0
-    for o in outcomes:
-        sigma[o], n = effect_sigma(pred[f"p_{o}"].to_numpy(float), pred[f"y_{o}"].to_numpy(float), groups)
-    return sigma, n
-
-
 def fit_params(
     frame: pd.DataFrame, pred: pd.DataFrame, labels: LabelsConfig, cfg: ForecastConfig
 ) -> ForecastParams:
-    """Amounts from the frame's labelled rows, σ from the backtest predictions (zero if disabled)."""
+    """Amounts from the frame's labelled rows; σ and its shared share from the backtest predictions and the
+    frame's history (`churnml.forecast.dispersion.effect_at`, every group known); zero if disabled."""
     outcomes = tuple(c[2:] for c in pred.columns if c.startswith("p_") and c != "p_oracle")
-    sigma, n = fit_sigma(pred, outcomes) if cfg.random_effect else ({o: 0.0 for o in outcomes}, 0)
+    sigma, shared, n = {o: 0.0 for o in outcomes}, {o: 0.0 for o in outcomes}, 0
+    if cfg.random_effect:
+        lag = labels.horizon_days + labels.grace_days
+        sigma, shared, n = effect_at(model_groups(pred, outcomes), prior_groups(frame, outcomes, lag), outcomes,
+                                     None, lag)
     return ForecastParams(
-        amounts=fit_amounts(frame), sigma=sigma, horizon_days=labels.horizon_days, groups=n,
+        amounts=fit_amounts(frame), sigma=sigma, horizon_days=labels.horizon_days, groups=n, shared=shared,
         meta={"contraction_below": str(cfg.contraction_below), "expansion_above": str(cfg.expansion_above)},
     )
-
-
-def fit_scale(bt: pd.DataFrame) -> dict[str, float]:
-    """Interval scale per metric from forecast-backtest rows (`metric`, `forecast`, `sd`, `realised`).
-
-    max(`MIN_SCALE`, √mean(z²)) with z = (realised − forecast) / sd over rows with a realised value and sd > 0.
-    The unscaled spread `sd_raw` is used where the rows carry one (rows already rescaled by fold).
-    """
-    sd = bt["sd_raw"] if "sd_raw" in bt else bt["sd"]
-    ok = bt["realised"].notna() & (sd > 0)
-    out = {}
-    for metric, rows in bt[ok].groupby("metric"):
-        z = (rows["realised"] - rows["forecast"]) / sd[rows.index]
-        out[str(metric)] = max(MIN_SCALE, float(np.sqrt(np.mean(np.square(z)))))
-    return out

@@ -56,16 +56,13 @@ def _membership(labels: pd.Series) -> tuple[list[str], np.ndarray]:
 
 def summarise(
     gross: np.ndarray, net: np.ndarray, base: np.ndarray, expected_gross: np.ndarray, levels: tuple[float, ...],
-    scale: dict[str, float] | None = None,
 ) -> pd.DataFrame:
-    """One row per group: expected GRR / NRR, their spread (`*_sd`) and central intervals, ARR, expected ARR
-    at risk. `scale` (per metric, default 1) widens or narrows the draws around their mean before the
-    quantiles are read (see `churnml.forecast.params.fit_scale`)."""
+    """One row per group: expected GRR / NRR, their spread (`*_sd`) and central intervals (quantiles of the
+    draws), ARR, expected ARR at risk."""
     safe = np.where(base > 0, base, np.nan)
     out: dict[str, np.ndarray] = {"arr": 12 * base}
     for name, x in (("grr", gross / safe), ("nrr", net / safe)):
         mean = np.nanmean(x, axis=0)
-        x = mean + (scale or {}).get(name, 1.0) * (x - mean)
         out[name], out[f"{name}_sd"] = mean, np.nanstd(x, axis=0)
         for level in levels:
             tail, pct = (1 - level) / 2, round(level * 100)
@@ -117,7 +114,7 @@ def forecast_portfolio(
     groups = np.hstack([*blocks, member])
     gross, net = draw_revenue(pf, params, groups, cfg.draws, cfg.seed)
     base = pf.mrr @ groups
-    table = summarise(gross, net, base, e_gross @ groups, cfg.levels, params.scale)
+    table = summarise(gross, net, base, e_gross @ groups, cfg.levels)
     table.insert(0, "accounts", groups.sum(axis=0))
     table["renewing_arr"] = 12 * (pf.mrr * renews.to_numpy()) @ groups
     n_main = len(names)

@@ -157,7 +157,7 @@ def train_and_register_outcomes(
     reuse it; otherwise it is trained here for the forecast's backtest only and not registered).
     """
     from churnml.forecast.backtest import backtest_forecast
-    from churnml.forecast.params import backtest_path, fit_params, fit_scale, params_path
+    from churnml.forecast.params import backtest_path, fit_params, params_path
     from churnml.lifecycle.registry import ModelRegistry
     from churnml.lifecycle.run_log import log_training
     from churnml.simulate.oracle import read_truth
@@ -190,7 +190,6 @@ def train_and_register_outcomes(
     pred = backtest_predictions(results)
     params = fit_params(frame, pred, settings.labels, settings.forecast)
     bt = backtest_forecast(frame, pred, results[CHURN].backtest.folds, settings.labels, settings.forecast)
-    params.scale = fit_scale(bt)
     path = params_path(settings.work_dir)
     params.save(path)
     bt.to_parquet(backtest_path(settings.work_dir), index=False)  # the KPI report's forecast vs realised

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnml.forecast.backtest import naive_forecasts, realised_retention, rescale_by_fold, score_backtest
-from churnml.forecast.params import MIN_SCALE
+from churnml.forecast.backtest import naive_forecasts, realised_retention, score_backtest
 
 
 def test_realised_retention_caps_growth_in_grr_only() -> None:
@@ -52,11 +51,3 @@ def test_score_backtest_counts_coverage_and_errors() -> None:
     assert s["mae_forecast"] == pytest.approx(np.abs(realised - 0.9).mean())
     assert s["mae_naive_last"] == pytest.approx(np.abs(realised - 0.85).mean())
     assert s["mae_forecast_lo"] <= s["mae_forecast"] <= s["mae_forecast_hi"]
-
-
-def test_rescale_uses_the_other_folds_only() -> None:
-    bt = _bt(np.array([0.9, 0.95, 0.9, 0.95]), 0.04)  # fold 1 rows miss by 0.05, fold 0 rows by 0
-    out = rescale_by_fold(bt, (0.8, 0.95))
-    assert (out.loc[out["fold"] == 0, "scale"] > 3).all()  # learned from fold 1's misses
-    assert (out.loc[out["fold"] == 1, "scale"] == MIN_SCALE).all()  # fold 0 was exact: floored, not collapsed
-    assert out["sd_raw"].equals(bt["sd"])

@@ -7,7 +7,6 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.special import expit
 
 from churnml.config import ForecastConfig
 from churnml.forecast.montecarlo import Portfolio, draw_revenue, expected_mrr
@@ -16,10 +15,7 @@ from churnml.forecast.params import (
     POOLED,
     QUANTILES,
     ForecastParams,
-    effect_sigma,
     fit_amounts,
-    fit_scale,
-    group_shift,
 )
 from churnml.forecast.portfolio import forecast_portfolio
 
@@ -81,25 +77,6 @@ def test_random_effect_widens_the_interval_and_keeps_the_centre() -> None:
     assert abs(wide.mean() - narrow.mean()) / narrow.mean() < 0.006
 
 
-def test_group_shift_solves_for_the_observed_count() -> None:
-    p = np.linspace(0.01, 0.3, 200)
-    d = group_shift(p, 40.0)
-    assert expit(np.log(p / (1 - p)) + d).sum() == pytest.approx(40.0, abs=1e-6)
-    assert group_shift(p, p.sum()) == pytest.approx(0.0, abs=1e-6)
-
-
-@pytest.mark.parametrize("sigma", [0.0, 0.5])
-def test_effect_sigma_recovers_a_shared_shift(sigma: float) -> None:
-    rng = np.random.default_rng(4)
-    groups, size = 150, 300
-    p = rng.beta(2, 20, (groups, size))
-    z = np.log(p / (1 - p)) + rng.normal(0, sigma, (groups, 1))
-    y = rng.random((groups, size)) < expit(z)
-    est, used = effect_sigma(p.ravel(), y.ravel().astype(float), np.repeat(np.arange(groups), size))
-    assert used == groups
-    assert est == pytest.approx(sigma, abs=0.15)
-
-
 def _labelled(n: int, seg: str, ratio: float, cls: str) -> pd.DataFrame:
     return pd.DataFrame({"segment": seg, "mrr": 100.0, "mrr_horizon": 100.0 * ratio, "churned": False,
                          "contracted": cls == "contract", "expanded": cls == "expand"}, index=range(n))
@@ -116,11 +93,6 @@ def test_amounts_by_segment_fall_back_to_pooled_when_sparse() -> None:
     assert amounts["tiny"]["contract"] == amounts[POOLED]["contract"]  # 5 rows < MIN_ROWS
     assert amounts["tiny"]["stay"] == [1.0] * len(QUANTILES)
     assert set(amounts[POOLED]) == set(CLASSES)
-
-
-def test_fit_scale_is_the_rms_standardised_error() -> None:
-    bt = pd.DataFrame({"metric": ["grr"] * 4, "forecast": 0.9, "sd": 0.01, "realised": [0.92, 0.88, 0.9, 0.9]})
-    assert fit_scale(bt)["grr"] == pytest.approx(np.sqrt(2.0))
 
 
 def test_forecast_portfolio_groups_renewals_and_accounts() -> None:
