@@ -146,7 +146,8 @@ def record_play(settings: Settings, account_id: str, play: str, ts: dt.datetime,
         new = new.drop_duplicates(["account_id", "ts", "play"], keep="last")[cols]
         tmp = _write(new, path)
         try:
-            resolved = AlertStore.from_work_dir(settings.work_dir, ALERT_WAIT_S).resolve(str(account_id), play, ts.date())
+            alerts = AlertStore.from_work_dir(settings.work_dir, ALERT_WAIT_S)
+            resolved = alerts.resolve(str(account_id), play, ts.date())
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
