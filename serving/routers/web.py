@@ -3,7 +3,8 @@
 With keys configured, every page needs a session: /login takes an API key (checked like the header), sets a
 random session token as an HttpOnly, SameSite=Strict cookie and never stores the key. Without a session
 the pages redirect to /login. The state-changing forms (POST /login, /logout, /accounts/{id}/plays) are
-refused with 403 when the browser says they come from another site: an `Origin` (or, without one, a `Referer`) that is neither the
+refused with 403 when the browser says they come from another site: an `Origin` (or, without one, a
+`Referer`) that is neither the
 served host nor in `serving.trusted_origins` (login CSRF: a foreign page signing the CSM in to its own key).
 """
 
