@@ -306,8 +306,9 @@ class ApiKey(BaseModel):
 
     name: str = Field(..., min_length=1, description="Who holds the key (shown in logs, never the key).")
     hash: str = Field(..., pattern=r"^scrypt\$", description="scrypt$n$r$p$salt$digest, from `churnml apikey hash`.")
-    role: Literal["read", "score"] = Field(
-        "read", description="read: GET routes and the web page; score: also POST /v1/score."
+    role: Literal["read", "write", "score"] = Field(
+        "read", description="read: GET routes and the web page; write: also records plays done (POST "
+        "/v1/accounts/{id}/interventions, the page's \"Play done\"); score: also POST /v1/score."
     )
     csm_id: str | None = Field(
         None, min_length=1, description="The CSM this key belongs to (accounts.csm_id): the web page's "

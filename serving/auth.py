@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 from churnml.config import ApiKey
 
-ROLES: tuple[str, ...] = ("read", "score")
+#: Each role may do what the ones before it may: read (GET routes, the web page) < write (also record plays
+#: done) < score (also POST /v1/score).
+ROLES: tuple[str, ...] = ("read", "write", "score")
 _N, _R, _P = 2**14, 8, 1
 _DKLEN = 32
 _CACHE_MAX = 1024
@@ -72,6 +74,10 @@ class Principal:
 
     def can_score(self) -> bool:
         return self.role == "score"
+
+    def can_write(self) -> bool:
+        """Whether the key may record plays done (roles `write` and `score`; `read` keys only look)."""
+        return self.role in ("write", "score")
 
 
 ANONYMOUS = Principal("anonymous", "score")

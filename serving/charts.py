@@ -34,10 +34,9 @@ class DriverChart:
 
 
 def _points(r: Reason) -> float | None:
-    """A reason's size in probability points, where the explanation gives it (`points`/`probability_points`)."""
-    extra = r.model_extra or {}
-    for key in ("points", "probability_points"):
-        v = extra.get(key)
+    """A reason's size in probability points: the declared `Reason.points` (or a `probability_points` extra
+    field); None for reasons stored before points were."""
+    for v in (r.points, (r.model_extra or {}).get("probability_points")):
         if isinstance(v, int | float) and v == v:
             return float(v)
     return None

@@ -50,5 +50,14 @@ async def require_scorer(who: Annotated[Principal, Depends(require_key)]) -> Pri
     return who
 
 
+async def require_writer(who: Annotated[Principal, Depends(require_key)]) -> Principal:
+    """A key with role `write` or `score`: read-only keys may not add to the intervention log."""
+    if not who.can_write():
+        raise HTTPException(403, f"API key {who.name!r} is read-only: recording a play needs a key with role "
+                            "'write' (or 'score')")
+    return who
+
+
 Reader = Annotated[Principal, Depends(require_key)]
 Scorer = Annotated[Principal, Depends(require_scorer)]
+Writer = Annotated[Principal, Depends(require_writer)]

@@ -41,6 +41,31 @@ class ThemeReasons(BaseModel):
     protective: list[Reason]
 
 
+class ThemePoints(BaseModel):
+    """One theme's share of the risk in probability points, as the page lists it: `points` = `reasons` (the
+    points of the reasons listed under the theme) + `other_factors` (its smaller reasons and context)."""
+
+    theme: str
+    points: float = Field(..., description="The theme's total, probability points (> 0 raises risk).")
+    reasons: float = Field(..., description="Sum of the points of the reasons listed under the theme.")
+    other_factors: float = Field(..., description="The rest of the theme's points: reasons too small to list, "
+                                 "and context.")
+
+
+class Alert(BaseModel):
+    """An open alert of the account and the play it recommends (`churnml.plays`: one per account and cause)."""
+
+    alert_id: str
+    cause: str = Field(..., description="Why it was raised: band_up, risk_jump, or a signal rule's cause.")
+    detail: str | None = Field(None, description="What changed, in words.")
+    raised: dt.date = Field(..., description="The scoring date the alert was opened on.")
+    last_seen: dt.date = Field(..., description="The latest scoring that still raised it.")
+    play: str = Field(..., description="The recommended play (plays.playbook).")
+    play_text: str = Field(..., description="The playbook's words for the play.")
+    held_out: bool = Field(..., description="Kept un-routed by the holdout (plays.holdout): recorded to measure "
+                           "whether plays work; do not route it to a CSM (the web page does not show it).")
+
+
 class ModelRef(BaseModel):
     """Which model answered."""
 
@@ -77,6 +102,9 @@ class AccountScore(BaseModel):
     renewal_date: dt.date | None = Field(None, description="Next renewal (as-of date + days to renewal).")
     context: list[Reason] = Field(default_factory=list, description="Facts about the account the risk is read "
                                   "against (renewal timing, contract, tenure...), shown beside the drivers.")
+    theme_points: list[ThemePoints] = Field(default_factory=list, description="Per theme, its probability "
+                                            "points split into the listed reasons and other factors (empty for "
+                                            "scores stored before points were).")
     scored_at: dt.datetime | None = Field(None, description="When the score was computed (UTC, with its offset).")
 
 
@@ -92,9 +120,35 @@ class HistoryPoint(BaseModel):
 
 
 class AccountDetail(AccountScore):
-    """Latest score, its reasons and the account's score history (oldest first)."""
+    """Latest score, its reasons, its open alerts with their plays and the account's score history (oldest first)."""
 
+    alerts: list[Alert] = Field(default_factory=list, description="Open alerts of the account, oldest first.")
     history: list[HistoryPoint]
+
+
+class InterventionIn(BaseModel):
+    """A play done on an account, for the intervention log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    play: str = Field(..., min_length=1, max_length=128, description="A play of plays.playbook.")
+    ts: dt.datetime | None = Field(None, description="When it was done (default: now; without an offset: UTC). "
+                                   "Not in the future.")
+    csm_id: str | None = Field(None, min_length=1, max_length=128,
+                               description="Who ran it (default: the CSM the API key belongs to).")
+    outcome: str | None = Field("done", max_length=500, description="Free text, e.g. done.")
+
+
+class Intervention(BaseModel):
+    """The row stored in the intervention log, and the open alerts it resolved."""
+
+    account_id: str
+    ts: dt.datetime = Field(..., description="When the play was done (UTC).")
+    play: str
+    csm_id: str | None
+    outcome: str | None
+    alerts_resolved: int = Field(..., description="Open alerts of the account recommending this play, now "
+                                 "resolved.")
 
 
 class AccountRow(BaseModel):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -27,7 +27,7 @@ from churnml.config import ScoringConfig
 from churnml.scoring.bands import BandCut
 from churnml.scoring.explain import Explanation, explain_arrays, plan_for
 from serving.contract import request_model
-from serving.views import renewal_after
+from serving.views import renewal_after, theme_points
 
 
 class InvalidPayload(ValueError):
@@ -125,6 +125,13 @@ class OnlineScorer:
         return {"model": ref, "accounts": out}
 
 
+class _Pts(NamedTuple):
+    """A reason's theme and points: what splitting a theme's points needs."""
+
+    theme: str
+    points: float
+
+
 def account_body(e: Explanation, band: str, model: dict[str, str], *, as_of: str, mrr: float | None,
                  segment: str | None, csm_id: str | None, scored_at: str,
                  days_to_renewal: float | None = None) -> dict[str, Any]:
@@ -143,5 +150,10 @@ def account_body(e: Explanation, band: str, model: dict[str, str], *, as_of: str
         "reasons_by_theme": by_theme, "theme_contributions": e.themes, "raw_score": e.raw_score,
         "base_value": e.base_value, "model": model, "segment": segment, "csm_id": csm_id, "scored_at": scored_at,
         "account_name": None, "csm_name": None, "arr": None if mrr is None else 12 * mrr,
-        "renewal_date": None if renewal is None else renewal.isoformat(), "context": [],
+        "renewal_date": None if renewal is None else renewal.isoformat(),
+        "context": [r.to_dict() for r in e.context],
+        # from the reasons as answered (points rounded as stored), so stored and online splits are equal
+        "theme_points": [t.model_dump() for t in theme_points(
+            e.theme_points, [_Pts(r["theme"], r["points"]) for r in drivers],
+            [_Pts(r["theme"], r["points"]) for r in protective])],
     }

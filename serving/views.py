@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from churnml.scoring.explain.attribution import group_by_theme
-from serving.schemas import AccountRow, AccountScore, HistoryPoint, ModelRef, Reason, ThemeReasons
+from churnml.scoring.explain.attribution import group_by_theme, theme_totals
+from serving.schemas import AccountRow, AccountScore, HistoryPoint, ModelRef, Reason, ThemePoints, ThemeReasons
 
 
 def _opt(v: Any) -> Any:
@@ -84,11 +84,12 @@ def is_context(reason: Mapping[str, Any]) -> bool:
 
 
 def split_context(row: Mapping[str, Any]) -> tuple[list[Reason], list[Reason], list[Reason]]:
-    """(drivers, protective, context) of a score-table row: reasons marked as context, and those of a
-    `context` column where the explanation stores them apart, go to context, never among the drivers."""
+    """(drivers, protective, context) of a score-table row: the context facts batch scoring stores apart (the
+    `context_facts` column, `churnml.scoring.table`), and any reason marked as context, go to context, never
+    among the drivers."""
     drivers = _json(row.get("risk_drivers"), [])
     protective = _json(row.get("protective_factors"), [])
-    context = [c for c in _json(row.get("context"), []) if isinstance(c, dict)]
+    context = [c for c in _json(row.get("context_facts"), []) if isinstance(c, dict)]
     context += [r for r in [*drivers, *protective] if is_context(r)]
     return ([Reason(**r) for r in drivers if not is_context(r)],
             [Reason(**r) for r in protective if not is_context(r)],
@@ -99,6 +100,27 @@ def _fact(c: Mapping[str, Any]) -> dict[str, Any]:
     """A context entry as a `Reason` (the explanation may give a fact without a contribution or theme)."""
     return {"feature": c.get("feature", ""), "theme": c.get("theme", "context"),
             "contribution": float(c.get("contribution") or 0.0), **c, "sentence": str(c.get("sentence", ""))}
+
+
+def theme_points(points: Mapping[str, float] | None, drivers: Iterable[Any],
+                 protective: Iterable[Any]) -> list[ThemePoints]:
+    """Per theme, its probability points split into the listed reasons and the rest ("other factors"), by
+    `churnml.scoring.explain.theme_totals`; empty without stored theme points or when a listed reason has none
+    (scores stored before points were: a split would not add up). Reasons: anything with `theme` and `points`."""
+    d, p = list(drivers), list(protective)
+    if not points or any(r.points is None for r in (*d, *p)):
+        return []
+    return [ThemePoints(theme=t.theme, points=t.points, reasons=t.points - t.other, other_factors=t.other)
+            for t in theme_totals(points, d, p)]
+
+
+def theme_view(score: AccountScore) -> dict[str, Any]:
+    """What the page shows of the theme points: `theme_points` (theme -> `ThemePoints`; empty for scores stored
+    before points were) and `other_themes`, the points of the themes none of whose reasons is listed."""
+    listed = {g.theme for g in score.reasons_by_theme}
+    by_theme = {t.theme: t for t in score.theme_points}
+    rest = [t.points for t in score.theme_points if t.theme not in listed]
+    return {"theme_points": by_theme, "other_themes": sum(rest) if rest else None}
 
 
 def account_score(row: Mapping[str, Any]) -> AccountScore:
@@ -114,6 +136,7 @@ def account_score(row: Mapping[str, Any]) -> AccountScore:
         protective_factors=protective,
         reasons_by_theme=reasons_by_theme(drivers, protective),
         context=context,
+        theme_points=theme_points(_json(row.get("theme_points"), None), drivers, protective),
         theme_contributions=_json(row["theme_contributions"], {}),
         raw_score=float(row["raw_score"]),
         base_value=float(row["base_value"]),

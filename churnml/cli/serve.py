@@ -100,7 +100,8 @@ apikey_app = typer.Typer(name="apikey", help="API keys for `churnml serve`: stor
 @apikey_app.command("new")
 def apikey_new(
     name: Annotated[str, typer.Option(help="Who will hold the key (shown in logs).")],
-    role: Annotated[str, typer.Option(help="read (GET routes, web page) or score (also POST /v1/score).")] = "read",
+    role: Annotated[str, typer.Option(help="read (GET routes, web page), write (also record plays done) or "
+                                      "score (also POST /v1/score).")] = "read",
 ) -> None:
     """Create a random key; print it once, and the config entry holding only its hash."""
     from serving.auth import ROLES, hash_key, new_key
@@ -113,7 +114,7 @@ def apikey_new(
 @apikey_app.command("hash")
 def apikey_hash(
     name: Annotated[str, typer.Option(help="Who holds the key.")] = "client",
-    role: Annotated[str, typer.Option(help="read or score.")] = "read",
+    role: Annotated[str, typer.Option(help="read, write or score.")] = "read",
     key: Annotated[str | None, typer.Option(help="The key (default: asked for, hidden).", envvar="CHURNML_API_KEY")]
     = None,
 ) -> None:
@@ -126,7 +127,7 @@ def apikey_hash(
         _print_entry(name, role, hash_key(key), None)
 
 
-def _print_entry(name: str, role: Literal["read", "score"] | str, hashed: str, key: str | None) -> None:
+def _print_entry(name: str, role: Literal["read", "write", "score"] | str, hashed: str, key: str | None) -> None:
     if key:
         console.print(f"key (shown once; give it to {name}): {key}", highlight=False, soft_wrap=True)
     console.print("add to configs/<yours>.yaml under serving.api_keys:", highlight=False)

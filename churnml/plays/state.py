@@ -19,6 +19,7 @@ import pandas as pd
 
 from churnml.config import PlaysConfig
 from churnml.plays.alerts import ALERT_COLUMNS, WeekPlan, plan_week
+from churnml.scoring.store import connect
 
 ALERTS_FILE = "alerts.duckdb"
 _SCHEMA = """
@@ -32,32 +33,41 @@ CREATE TABLE IF NOT EXISTS alert_weeks (as_of DATE PRIMARY KEY);
 
 
 class AlertStore:
-    """The alert DuckDB file; each call opens and closes its own connection."""
+    """The alert DuckDB file; each call opens and closes its own connection.
 
-    def __init__(self, path: Path | str) -> None:
+    Args:
+        path: the DuckDB file.
+        wait_s: how long opening it waits while another process holds it (then
+            `churnml.scoring.store.StoreLockedError`); the service waits a little, batch steps not at all.
+    """
+
+    def __init__(self, path: Path | str, wait_s: float = 0.0) -> None:
         self.path = Path(path)
+        self.wait_s = wait_s
 
     @classmethod
-    def from_work_dir(cls, work_dir: Path | str) -> AlertStore:
-        return cls(Path(work_dir) / ALERTS_FILE)
+    def from_work_dir(cls, work_dir: Path | str, wait_s: float = 0.0) -> AlertStore:
+        return cls(Path(work_dir) / ALERTS_FILE, wait_s)
 
     @contextmanager
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(self.path))
+        con = connect(self.path, wait_s=self.wait_s, poll_s=0.05)
         try:
             con.execute(_SCHEMA)
             yield con
         finally:
             con.close()
 
-    def read(self, status: str | None = None) -> pd.DataFrame:
-        """Every alert (or those with `status`), ordered by opening week then account and cause."""
+    def read(self, status: str | None = None, account_id: str | None = None) -> pd.DataFrame:
+        """Every alert (or those with `status`, of `account_id`), ordered by opening week, account and cause."""
         if not self.path.exists():
             return pd.DataFrame(columns=ALERT_COLUMNS)
-        where, args = ("WHERE status = ?", [status]) if status else ("", [])
+        conds = [(c, v) for c, v in (("status", status), ("account_id", account_id)) if v is not None]
+        where = ("WHERE " + " AND ".join(f"{c} = ?" for c, _ in conds)) if conds else ""
         with self._connect() as con:
-            df = con.execute(f"SELECT * FROM alerts {where} ORDER BY opened_as_of, account_id, cause", args).df()
+            df = con.execute(f"SELECT * FROM alerts {where} ORDER BY opened_as_of, account_id, cause",
+                             [v for _, v in conds]).df()
         for col in ("opened_as_of", "last_seen_as_of", "closed_as_of"):
             df[col] = pd.to_datetime(df[col]).dt.date
         return df

@@ -9,15 +9,19 @@ from typing import Annotated, Literal
 import orjson
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import Reader, Scorer, State
+from serving.deps import Reader, Scorer, State, Writer
+from serving.plays import PlayRefused, open_alerts, record
 from serving.schemas import (
     AccountDetail,
     AccountPage,
     AccountScore,
     Band,
     ErrorBody,
+    Intervention,
+    InterventionIn,
     ModelInfo,
     ScoreResponse,
     SortKey,
@@ -56,14 +60,43 @@ def list_accounts(
 
 @router.get("/accounts/{account_id}", response_model=AccountDetail,
             responses={404: {"model": ErrorBody, "description": "No scores for this account"}},
-            summary="Latest score, reasons and score history of one account")
+            summary="Latest score, reasons, context, open alerts with their plays, and score history of one account")
 def get_account(state: State, _: Reader,
                 account_id: Annotated[str, Path(min_length=1, max_length=128)]) -> AccountDetail:
+    """`alerts` lists every open alert with `held_out` set where the holdout keeps it un-routed: a client
+    routing plays to CSMs must skip those (the web page does)."""
     rows = state.store.history(account_id)
     if not rows:
         raise HTTPException(404, f"no scores stored for account {account_id!r}")
     latest = account_score(rows[-1])
-    return AccountDetail(**latest.model_dump(), history=[history_point(r) for r in rows])
+    return AccountDetail(**latest.model_dump(), alerts=open_alerts(state.settings, account_id),
+                         history=[history_point(r) for r in rows])
+
+
+@router.post("/accounts/{account_id}/interventions", response_model=Intervention, status_code=201,
+             responses={403: {"model": ErrorBody, "description": "Read-only API key"},
+                        404: {"model": ErrorBody, "description": "No scores for this account"},
+                        409: {"model": ErrorBody, "description": "This play at this time is already logged"},
+                        422: {"model": ValidationErrorBody, "description": "Unknown play (the valid ones are "
+                              "named), a time in the future, or an invalid body"},
+                        503: {"model": ErrorBody, "description": "No writable intervention log, or the alert "
+                              "store is busy (nothing recorded)"}},
+             summary="Record a play done on an account (the intervention log)")
+def add_intervention(state: State, who: Writer, body: InterventionIn,
+                     account_id: Annotated[str, Path(min_length=1, max_length=128)]) -> Intervention:
+    """Appends `{account_id, ts, play, csm_id, outcome}` to `<data.dir>/interventions.parquet`
+    (`churnml.plays.interventions.record_play`, under a file lock) and resolves the account's open alerts
+    recommending the play. `csm_id` defaults to the CSM the key belongs to; `ts` to now."""
+    try:
+        return record(state.settings, state.store, account_id, body.play, ts=body.ts,
+                      csm_id=body.csm_id or who.csm_id, outcome=body.outcome)
+    except PlayRefused as exc:
+        if exc.status == 422:  # the same shape as any invalid body: the field is named
+            field = "play" if exc.detail.startswith("unknown play") else "ts"
+            raise RequestValidationError([{"loc": ("body", field), "msg": exc.detail, "type": "value_error"}]) \
+                from None
+        headers = {"Retry-After": "5"} if exc.status == 503 else None
+        raise HTTPException(exc.status, exc.detail, headers=headers) from None
 
 
 #: Requests with at most this many accounts are answered on the event loop (about a millisecond each);

@@ -2,8 +2,9 @@
 
 With keys configured, every page needs a session: /login takes an API key (checked like the header), sets a
 random session token as an HttpOnly, SameSite=Strict cookie and never stores the key. Without a session
-the pages redirect to /login. The state-changing forms (POST /login, /logout) are refused with 403 when the
-browser says they come from another site: an `Origin` (or, without one, a `Referer`) that is neither the
+the pages redirect to /login. The state-changing forms (POST /login, /logout, /accounts/{id}/plays) are
+refused with 403 when the browser says they come from another site: an `Origin` (or, without one, a
+`Referer`) that is neither the
 served host nor in `serving.trusted_origins` (login CSRF: a foreign page signing the CSM in to its own key).
 """
 
@@ -19,15 +20,17 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from churnml.scoring.explain import THEMES
 from serving.auth import Principal
 from serving.charts import driver_bars, drivers_svg, drivers_svg_stacked, history_svg, sparkline_svg
 from serving.deps import State, principal_for
+from serving.plays import PlayRefused, open_alerts, play_for_form, record, routed, valid_plays
 from serving.schemas import SortKey
 from serving.signals import signal_changes, signal_trends
 from serving.store import Filters
-from serving.views import account_row, account_score, history_point
+from serving.views import account_row, account_score, history_point, theme_view
 
 COOKIE = "churnml_session"
 PAGE_SIZE = 50
@@ -229,7 +232,37 @@ def export_csv(
 
 
 @router.get("/accounts/{account_id}", response_class=HTMLResponse)
-def account_page(request: Request, state: State, who: Viewer, account_id: str) -> Response:
+def account_page(request: Request, state: State, who: Viewer, account_id: str,
+                 done: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+    """The account; `?done=<play>` (where "Play done" redirects to) confirms the play just recorded."""
+    confirmed = done if done in valid_plays(state.settings) else None
+    return _account(request, state, who, account_id, {"done": confirmed})
+
+
+@router.post("/accounts/{account_id}/plays")
+async def play_done(request: Request, state: State, who: Viewer, account_id: str) -> Response:
+    """"Play done": records the play (as `POST /v1/accounts/{id}/interventions` does) and redirects back to the
+    account with a confirmation; refused like the login form when posted from another site, with 403 for a
+    read-only session, and the page again saying why for anything else the log refuses."""
+    refused = _cross_site(request, state)
+    if refused is not None:
+        return refused
+    if not who.can_write():
+        return _account(request, state, who, account_id, {"play_error": "Your key is read-only: recording a "
+                        "play needs a key with role 'write'."}, status_code=403)
+    fields = play_for_form(urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace")))
+    try:
+        await run_in_threadpool(record, state.settings, state.store, account_id, fields["play"],
+                                csm_id=who.csm_id, outcome=fields["outcome"])
+    except PlayRefused as exc:
+        return _account(request, state, who, account_id, {"play_error": exc.detail}, status_code=exc.status)
+    target = f"/accounts/{urllib.parse.quote(account_id, safe='')}?{urllib.parse.urlencode({'done': fields['play']})}"
+    return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+
+
+def _account(request: Request, state: Any, who: Principal, account_id: str, extra: dict[str, Any],
+             status_code: int = 200) -> Response:
+    """The account page (`extra`: the play confirmation or error), or the missing page (404)."""
     rows = state.store.history(account_id)
     if not rows:
         return _page(request, "missing.html", {**_common(state, who), "account_id": account_id},
@@ -251,4 +284,7 @@ def account_page(request: Request, state: State, who: Viewer, account_id: str) -
         "signals": signals,
         "key_signals": signal_trends(rows),
         "moved": signal_changes(previous, rows[-1]),
-    })
+        **theme_view(latest),
+        "alerts": routed(open_alerts(state.settings, account_id)), "plays": valid_plays(state.settings),
+        "can_write": who.can_write(), "done": None, "play_error": None, **extra,
+    }, status_code=status_code)

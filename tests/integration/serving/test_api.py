@@ -85,7 +85,7 @@ def test_online_score_equals_batch_score(client: TestClient, serving_world: Serv
         assert a["segment"] == row["segment"]
     # the detail route and the scoring route answer in the same shape
     detail = client.get(f"/v1/accounts/{got[0]['account_id']}", headers=READ).json()
-    assert set(detail) - {"history"} == set(got[0])
+    assert set(detail) - {"history", "alerts"} == set(got[0])
 
 
 def test_mixed_as_of_dates_in_one_request(client: TestClient, serving_world: ServingWorld) -> None:
