@@ -1,10 +1,14 @@
 """A fresh score for one account from its raw signals: features now, with the batch definitions, then scored.
 
 `FreshScorer` opens and validates the configured data source once (`churnml.data.load.load_data`, as batch
-scoring does) and keeps it; each call computes one account's features with the same Ibis expression as the
-weekly batch (`feature_set(..., accounts=[id])`: every table filtered to that account before anything else),
-for one as-of date (default: the request's date, UTC; data strictly before that date's midnight is used, as
-in batch scoring), and scores them with `churnml.scoring.table.score_accounts`, so the row equals the one a
+scoring does) and keeps it, with its DuckDB connection; each call computes one account's features with the same
+Ibis expression as the weekly batch (`feature_set(..., accounts=[id])`: every table filtered to that account
+before anything else). Building and compiling that expression costs seconds, running it tens of milliseconds, so
+it is compiled once per as-of date and model (`churnml.scoring.prepared`: the account id is the prepared query's
+parameter); what is fitted or chosen on every account's rows at that date (per-event-type columns, BG/NBD) is
+then fixed for the date, as it is within one batch run. Features are computed for one as-of date (default: the
+request's date, UTC; data strictly before that date's midnight is used, as in batch scoring) and scored with
+`churnml.scoring.table.score_accounts`, so the row equals the one a
 batch run at that date would store — including the change since the account's previous stored score — except
 the band: a population of one has no base rate, so it is banded by the edges its last stored scoring used
 (`stored_cut`).
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +31,17 @@ import pandas as pd
 
 from churnml.config import RiskBands
 from churnml.scoring.bands import BandCut
+from churnml.scoring.prepared import SENTINEL, PreparedQuery
 from churnml.scoring.table import score_accounts
 
 if TYPE_CHECKING:
     from churnml.config import Settings
     from churnml.data.sources import Tables
     from churnml.features.catalog import FeatureSpec
+
+
+#: How many (as-of date, model features) feature queries stay compiled (today's, and a few explicit dates).
+PREPARED_DATES = 8
 
 
 class NotScorable(LookupError):
@@ -51,6 +61,9 @@ class FreshScorer:
         self._data = data
         self._tables: Tables | None = None
         self._lock = threading.Lock()  # one DuckDB connection: one query at a time
+        #: (as-of date, model features) -> the feature query compiled once and its registry entries.
+        self._prepared: OrderedDict[tuple[Any, ...], tuple[PreparedQuery, tuple[FeatureSpec, ...]]] = OrderedDict()
+        self._account_query: PreparedQuery | None = None
 
     def tables(self) -> Tables:
         """The validated input tables (loaded on first use)."""
@@ -73,25 +86,43 @@ class FreshScorer:
         """
         return self._features(account_id, as_of, model)[0]
 
+    def _query(self, as_of: dt.date, names: list[str] | None) -> tuple[PreparedQuery, tuple[FeatureSpec, ...]]:
+        """The one-account feature query at `as_of`, built and compiled on first use of that date and feature
+        list (the batch expression, `feature_set(..., accounts=[id])`, with the id as the query's parameter)."""
+        from churnml.features import feature_set
+
+        key = (as_of, tuple(names) if names else None)
+        found = self._prepared.get(key)
+        if found is None:
+            tables = self.tables()
+            fs = feature_set(tables, [as_of], self.settings.labels, accounts=[SENTINEL],
+                             features=self.settings.features, model_features=names)
+            found = self._prepared[key] = (PreparedQuery(tables.con, fs.table), tuple(fs.specs))
+            while len(self._prepared) > PREPARED_DATES:
+                self._prepared.popitem(last=False)
+        self._prepared.move_to_end(key)
+        return found
+
     def _features(self, account_id: str, as_of: dt.date, model: Any) -> tuple[pd.DataFrame, tuple[FeatureSpec, ...]]:
-        from churnml.features import feature_set, to_frame
+        from churnml.features.pipeline import finalise_frame
 
         with self._lock:
             tables = self.tables()
-            names = list(getattr(model, "feature_names_", ())) or None
-            fs = feature_set(tables, [as_of], self.settings.labels, accounts=[account_id],
-                             features=self.settings.features, model_features=names)
-            frame = to_frame(fs)
+            query, specs = self._query(as_of, list(getattr(model, "feature_names_", ())) or None)
+            frame = finalise_frame(query.run(account_id), specs)
         if frame.empty:
             raise NotScorable(f"account {account_id!r} is unknown or not active at {as_of} in {tables.source}: "
                               "nothing to score")
-        return frame, tuple(fs.specs)
+        return frame, specs
 
     def _account(self, account_id: str) -> pd.DataFrame:
-        acc = self.tables()["accounts"]
-        acc = acc.filter(acc.account_id.cast("string") == account_id)
         with self._lock:
-            return acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns]).to_pandas()
+            if self._account_query is None:
+                acc = self.tables()["accounts"]
+                acc = acc.filter(acc.account_id.cast("string") == SENTINEL)
+                expr = acc.select(*[c for c in ("account_id", "segment", "csm_id") if c in acc.columns])
+                self._account_query = PreparedQuery(self.tables().con, expr)
+            return self._account_query.run(account_id)
 
     def score(self, model: Any, *, model_name: str, model_version: int | str, account_id: str,
               as_of: dt.date | None = None, history: pd.DataFrame | None = None) -> pd.DataFrame:
