@@ -110,7 +110,7 @@ def test_context_reasons_are_shown_apart_from_drivers() -> None:
            "mrr": 100.0, "mrr_at_risk": 30.0, "risk_drivers": json.dumps([renewal, usage]),
            "protective_factors": "[]", "theme_contributions": "{}", "raw_score": 0.1, "base_value": -1.0,
            "model_name": "m", "model_version": "1",
-           "context": json.dumps([{"feature": "tenure_days", "sentence": "Customer for 3.8 years"}])}
+           "context_facts": json.dumps([{"feature": "tenure_days", "sentence": "Customer for 3.8 years"}])}
     score = account_score(row)
     assert [r.feature for r in score.risk_drivers] == ["events_30d"]
     assert [c.sentence for c in score.context] == ["Customer for 3.8 years", "Renewal in 29 days"]
