@@ -117,6 +117,8 @@ class HistoryPoint(BaseModel):
     change_points: float | None
     model_version: str
     theme_contributions: dict[str, float]
+    theme_points: dict[str, float] | None = Field(None, description="Each theme's pull on the risk in probability "
+                                                  "points (null for scores stored before points were).")
 
 
 class AccountDetail(AccountScore):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -162,7 +162,19 @@ def history_point(row: Mapping[str, Any]) -> HistoryPoint:
         change_points=_opt(row.get("change_points")),
         model_version=str(row["model_version"]),
         theme_contributions=_json(row["theme_contributions"], {}),
+        theme_points=_json(row.get("theme_points"), None) or None,
     )
+
+
+def theme_trends(history: Sequence[HistoryPoint], themes: Sequence[str]) -> tuple[list[dict[str, Any]], str]:
+    """Each theme's pull on the risk at every scoring, and its unit: probability points when every scoring
+    stored them (what a CSM reads elsewhere on the page), else log-odds (scores stored before points were)."""
+    in_points = bool(history) and all(h.theme_points is not None for h in history)
+    unit = "points" if in_points else "log-odds"
+    trends = [{"theme": t, "values": [(h.theme_points or {}).get(t, 0.0) if in_points
+                                      else h.theme_contributions.get(t, 0.0) for h in history]}
+              for t in themes if any(t in h.theme_contributions for h in history)]
+    return trends, unit
 
 
 def account_row(row: Mapping[str, Any]) -> AccountRow:

@@ -30,7 +30,7 @@ from serving.plays import PlayRefused, open_alerts, play_for_form, record, route
 from serving.schemas import SortKey
 from serving.signals import signal_changes, signal_trends
 from serving.store import Filters
-from serving.views import account_row, account_score, history_point, theme_view
+from serving.views import account_row, account_score, history_point, theme_trends, theme_view
 
 COOKIE = "churnml_session"
 PAGE_SIZE = 50
@@ -270,8 +270,7 @@ def _account(request: Request, state: Any, who: Principal, account_id: str, extr
     latest = account_score(rows[-1])
     history = [history_point(r) for r in rows]
     bands = state.store.latest_cut(state.settings.scoring.bands)
-    themes = [t for t in THEMES if any(t in h.theme_contributions for h in history)]
-    signals = [{"theme": t, "values": [h.theme_contributions.get(t, 0.0) for h in history]} for t in themes]
+    signals, signals_unit = theme_trends(history, THEMES)
     for s in signals:
         s["svg"] = sparkline_svg(s["values"])
     previous = rows[-2] if len(rows) > 1 else None
@@ -281,7 +280,7 @@ def _account(request: Request, state: Any, who: Principal, account_id: str, extr
         "drivers_svg": drivers_svg(chart.bars, unit=chart.unit), "chart_unit": chart.unit,
         "drivers_phone_svg": drivers_svg_stacked(chart.bars, unit=chart.unit),
         "history_svg": history_svg([(h.as_of, h.churn_probability) for h in history], (bands.medium, bands.high)),
-        "signals": signals,
+        "signals": signals, "signals_unit": signals_unit,
         "key_signals": signal_trends(rows),
         "moved": signal_changes(previous, rows[-1]),
         **theme_view(latest),

@@ -77,6 +77,11 @@ def test_account_page_shows_reasons_chart_history_and_signals(web: TestClient, s
     assert html.count('class="bar protective"') == 2 * len(json.loads(row["protective_factors"]))
     assert 'class="chart history"' in html and html.count("<circle") == 2  # two scorings
     assert 'id="signals"' in html and 'class="spark"' in html
+    # theme trends in the probability points the reasons use, latest value as stored
+    assert "in probability points" in html
+    for theme, pts in json.loads(row["theme_points"]).items():
+        if theme in json.loads(row["theme_contributions"]):
+            assert f"{pts:+.1f} pts</td>" in html, theme
     # the key signals stored with each scoring, by their registry description, latest value shown
     assert 'id="key-signals"' in html and "Monthly recurring revenue" in html
     mrr = json.loads(row["signals"])["mrr"]
