@@ -68,6 +68,9 @@ def print_result(result: WeeklyResult) -> None:
     console.print(f"week {result.week}: challenger v{result.version} {verdict} — {result.reason}", highlight=False)
     if result.drift is not None and result.drift.breached:
         console.print(f"[yellow]drift breach:[/] {', '.join(result.drift.breaches)}", highlight=False)
+    if result.drift is not None and result.drift.ageing:
+        console.print(f"[dim]shifted as the accounts age (expected, not a breach): {', '.join(result.drift.ageing)}"
+                      "[/]", highlight=False, soft_wrap=True)
     pushed = (f"; pushed {result.push.acked:,} to {result.push.target} ({len(result.push.rejected)} rejected, "
               f"{result.push.unchanged:,} unchanged)" if result.push else "")
     console.print(f"{result.scored:,} accounts scored as of {result.as_of}{pushed}", highlight=False)

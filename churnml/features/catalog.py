@@ -33,6 +33,9 @@ class FeatureSpec:
             (e.g. events_30d is compared with events_prev_30d), used to phrase reasons.
         context: the feature describes the account's situation (contract, tenure, segment, static attributes)
             rather than its behaviour; explanations treat it as context, not as something a CSM can move.
+        accumulates: the feature grows with the account's age by construction (tenure, lifetime totals), so an
+            ageing population shifts its distribution every week; drift monitoring reports its shift apart
+            instead of counting it as a breach (`churnml.scoring.drift`).
     """
 
     name: str
@@ -43,6 +46,7 @@ class FeatureSpec:
     requires: tuple[tuple[str, str], ...] = ()
     reference: str | None = None
     context: bool = False
+    accumulates: bool = False
 
 
 class Words:
@@ -78,7 +82,7 @@ def _plural(noun: str | None) -> str:
 
 
 def _usage(name: str, description: str, unit: str, *, user: bool = False, reference: str | None = None,
-           type_: bool = False, value: bool = False) -> FeatureSpec:
+           type_: bool = False, value: bool = False, accumulates: bool = False) -> FeatureSpec:
     req: tuple[tuple[str, str], ...] = (("events", "ts"),)
     if user:
         req += (("events", "user_id"),)
@@ -86,7 +90,7 @@ def _usage(name: str, description: str, unit: str, *, user: bool = False, refere
         req += (("events", "event_type"),)
     if value:
         req += (("events", "value"),)
-    return FeatureSpec(name, description, "usage", unit, requires=req, reference=reference)
+    return FeatureSpec(name, description, "usage", unit, requires=req, reference=reference, accumulates=accumulates)
 
 
 # The default usage windows (`FeatureWindows().usage`); the windows in use come from the config.
@@ -129,11 +133,12 @@ def lifetime_specs(cfg: FeaturesConfig) -> tuple[FeatureSpec, ...]:
     ws, words = cfg.windows.usage, Words(cfg)
     since = f"since {words.first}"
     specs = [
-        _usage("days_since_first_event", f"Days since {words.first}", "days"),
-        _usage("events_lifetime", f"{words.events} {since}", words.unit),
-        _usage("active_days_lifetime", f"Days with {words.activity} {since}", "days"),
-        _usage("active_weeks_lifetime", f"Calendar weeks (Monday to Sunday) with {words.activity} {since}", "weeks"),
-        _usage("active_months_lifetime", f"Calendar months with {words.activity} {since}", "months"),
+        _usage("days_since_first_event", f"Days since {words.first}", "days", accumulates=True),
+        _usage("events_lifetime", f"{words.events} {since}", words.unit, accumulates=True),
+        _usage("active_days_lifetime", f"Days with {words.activity} {since}", "days", accumulates=True),
+        _usage("active_weeks_lifetime", f"Calendar weeks (Monday to Sunday) with {words.activity} {since}", "weeks",
+               accumulates=True),
+        _usage("active_months_lifetime", f"Calendar months with {words.activity} {since}", "months", accumulates=True),
         _usage("gap_days_mean_lifetime", f"Average days between active days {since}", "days"),
         _usage("gap_days_latest", "Days between the last two active days", "days",
                reference="gap_days_mean_lifetime"),
@@ -149,7 +154,7 @@ def lifetime_specs(cfg: FeaturesConfig) -> tuple[FeatureSpec, ...]:
             specs.append(_usage(f"value_{w}d", words.value_phrase(f"in the last {w} days"), unit, value=True))
             specs.append(_usage(f"value_mean_{w}d", words.value_phrase(f"in the last {w} days", mean=True), unit,
                                 value=True))
-        specs.append(_usage("value_lifetime", words.value_phrase(since), unit, value=True))
+        specs.append(_usage("value_lifetime", words.value_phrase(since), unit, value=True, accumulates=True))
         specs.append(_usage("value_mean_lifetime", words.value_phrase(since, mean=True), unit, value=True))
     return tuple(specs)
 
@@ -219,7 +224,7 @@ COMMERCIAL: tuple[FeatureSpec, ...] = (
     FeatureSpec("contract_type", "Contract type (monthly, annual, multi-year)", "commercial",
                 kind="categorical", requires=(("subscriptions", "start_date"),), context=True),
     FeatureSpec("tenure_days", "Days since the first subscription started", "commercial", "days",
-                requires=(("subscriptions", "start_date"),), context=True),
+                requires=(("subscriptions", "start_date"),), context=True, accumulates=True),
     FeatureSpec("days_to_renewal", "Days until the next contract renewal", "commercial", "days",
                 requires=(("subscriptions", "start_date"),), context=True),
 )
@@ -231,7 +236,7 @@ TEAM: tuple[FeatureSpec, ...] = (
 
 ACCOUNT: tuple[FeatureSpec, ...] = (
     FeatureSpec("account_age_days", "Days since the account was created", "account", "days",
-                requires=(("accounts", "created_at"),), context=True),
+                requires=(("accounts", "created_at"),), context=True, accumulates=True),
     FeatureSpec("segment", "Customer segment", "account", kind="categorical",
                 requires=(("accounts", "segment"),), context=True),
     FeatureSpec("industry", "Industry", "account", kind="categorical", requires=(("accounts", "industry"),),

@@ -100,8 +100,10 @@ def render_summary(result: WeeklyResult, overall: pd.DataFrame | None, scoring: 
     if result.drift is not None:
         d = result.drift
         flag = "**DRIFT BREACH**: " + ", ".join(d.breaches) if d.breached else "no breach"
+        ageing = (f" Shifted as the accounts age (they grow with tenure by construction; expected, not counted as "
+                  f"breaches): {', '.join(d.ageing)}." if d.ageing else "")
         lines += ["## Drift (PSI, training window vs this week)", "",
-                  f"Thresholds: shifted ≥ {d.config.warn}, breach ≥ {d.config.alert}. {flag}.", "",
+                  f"Thresholds: shifted ≥ {d.config.warn}, breach ≥ {d.config.alert}. {flag}.{ageing}", "",
                   f"Score distribution PSI: {d.score_psi:.3f} ({d.score_status})", "",
                   _md_table(d.features.head(10))]
     if result.health is not None:

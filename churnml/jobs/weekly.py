@@ -224,13 +224,13 @@ def _full_week(wk: _Week, registry: ModelRegistry) -> WeeklyResult:
             with steps("validate"):
                 mlflow.log_metrics({f"rows_{k}": float(v) for k, v in _row_counts(wk.loaded).items()})
             with steps("features"):
-                frame, current, names = _features(wk)
+                frame, current, names, ageing = _features(wk)
                 mlflow.log_metrics({"training_rows": float(len(frame)), "accounts_now": float(len(current))})
             with steps("train"):
                 challenger = train_challenger(wk.settings, registry, frame, names, wk.source, run_name="challenger")
                 out.version = challenger.version
             with steps("drift"):
-                out.drift = _drift(wk.settings, frame, current, challenger.result.model, names)
+                out.drift = _drift(wk.settings, frame, current, challenger.result.model, names, ageing)
                 mlflow.log_metrics(out.drift.metrics())
                 mlflow.log_text(out.drift.features.to_csv(index=False), "drift.csv")
             with steps("health"):
@@ -350,8 +350,9 @@ def _row_counts(loaded: LoadedData) -> dict[str, int]:
     return {f"{n}_{k}": int(getattr(t, f"rows_{k}")) for n, t in tables for k in ("ok", "rejected")}
 
 
-def _features(wk: _Week) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """The training frame (labels masked as of as_of) and this week's frame with the training frame's columns."""
+def _features(wk: _Week) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+    """The training frame (labels masked as of as_of), this week's frame with the training frame's columns, the
+    feature names, and those of them that grow with account age (drift reports them apart)."""
     from churnml.features import feature_set, to_frame
 
     frame, fs, _ = training_frame(wk.settings, loaded=wk.loaded, as_of=wk.as_of)
@@ -359,17 +360,17 @@ def _features(wk: _Week) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
                                    model_features=list(fs.names)))
     if current.empty:
         raise ValueError(f"no account is active at {wk.as_of}: nothing to score")
-    return frame, current, list(fs.names)
+    return frame, current, list(fs.names), [s.name for s in fs.specs if s.accumulates]
 
 
 def _drift(settings: Settings, frame: pd.DataFrame, current: pd.DataFrame, model: object,
-           names: list[str]) -> DriftReport:
+           names: list[str], accumulating: list[str]) -> DriftReport:
     """This week against the last `drift_weeks` weekly snapshots of the training window."""
     dates = sorted(pd.to_datetime(frame["as_of"]).unique())[-settings.retrain.drift_weeks:]
     reference = frame[pd.to_datetime(frame["as_of"]).isin(dates)]
     ref_scores = model.predict_proba(reference)[:, 1]  # type: ignore[attr-defined]
     cur_scores = model.predict_proba(current)[:, 1]  # type: ignore[attr-defined]
-    return drift_report(reference, current, names, settings.retrain.drift, ref_scores, cur_scores)
+    return drift_report(reference, current, names, settings.retrain.drift, ref_scores, cur_scores, accumulating)
 
 
 def _promote(settings: Settings, registry: ModelRegistry, challenger: Challenger, drift: DriftReport,

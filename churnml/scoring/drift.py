@@ -3,11 +3,16 @@
 PSI = Σ (cur% − ref%) · ln(cur% / ref%) over bins fixed on the reference: quantile bins for numbers (missing
 values are a bin of their own, so a feature that goes missing shows as drift), one bin per category otherwise.
 Conventional reading: < 0.1 stable, 0.1–0.25 moderate shift, > 0.25 major shift. Pure: frames in, tables out.
+
+Features that grow with the account's age by construction (tenure, lifetime totals: `FeatureSpec.accumulates`)
+shift every week in a population that ages, so a breach on them would fire every week and teach people to
+ignore the alarm; they are reported with their PSI and marked `accumulates`, and counted apart (`ageing`), not
+among the breaches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,7 +83,7 @@ class DriftReport:
     """Drift of this week against the training window.
 
     Attributes:
-        features: feature, psi, status — largest PSI first.
+        features: feature, psi, status, accumulates — largest PSI first.
         score_psi: PSI of the score distribution (NaN when scores were not given).
     """
 
@@ -89,9 +94,19 @@ class DriftReport:
 
     @property
     def breaches(self) -> list[str]:
-        """Features (and `score` for the score distribution) at or over the alert threshold."""
-        out = self.features.loc[self.features["status"] == "breach", "feature"].tolist()
+        """Features (and `score` for the score distribution) at or over the alert threshold, leaving out the
+        features that grow with account age (`ageing`)."""
+        f = self.features
+        out = f.loc[(f["status"] == "breach") & ~f["accumulates"].astype(bool), "feature"].tolist()
         return out + (["score"] if self.score_status == "breach" else [])
+
+    @property
+    def ageing(self) -> list[str]:
+        """Features that grow with account age and shifted (≥ warn): expected as the population ages; a reason
+        to retrain on recent data, not an alarm."""
+        f = self.features
+        return f.loc[(f["status"] != "stable") & (f["status"] != "unknown") & f["accumulates"].astype(bool),
+                     "feature"].tolist()
 
     @property
     def breached(self) -> bool:
@@ -109,15 +124,16 @@ class DriftReport:
 
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame, features: Sequence[str],
                  cfg: DriftConfig | None = None, ref_scores: Sequence[float] | None = None,
-                 cur_scores: Sequence[float] | None = None) -> DriftReport:
-    """PSI of every feature present in both frames, and of the scores when given."""
+                 cur_scores: Sequence[float] | None = None, accumulating: Collection[str] = ()) -> DriftReport:
+    """PSI of every feature present in both frames, and of the scores when given; `accumulating` names the
+    features that grow with account age (reported, not breaches)."""
     cfg = cfg or DriftConfig()
     rows = []
     for f in features:
         if f in reference.columns and f in current.columns:
             v = psi(reference[f], current[f], cfg.bins)
-            rows.append({"feature": f, "psi": v, "status": status(v, cfg)})
-    table = pd.DataFrame(rows, columns=["feature", "psi", "status"])
+            rows.append({"feature": f, "psi": v, "status": status(v, cfg), "accumulates": f in accumulating})
+    table = pd.DataFrame(rows, columns=["feature", "psi", "status", "accumulates"])
     table = table.sort_values("psi", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     score = psi(ref_scores, cur_scores, cfg.bins) if ref_scores is not None and cur_scores is not None \
         else float("nan")

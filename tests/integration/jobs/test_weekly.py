@@ -74,6 +74,8 @@ def test_the_week_runs_end_to_end(job: Job) -> None:
     assert len(scores) == r.scored > 50 and (scores["model_version"] == "1").all()
     assert r.push is not None and r.push.acked == r.scored and set(job.crm.deliveries.values()) == {1}
     assert r.drift is not None and len(r.drift.features) > 20 and 0 <= r.drift.score_psi < 10
+    marked = set(r.drift.features.loc[r.drift.features["accumulates"], "feature"])
+    assert "tenure_days" in marked and "events_30d" not in marked and not marked & set(r.drift.breaches)
     # one parent run, one nested run per step
     client = MlflowClient(f"sqlite:///{(s.work_dir / 'mlflow.db').resolve()}")
     parent = client.get_run(r.run_id)

@@ -50,3 +50,32 @@ def test_report_and_thresholds() -> None:
     assert status(0.05, cfg) == "stable" and status(0.1, cfg) == "shifted" and status(0.3, cfg) == "breach"
     with pytest.raises(ValidationError, match="warn <= alert"):
         DriftConfig(warn=0.3, alert=0.2)
+
+
+def test_features_that_grow_with_age_are_reported_not_breaches() -> None:
+    """Tenure shifts every week in an ageing population: shown with its PSI, counted under `ageing`, and only a
+    real shift elsewhere is a breach."""
+    rng = np.random.default_rng(2)
+    tenure = rng.uniform(0, 700, 5000)
+    ref = pd.DataFrame({"tenure_days": tenure, "events_30d": rng.poisson(20, 5000)})
+    cur = pd.DataFrame({"tenure_days": tenure + 200, "events_30d": rng.poisson(20, 5000)})
+    rep = drift_report(ref, cur, ["tenure_days", "events_30d"], accumulating={"tenure_days"})
+    row = rep.features.set_index("feature").loc["tenure_days"]
+    assert row["status"] == "breach" and bool(row["accumulates"])
+    assert rep.breaches == [] and not rep.breached and rep.ageing == ["tenure_days"]
+    assert rep.metrics()["drift_breaches"] == 0.0
+    cur["events_30d"] = rng.poisson(60, 5000)  # a behaviour feature that moves is still a breach
+    rep = drift_report(ref, cur, ["tenure_days", "events_30d"], accumulating={"tenure_days"})
+    assert rep.breaches == ["events_30d"] and rep.ageing == ["tenure_days"]
+    # without the catalog's flag the same shift is a breach, as before
+    assert "tenure_days" in drift_report(ref, cur, ["tenure_days"]).breaches
+
+
+def test_catalog_marks_tenure_and_lifetime_totals_as_accumulating() -> None:
+    from churnml.config import FeaturesConfig
+    from churnml.features.catalog import ACCOUNT, COMMERCIAL, lifetime_specs
+
+    marked = {s.name for s in (*lifetime_specs(FeaturesConfig()), *COMMERCIAL, *ACCOUNT) if s.accumulates}
+    assert {"tenure_days", "account_age_days", "days_since_first_event", "events_lifetime",
+            "active_days_lifetime", "active_weeks_lifetime", "active_months_lifetime"} <= marked
+    assert not marked & {"gap_days_mean_lifetime", "gap_days_latest", "days_to_renewal", "mrr"}
