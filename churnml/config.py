@@ -389,8 +389,8 @@ class PlayText(BaseModel):
 
 def _default_signals() -> list[SignalRule]:
     return [
-        SignalRule(cause="detractor", signal="nps_latest", op="<=", value=6),
-        SignalRule(cause="low_seat_use", signal="seat_utilisation_30d", op="<", value=0.4),
+        SignalRule(cause="detractor", signal="nps_latest", op="<=", value=6, bands=["medium", "high"]),
+        SignalRule(cause="low_seat_use", signal="seat_utilisation_30d", op="<", value=0.4, bands=["medium", "high"]),
         SignalRule(cause="stale_high_ticket", signal="tickets_open_high_14d", op=">=", value=1),
         SignalRule(cause="renewal_at_risk", signal="days_to_renewal", op="<=", value=60, bands=["high"]),
     ]

@@ -111,3 +111,13 @@ def test_an_account_is_held_out_as_a_whole(tmp_path: Path) -> None:
     new = store.update(W2, alert_causes(later, {}, cfg), cfg).new
     was = alerts.groupby("account_id")["held_out"].first()
     assert (new.set_index("account_id")["held_out"] == was.reindex(new.account_id).to_numpy()).all()
+
+
+def test_default_detractor_and_seat_rules_wait_for_elevated_risk() -> None:
+    """A detractor or an under-used account at low risk is a survey follow-up, not a churn alert (default rules)."""
+    cfg = PlaysConfig()
+    low = score("L", W1, 0.03, "low", nps=2)
+    medium = score("M", W1, 0.12, "medium", nps=2)
+    got = alert_causes(pd.DataFrame([low, medium]), {}, cfg)
+    assert got[["account_id", "cause"]].values.tolist() == [["M", "detractor"]]
+    assert {r.cause: r.bands for r in cfg.signals}["low_seat_use"] == ["medium", "high"]
