@@ -55,7 +55,8 @@ def test_a_bad_date_is_one_error_line_and_exit_1(args: list[str]) -> None:
 
 def test_bad_choices_and_config_files_are_the_same_error(tmp_path: Path) -> None:
     role = CliRunner().invoke(app, ["apikey", "new", "--name", "x", "--role", "admin"])
-    assert role.exit_code == 1 and role.output.startswith("error: --role must be one of read, write, score; got 'admin'.")
+    assert role.exit_code == 1
+    assert role.output.startswith("error: --role must be one of read, write, score; got 'admin'.")
     bad = tmp_path / "bad.yaml"
     bad.write_text("labels:\n  horizon_dayz: 30\n")
     for command in ("validate", "score", "report", "import --source x --mapping y --out z"):
