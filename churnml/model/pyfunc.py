@@ -10,7 +10,8 @@ do not want to unpickle. Batch scoring and the API load exactly this artifact:
 - `mlflow.pyfunc.load_model(uri).predict(frame, params={"explain": True})` gives the same numbers through
   MLflow (and `mlflow models serve`).
 
-Pickles reference importable classes (`churnml.model.model.ChurnModel`, `churnml.model.pyfunc.ChurnPyfunc`), so loading
+The wrapper is logged as code (`pyfunc_code.py`, MLflow's "models from code"), not as a pickled object; the
+`ChurnModel` artifact is a pickle referencing importable classes (`churnml.model.model.ChurnModel`), so loading
 needs churnml installed but none of the training code's globals. Unpickling runs code: load models only from
 a tracking server you trust.
 """
@@ -35,6 +36,8 @@ from churnml.model.model import BASE_VALUE as _BASE_VALUE_IN
 MODEL_NAME = "model"
 #: Key of the pickled ChurnModel among the pyfunc's artifacts.
 CHURN_MODEL_ARTIFACT = "churn_model"
+#: The file MLflow logs as the model's code (it sets a `ChurnPyfunc` as the model).
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_code.py")
 PROBABILITY = "churn_probability"
 RAW_SCORE = "raw_score"
 BASE_VALUE = "base_value"
@@ -208,7 +211,7 @@ def log_churn_model(
             pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
         return mlflow.pyfunc.log_model(
             name=name,
-            python_model=ChurnPyfunc(),
+            python_model=str(PYFUNC_CODE),  # models from code: no pickled wrapper object
             artifacts={CHURN_MODEL_ARTIFACT: str(path)},
             signature=signature,
             input_example=example_input,
