@@ -5,13 +5,15 @@ effect. A T- or X-learner must rediscover the risk from the few hundred randomis
 to it; here the risk comes from the churn model (fitted on every account) and only the play's log-odds shift is
 learnt, from the randomised decisions alone (the play's routed vs held-out eligible units), with few parameters:
 
-    logit P(churn) = logit r + c + g·m(x)  +  routed · (a + b·m(x))
+    logit P(churn) = logit r + c_q + g_q·m_q(x)  +  routed · (a + a_q + b_q·s_q(x) + b_r·(logit r - centre))
 
-where r is the churn model's probability, m(x) the play's effect modifiers: the playbook signals that trigger it
-(`plays.signals` whose cause maps to the play, as 0/1: e.g. NPS ≤ 6 for the executive call) and the centred
-logit r itself (no play saves an account too far gone, or one at no risk). c + g·m recalibrates the churn model
-on eligible accounts; a + b·m is the play's shift. The uplift of an account is r - sigmoid(logit r + a + b·m(x)).
-Slopes carry a ridge penalty (few rows); intercepts do not.
+for the units of play q, where r is the churn model's probability, s_q(x) the playbook signals that trigger the
+play (`plays.signals` whose cause maps to it, as 0/1: e.g. NPS ≤ 6 for the executive call) and m_q = (s_q, the
+centred logit r). c_q + g_q·m_q recalibrates the churn model on the play's eligible units; the rest is the play's
+shift: a shared intercept `a` and risk slope `b_r` (no play saves an account too far gone, or one at no risk),
+and each play's own deviation a_q + b_q·s_q. Everything but c_q and `a` carries a ridge penalty, so with few
+units a play's shift shrinks towards the plays' common one rather than towards noise (a few hundred randomised
+decisions do not tell three plays apart by much). The uplift of an account is r - sigmoid(logit r + shift).
 """
 
 from __future__ import annotations
@@ -112,18 +114,22 @@ class ShiftLearner:
         if play.isna().any():
             raise ValueError("every unit needs its play (held-out units: the play they would have got)")
         self.centre = float(lr.mean()) if len(lr) else 0.0
-        self.coef = {}
-        for q in sorted(play.unique()):
-            rows = (play == q).to_numpy()
-            if (rows & ~held).sum() < self.min_rows or (rows & held).sum() < self.min_rows:
-                continue
-            m = self._m(str(q), x[rows], lr[rows])
-            t = (~held[rows]).astype(float)[:, None]
-            design = np.hstack([np.ones((len(m), 1)), m, t, t * m])
-            k = m.shape[1]
-            pen = np.r_[0.0, np.full(k, self.ridge), 0.0, np.full(k, self.ridge)]
-            beta = fit_logistic(design, y[rows], lr[rows], pen)
-            self.coef[str(q)] = beta[k + 1:]  # the routed terms: a, b
+        names = [str(q) for q in sorted(play.unique())
+                 if ((play == q).to_numpy() & ~held).sum() >= self.min_rows
+                 and ((play == q).to_numpy() & held).sum() >= self.min_rows]
+        keep = play.isin(names).to_numpy()
+        x, play, held, y, lr = x[keep], play[keep], held[keep], y[keep], lr[keep]
+        t = (~held).astype(float)
+        blocks, pens, where = [t[:, None], (t * (lr - self.centre))[:, None]], [0.0, self.ridge], {}
+        for q in names:
+            g = (play == q).to_numpy().astype(float)[:, None]
+            m = self._m(q, x, lr)  # the play's signals, then the centred logit risk
+            k = sum(b.shape[1] for b in blocks)
+            blocks += [g, g * m, g * t[:, None], g * t[:, None] * m[:, :-1]]  # calibration, then the play's shift
+            pens += [0.0] + [self.ridge] * m.shape[1] + [self.ridge] + [self.ridge] * (m.shape[1] - 1)
+            where[q] = (k + 1 + m.shape[1], m.shape[1] - 1)  # start of t·1[q], number of signals
+        beta = fit_logistic(np.hstack(blocks), y, lr, np.array(pens)) if names else np.zeros(2)
+        self.coef = {q: np.r_[beta[0] + beta[s], beta[s + 1:s + 1 + n], beta[1]] for q, (s, n) in where.items()}
         return self
 
     def shift(self, x: pd.DataFrame, risk: np.ndarray) -> pd.DataFrame:

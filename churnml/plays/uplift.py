@@ -160,6 +160,8 @@ def work_list(accounts: pd.DataFrame, uplift: pd.DataFrame, risk: np.ndarray) ->
         accounts: rows with account_id and mrr, aligned with `uplift` and `risk`.
         uplift: per-play uplift (`TLearner.predict`).
         risk: churn probability per row.
+
+    Ranked by saved MRR; accounts with equal saved MRR (no play expected to help: 0) by risk × MRR.
     """
     best = uplift.idxmax(axis=1) if len(uplift.columns) else pd.Series(None, index=uplift.index)
     gain = uplift.max(axis=1).clip(lower=0.0) if len(uplift.columns) else pd.Series(0.0, index=uplift.index)
@@ -170,6 +172,9 @@ def work_list(accounts: pd.DataFrame, uplift: pd.DataFrame, risk: np.ndarray) ->
         "uplift": gain.to_numpy(float), "saved_mrr": gain.to_numpy(float) * mrr,
         "risk_mrr": np.asarray(risk, float) * mrr,
     })
-    out["rank_saved"] = out["saved_mrr"].rank(ascending=False, method="first").astype(int)
+    # ties (above all: accounts no play is expected to help, saved MRR 0) fall back to risk × MRR, not row order
+    by_saved = np.lexsort((-out["risk_mrr"].to_numpy(), -out["saved_mrr"].to_numpy()))
+    out["rank_saved"] = np.empty(len(out), int)
+    out.loc[by_saved, "rank_saved"] = np.arange(1, len(out) + 1)
     out["rank_risk"] = out["risk_mrr"].rank(ascending=False, method="first").astype(int)
     return out.sort_values("rank_saved").reset_index(drop=True)

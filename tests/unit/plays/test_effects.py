@@ -142,3 +142,11 @@ def test_shift_learner_refuses_units_without_a_play_and_skips_thin_plays() -> No
     assert list(model.coef) == ["executive_call"]
     with pytest.raises(ValueError, match="not a feature column"):
         model.predict(x.drop(columns="nps_latest"), risk)
+
+
+def test_work_list_orders_accounts_no_play_helps_by_risk_not_by_row_order() -> None:
+    accounts = pd.DataFrame({"account_id": ["A", "B", "C", "D"], "mrr": [100.0, 100.0, 100.0, 100.0]})
+    uplift = pd.DataFrame({"call": [-0.1, 0.0, 0.05, -0.2]})
+    wl = work_list(accounts, uplift, np.array([0.1, 0.3, 0.2, 0.6]))
+    assert wl["account_id"].tolist() == ["C", "D", "B", "A"]  # C is helped; then by risk × MRR
+    assert wl["rank_saved"].tolist() == [1, 2, 3, 4] and wl.set_index("account_id")["rank_risk"]["D"] == 1
