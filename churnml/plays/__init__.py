@@ -9,5 +9,7 @@
 * `effects`: churn and MRR kept among routed vs held-out alerts, with bootstrap-by-account intervals (clean),
   and a doubly robust observational estimate (weaker, labelled so).
 * `uplift`: T-, X- and offset learners of who benefits from which play; saved MRR vs risk × MRR work list.
+* `shift`: uplift as the churn model's risk × each play's log-odds shift by its playbook signals, fitted on the
+  randomised decisions only.
 * `weekly`: the week's alert step over the score store, and the printable tables.
 """

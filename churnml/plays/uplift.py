@@ -17,6 +17,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from churnml.plays.shift import fit_logistic, logit
+
 _PARAMS = {"n_estimators": 150, "learning_rate": 0.05, "num_leaves": 8, "min_child_samples": 40,
            "subsample": 0.8, "subsample_freq": 1, "colsample_bytree": 0.8, "reg_lambda": 5.0, "verbose": -1}
 
@@ -116,36 +118,39 @@ class OffsetLearner(TLearner):
     With few treated rows a separate play model is mostly noise, and the difference of two noisy models ranks by
     noise; here each play model learns only the shift `delta(x)` the play adds to the control model's log-odds
     (a play acting on the churn hazard is exactly such a shift), strongly regularised, from the treated rows.
+    delta(x) = a + trees(x): the constant `a` is fitted first by maximum likelihood, because LightGBM does not
+    boost from the average when given an init score, and trees that cannot split (few rows) would otherwise
+    leave delta at exactly 0: no uplift for any account, and a work list in arbitrary order.
     """
 
-    offsets: dict[str, lgb.LGBMClassifier] = field(default_factory=dict)
+    offsets: dict[str, tuple[float, lgb.LGBMClassifier | None]] = field(default_factory=dict)
 
     def fit(self, x: pd.DataFrame, play: pd.Series, churned: np.ndarray) -> OffsetLearner:
         super().fit(x, play, churned)
         y = np.asarray(churned, dtype=float)
-        params = {**_PARAMS, "n_estimators": 60, "num_leaves": 4, "min_child_samples": 60}
         self.offsets = {}
         for q in self.treated:
             rows = (play == q).to_numpy()
             if len(np.unique(y[rows])) < 2:
                 continue
-            init = _logit(predict_churn(self.control, x[rows]))  # type: ignore[arg-type]
-            self.offsets[q] = lgb.LGBMClassifier(**params, random_state=self.seed).fit(x[rows], y[rows],
-                                                                                     init_score=init)
+            init = logit(predict_churn(self.control, x[rows]))  # type: ignore[arg-type]
+            a = float(fit_logistic(np.ones((int(rows.sum()), 1)), y[rows], init)[0])
+            leaf = max(10, int(rows.sum()) // 8)  # a split must be possible on a few hundred rows
+            params = {**_PARAMS, "n_estimators": 60, "num_leaves": 4, "min_child_samples": leaf}
+            trees = lgb.LGBMClassifier(**params, random_state=self.seed).fit(x[rows], y[rows], init_score=init + a)
+            self.offsets[q] = (a, trees if trees.booster_.num_trees() else None)
         return self
 
     def predict(self, x: pd.DataFrame) -> pd.DataFrame:
         if self.control is None:
             raise ValueError("fit the learner first")
         base = predict_churn(self.control, x)
-        logit = _logit(base)
-        out = {q: base - 1 / (1 + np.exp(-(logit + m.predict(x, raw_score=True)))) for q, m in self.offsets.items()}
+        lb = logit(base)
+        out = {}
+        for q, (a, trees) in self.offsets.items():
+            delta = a + (trees.predict(x, raw_score=True) if trees is not None else 0.0)
+            out[q] = base - 1 / (1 + np.exp(-(lb + delta)))
         return pd.DataFrame(out, index=x.index)
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
 
 
 def work_list(accounts: pd.DataFrame, uplift: pd.DataFrame, risk: np.ndarray) -> pd.DataFrame:
@@ -155,6 +160,8 @@ def work_list(accounts: pd.DataFrame, uplift: pd.DataFrame, risk: np.ndarray) ->
         accounts: rows with account_id and mrr, aligned with `uplift` and `risk`.
         uplift: per-play uplift (`TLearner.predict`).
         risk: churn probability per row.
+
+    Ranked by saved MRR; accounts with equal saved MRR (no play expected to help: 0) by risk × MRR.
     """
     best = uplift.idxmax(axis=1) if len(uplift.columns) else pd.Series(None, index=uplift.index)
     gain = uplift.max(axis=1).clip(lower=0.0) if len(uplift.columns) else pd.Series(0.0, index=uplift.index)
@@ -165,6 +172,9 @@ def work_list(accounts: pd.DataFrame, uplift: pd.DataFrame, risk: np.ndarray) ->
         "uplift": gain.to_numpy(float), "saved_mrr": gain.to_numpy(float) * mrr,
         "risk_mrr": np.asarray(risk, float) * mrr,
     })
-    out["rank_saved"] = out["saved_mrr"].rank(ascending=False, method="first").astype(int)
+    # ties (above all: accounts no play is expected to help, saved MRR 0) fall back to risk × MRR, not row order
+    by_saved = np.lexsort((-out["risk_mrr"].to_numpy(), -out["saved_mrr"].to_numpy()))
+    out["rank_saved"] = np.empty(len(out), int)
+    out.loc[by_saved, "rank_saved"] = np.arange(1, len(out) + 1)
     out["rank_risk"] = out["risk_mrr"].rank(ascending=False, method="first").astype(int)
     return out.sort_values("rank_saved").reset_index(drop=True)

@@ -32,3 +32,10 @@ def test_plays_change_nothing_for_accounts_they_never_touch(tmp_path: Path) -> N
     row = both.merge(helped[["account_id", "month"]], on=["account_id", "month"])
     row = row[row["p_churn_off"] > 0]
     assert len(row) and (row["p_churn_on"] < row["p_churn_off"]).all()
+    # a held-out decision changes nothing: accounts whose every decision was held out live as without plays
+    # (so the held-out arm is the untreated world, and the holdout compares like with like)
+    routed = set(asg.loc[~asg["held_out"], "account_id"])
+    only_held = touched - routed
+    assert only_held
+    same = {k: s[s["account_id"].isin(only_held)].reset_index(drop=True) for k, s in subs.items()}
+    pd.testing.assert_frame_equal(same["off"], same["on"])
