@@ -178,8 +178,18 @@ def test_pipeline_adds_per_type_columns_with_display_names() -> None:
     assert to_frame(only).set_index("account_id").loc["A1", "ratio_login_create_report_30d"] == 1.0
 
 
-def test_default_config_adds_no_per_type_columns() -> None:
+def test_default_config_uses_the_top_ten_event_types() -> None:
+    """On by default (`select: top 10`), chosen before the first date: the tiny world's two types by then."""
+    assert EventTypeFeaturesConfig().select == "top 10"
     fs = feature_set(to_tables(frames()), [AS_OF], LabelsConfig())
+    per_type = {n for n in fs.names if n.startswith(("count_", "share_", "trend_", "ratio_"))}
+    assert per_type == {f"{k}_{t}_{w}d" for t in ("login", "create_report") for k in ("count", "share")
+                        for w in (30, 90)} | {"trend_login_30d", "trend_create_report_30d"}
+
+
+def test_select_none_adds_no_per_type_columns() -> None:
+    cfg = FeaturesConfig(event_types=EventTypeFeaturesConfig(select="none"))
+    fs = feature_set(to_tables(frames()), [AS_OF], LabelsConfig(), features=cfg)
     assert not [n for n in fs.names if n.startswith(("count_", "share_", "trend_", "ratio_"))]
 
 
