@@ -42,12 +42,14 @@ class EventTypeFeaturesConfig(BaseModel):
     """Per-event-type features (`features.event_types`; docs/features.md, "Per-event-type features").
 
     `select` is `none` (off), `all`, `top N` (the N types with most events before the first as-of date being
-    built: choosing columns never looks past the dates it builds) or a list of event types.
+    built: choosing columns never looks past the dates it builds) or a list of event types. Default `top 10`:
+    a log's event types are used out of the box, at most 50 columns however many types it has (the measurement
+    behind the choice: docs/features.md, "Per-event-type features").
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    select: str | list[str] = Field("none", description="none | all | top N | [type, ...]")
+    select: str | list[str] = Field("top 10", description="none | all | top N | [type, ...]")
     windows: list[int] = Field([30, 90], description="Windows in days for counts and shares (trend: 30 vs 30).")
     ratios: list[tuple[str, str]] = Field(
         default_factory=list, description="[[numerator, denominator], ...] → ratio_<num>_<den>_<w>d per window."

@@ -2,8 +2,9 @@
 
 Which types (`features.event_types.select`): `none`, a list, `top N` or `all`. `top N` and `all` are decided on the
 rows *before the first as-of date being built*: the columns never depend on what happens at or after the dates
-they describe, and a backfill over the same dates always gets the same columns. Scoring builds one later date,
-so its `top N` can differ from training's; pin production models with a list. `all` keeps at most `max_types`
+they describe, and a backfill over the same dates always gets the same columns. Scoring with a model keeps that
+model's columns (`feature_set(model_features=...)`: every type is planned, then restricted to the model's), so a
+later date's volumes never change them. `all` keeps at most `max_types`
 types (the most frequent, with a warning naming what was dropped): thousands of SKUs or page names would give
 thousands of sparse columns. A listed type that never occurs in the table is refused (a typo would otherwise give
 a column of zeros).

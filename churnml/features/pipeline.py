@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -89,12 +90,21 @@ def _wanted(available: set[str], only: Sequence[str] | None) -> set[str] | None:
     return wanted
 
 
+_PER_TYPE = re.compile(r"^(count|share|ratio)_.+_(\d+)d$|^trend_.+_30d$")
+
+
 def _scoring_types(cfg: EventTypeFeaturesConfig, model_features: Collection[str] | None) -> EventTypeFeaturesConfig:
-    """The per-type selection to plan with: as configured, or — scoring with a model — every type that occurs, so
-    the model's own columns can be kept whatever the volumes are at the scoring date."""
-    if model_features is None or cfg.select == "none" or isinstance(cfg.select, list):
+    """The per-type selection to plan with: as configured, or — scoring with a model — every type that occurs, in
+    the configured windows and the model's, so the model's own columns can be kept whatever the volumes are at
+    the scoring date and whatever `select` says now (a model trained with `top 10` still scores after the
+    config is changed to `none` or to a list)."""
+    if model_features is None:
         return cfg
-    return cfg.model_copy(update={"select": "all", "max_types": max(cfg.max_types, 10_000)})
+    found = [m for n in model_features if (m := _PER_TYPE.match(n))]
+    if not found:
+        return cfg.model_copy(update={"select": "none"})
+    windows = sorted({*cfg.windows, *(int(m.group(2)) for m in found if m.group(2))})
+    return cfg.model_copy(update={"select": "all", "max_types": max(cfg.max_types, 10_000), "windows": windows})
 
 
 def feature_set(

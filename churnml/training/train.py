@@ -253,6 +253,44 @@ def with_intervals(result_overall: pd.DataFrame, boot: Intervals) -> tuple[pd.Da
     return out, diffs
 
 
+def _prepare(
+    frame: pd.DataFrame, config: TrainConfig | Mapping[str, Any] | None, label: str
+) -> tuple[TrainConfig, pd.DataFrame, list[str], Layout, dict[str, Any], TuningResult | None]:
+    """What `train` and `fit_final` share: config, labelled rows, features, layout and (tuned) parameters."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
+    labelled = frame[frame[label].notna()].reset_index(drop=True)
+    if labelled.empty:
+        raise ValueError("no labelled rows: every horizon is still open")
+    exclude = [*cfg.exclude, label, "churn_date"]
+    features = list(cfg.features) if cfg.features is not None else infer_features(labelled, exclude)
+    lay = plan_layout(labelled["as_of"], cfg.horizon_days, cfg.grace_days, cfg.windows())
+    log.info("backtest layout: %s", lay.reason)
+    params: dict[str, Any] = {"random_state": cfg.seed, **cfg.model, "features": features}
+    tuning = None
+    if cfg.tune:
+        tuning = tune_params(labelled, lay, params, cfg.tune, cfg.tune_timeout_s, cfg.seed)
+        params = tuning.params
+    return cfg, labelled, features, lay, params, tuning
+
+
+def _fit_final(params: dict[str, Any], parts: Mapping[str, pd.DataFrame], label: str) -> ChurnModel:
+    model = fit_on_fold(ChurnModel(**params), parts, label)
+    log.info("final model: %d trees, calibration %s", model.best_iteration_, model.calibrator_.method_)
+    return model
+
+
+def fit_final(
+    frame: pd.DataFrame, config: TrainConfig | Mapping[str, Any] | None = None, *, label: str = LABEL
+) -> tuple[ChurnModel, Layout, pd.DataFrame]:
+    """The model `train` ships, fitted the same way, without the backtest.
+
+    For judging that model on data after its training (the outside-data benchmark scores it at a later cut-off),
+    where the backtest's figures would go unused. Returns the model, its layout and the labelled rows.
+    """
+    _, labelled, _, lay, params, _ = _prepare(frame, config, label)
+    return _fit_final(params, fold_parts(labelled, lay.final), label), lay, labelled
+
+
 def train(
     frame: pd.DataFrame,
     config: TrainConfig | Mapping[str, Any] | None = None,
@@ -275,20 +313,7 @@ def train(
     Raises:
         LayoutError: not even one honest fold fits the labelled history.
     """
-    cfg = config if isinstance(config, TrainConfig) else TrainConfig(**(config or {}))
-    labelled = frame[frame[label].notna()].reset_index(drop=True)
-    if labelled.empty:
-        raise ValueError("no labelled rows: every horizon is still open")
-    exclude = [*cfg.exclude, label, "churn_date"]
-    features = list(cfg.features) if cfg.features is not None else infer_features(labelled, exclude)
-    lay = plan_layout(labelled["as_of"], cfg.horizon_days, cfg.grace_days, cfg.windows())
-    log.info("backtest layout: %s", lay.reason)
-
-    params: dict[str, Any] = {"random_state": cfg.seed, **cfg.model, "features": features}
-    tuning = None
-    if cfg.tune:
-        tuning = tune_params(labelled, lay, params, cfg.tune, cfg.tune_timeout_s, cfg.seed)
-        params = tuning.params
+    cfg, labelled, features, lay, params, tuning = _prepare(frame, config, label)
 
     p_oracle = (oracle_probability(labelled, truth, cfg.horizon_days, cfg.grace_days)
                 if truth is not None else None)
@@ -299,8 +324,7 @@ def train(
         model_name=MODEL_NAME,
     )
     parts = fold_parts(labelled, lay.final)
-    model = fit_on_fold(ChurnModel(**params), parts, label)
-    log.info("final model: %d trees, calibration %s", model.best_iteration_, model.calibrator_.method_)
+    model = _fit_final(params, parts, label)
 
     boot = backtest_intervals(bt.predictions, MODEL_NAME, n_boot=cfg.n_boot, level=cfg.interval_level,
                               seed=cfg.seed)

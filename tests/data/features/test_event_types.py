@@ -178,8 +178,18 @@ def test_pipeline_adds_per_type_columns_with_display_names() -> None:
     assert to_frame(only).set_index("account_id").loc["A1", "ratio_login_create_report_30d"] == 1.0
 
 
-def test_default_config_adds_no_per_type_columns() -> None:
+def test_default_config_uses_the_top_ten_event_types() -> None:
+    """On by default (`select: top 10`), chosen before the first date: the tiny world's two types by then."""
+    assert EventTypeFeaturesConfig().select == "top 10"
     fs = feature_set(to_tables(frames()), [AS_OF], LabelsConfig())
+    per_type = {n for n in fs.names if n.startswith(("count_", "share_", "trend_", "ratio_"))}
+    assert per_type == {f"{k}_{t}_{w}d" for t in ("login", "create_report") for k in ("count", "share")
+                        for w in (30, 90)} | {"trend_login_30d", "trend_create_report_30d"}
+
+
+def test_select_none_adds_no_per_type_columns() -> None:
+    cfg = FeaturesConfig(event_types=EventTypeFeaturesConfig(select="none"))
+    fs = feature_set(to_tables(frames()), [AS_OF], LabelsConfig(), features=cfg)
     assert not [n for n in fs.names if n.startswith(("count_", "share_", "trend_", "ratio_"))]
 
 
@@ -221,3 +231,39 @@ def test_scoring_keeps_the_model_s_event_types_when_volumes_change() -> None:
     a1 = to_frame(scored).set_index("account_id").loc["A1"]
     assert a1["count_alpha_30d"] == 0  # alpha's events are older than 30 days at the scoring date
     assert "events_30d" in scored.names  # every other feature is computed as usual
+
+
+@pytest.mark.parametrize("now", [
+    EventTypeFeaturesConfig(select="none"),
+    EventTypeFeaturesConfig(select=["gamma"], windows=[90]),
+    EventTypeFeaturesConfig(select="top 1", windows=[7]),
+])
+def test_a_model_scores_with_its_own_types_whatever_the_config_says_now(now: EventTypeFeaturesConfig) -> None:
+    """Trained on 2024-02-15 with `top 2` (alpha, gamma), windows [30]; the config changed since: the model's
+    columns are computed all the same, equal to a fresh build with the training config, and nothing more."""
+    dfs = frames()
+    ev = dfs["events"]
+    early = ev.iloc[[0] * 400].copy()
+    early["event_type"] = "alpha"
+    early["ts"] = pd.Timestamp("2023-12-01")
+    dfs["events"] = pd.concat([ev.assign(event_type="gamma"), early], ignore_index=True)
+    tables = to_tables(dfs)
+    then = FeaturesConfig(event_types=EventTypeFeaturesConfig(select="top 2", windows=[30]))
+    trained = feature_set(tables, [dt.date(2024, 2, 15)], LabelsConfig(), features=then)
+    model_cols = [n for n in trained.names if n.startswith(("count_", "share_", "trend_"))]
+    assert sorted(model_cols) == sorted(f"{k}_{t}_30d" for k in ("count", "share", "trend") for t in ("alpha", "gamma"))
+    cfg = FeaturesConfig(event_types=now)
+    scored = feature_set(tables, [AS_OF], LabelsConfig(), features=cfg, model_features=[*trained.names])
+    # by name, never by position: the order may follow the volumes at the scoring date
+    assert sorted(n for n in scored.names if n.startswith(("count_", "share_", "trend_"))) == sorted(model_cols)
+    want = to_frame(feature_set(tables, [AS_OF], LabelsConfig(), features=then)).set_index("account_id")[model_cols]
+    got = to_frame(scored).set_index("account_id")[model_cols]
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_model_without_per_type_columns_gets_none_under_a_per_type_default() -> None:
+    trained = feature_set(to_tables(frames()), [dt.date(2024, 1, 1)], LabelsConfig())
+    trained_names = [n for n in trained.names if not n.startswith(("count_", "share_", "trend_"))]
+    cfg = FeaturesConfig(event_types=EventTypeFeaturesConfig(select="top 10"))
+    scored = feature_set(to_tables(frames()), [AS_OF], LabelsConfig(), features=cfg, model_features=trained_names)
+    assert not [n for n in scored.names if n.startswith(("count_", "share_", "trend_", "ratio_"))]

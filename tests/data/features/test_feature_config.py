@@ -8,6 +8,7 @@ import pytest
 from churnml.config import FeaturesConfig, LabelsConfig
 from churnml.features import available_specs, feature_set, to_frame
 from churnml.features.catalog import BY_NAME, FEATURES, catalog, get, registry_markdown
+from churnml.features.event_types import plan_event_types
 from tests.support.tiny_world import AS_OF, frames, to_tables
 
 CFG = FeaturesConfig(
@@ -26,7 +27,9 @@ def configured() -> tuple:
 
 def test_every_configured_feature_is_computed_and_nothing_else(configured: tuple) -> None:
     tables, fs, df = configured
-    assert fs.names == [s.name for s in available_specs(tables, CFG)]
+    per_type = plan_event_types(tables["events"], [AS_OF], CFG.event_types, CFG.event_type_names)
+    assert per_type is not None  # per-event-type features are on by default (`top 10`)
+    assert fs.names == [s.name for s in available_specs(tables, CFG, per_type.specs)]
     assert {"events_14d", "events_60d", "active_days_60d", "value_14d", "value_mean_60d", "value_lifetime",
             "events_vs_history_60d", "tickets_7d", "tickets_180d", "high_priority_share_180d", "csat_mean_30d",
             "survey_responses_30d", "days_since_first_event", "days_since_last_ticket"} <= set(fs.names)

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from churnml.model.model import ChurnModel
 from churnml.simulate.oracle import oracle_auc, oracle_probability, read_truth
-from churnml.training.train import TrainConfig, TrainingResult, frame_digest, train
+from churnml.training.train import TrainConfig, TrainingResult, fit_final, frame_digest, train
 from tests.support.model_frames import make_frame
 
 FAST_MODEL = {"num_threads": 1, "n_estimators": 150, "learning_rate": 0.1, "min_child_samples": 50,
@@ -81,6 +81,14 @@ def test_final_model_and_metric_tables(result: TrainingResult, frame: pd.DataFra
     # The final fit learns from the latest labelled dates (calibration window ends there).
     labelled_max = frame.loc[frame["churned"].notna(), "as_of"].max()
     assert result.lineage["final_layout"]["calib_end"] == labelled_max.date().isoformat()
+
+
+def test_fit_final_is_the_model_train_ships(result: TrainingResult, frame: pd.DataFrame) -> None:
+    """`fit_final` (the outside-data benchmark's model) is `train`'s final model without the backtest."""
+    model, layout, labelled = fit_final(frame, {**LAYOUT, "model": FAST_MODEL, "shap_rows": 300})
+    assert layout.final.as_dict() == result.lineage["final_layout"]
+    assert len(labelled) == frame["churned"].notna().sum() and model.feature_names_ == result.model.feature_names_
+    np.testing.assert_allclose(model.predict_proba(frame)[:, 1], result.model.predict_proba(frame)[:, 1])
 
 
 def test_oracle_rows_match_truth(result: TrainingResult, frame: pd.DataFrame, truth: pd.DataFrame) -> None:
