@@ -239,6 +239,18 @@ def stages(work: Path, bodies: list[dict[str, Any]], n: int = 300) -> dict[str, 
 # --------------------------------------------------------------------------- orchestration
 
 
+def _warm_rescore(url: str, ids: Path, target: str, workers: int, limit_s: float = 240) -> None:
+    """Warm every worker's fresh scores before they are measured: on its first rescore a worker opens and
+    validates the data source, copies it into memory and compiles the one-account query (seconds). One
+    keep-alive connection stays on one worker, so several connections, until a whole run answers in time (two
+    requests queue per worker: under 2 s each)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        r = wrk(url, ids, 2 * workers, 5, target=target)
+        if r["requests"] and r["errors"] + r["non200"] == 0 and r["p99_ms"] < 2000:
+            return
+
+
 def _row(label: str, r: dict[str, Any]) -> str:
     return (f"| {label} | {r['clients']} | {r['requests']:,} | {r['errors'] + r['non200']} | {r['p50_ms']:.1f} | "
             f"{r['p99_ms']:.1f} | {r['rps']:.0f} | {r['server_cpu_ms']:.2f} | {r['client_cpu_pct']:.0f}% |")
@@ -312,7 +324,7 @@ def main() -> int:
         swap = _measured(servers["churnml"], urls["churnml"], lines, 32, args.seconds, count_versions=True,
                          during=lambda: registry.promote(2, "benchmark: swap under load"))
         target = f"/v1/accounts/{{id}}/rescore?as_of={meta['as_of']}"
-        wrk(urls["churnml"], ids, 1, 3, target=target)  # first use opens and validates the data source
+        _warm_rescore(urls["churnml"], ids, target, args.workers)
         rescore = _measured(servers["churnml"], urls["churnml"], ids, 1, args.seconds, target=target)
     finally:
         for proc in servers.values():
@@ -359,9 +371,13 @@ phase. Server CPU per request counts every worker (from the OS); client CPU is w
   {"both versions answered: the swap was observed" if observed else "**the swap was not observed**"};
   {swap_errors} failed requests. Every worker follows the alias itself (`tests/integration/serving/test_workers.py`).
 - Fresh score from raw signals (`POST /v1/accounts/{{id}}/rescore`, one account's features computed with the
-  batch Ibis definitions on DuckDB over the world's Parquet data, scored, explained, change since the last
-  stored score): p50 {rescore["p50_ms"]:.0f} ms, **p99 {rescore["p99_ms"]:.0f} ms** (target < 250 ms:
-  {"met" if rescore["p99_ms"] < 250 and rescore["errors"] + rescore["non200"] == 0 else "**NOT met**"}).
+  batch Ibis definitions on DuckDB over an in-memory copy of the world's Parquet data ordered by account, copied
+  again whenever the files change (`churnml.scoring.snapshot`), scored, explained, change since the last
+  stored score; every worker warmed first): p50 {rescore["p50_ms"]:.0f} ms, **p99 {rescore["p99_ms"]:.0f} ms**
+  (target < 250 ms: {"met" if rescore["p99_ms"] < 250 and rescore["errors"] + rescore["non200"] == 0
+  else "**NOT met**"}); server CPU {rescore["server_cpu_ms"]:.0f} ms per request, most of it DuckDB planning
+  the ~290-operator feature query anew (DuckDB 2.0 re-plans prepared statements too); latency above the CPU
+  time is waiting for a core on this shared machine.
 - Where the time goes, per single-account request in process (median µs, no HTTP):
   churnml {", ".join(f"{k} {v:,.0f}" for k, v in where["churnml"].items())};
   hand-built {", ".join(f"{k} {v:,.0f}" for k, v in where["hand-built"].items())}.

@@ -121,8 +121,9 @@ def _score_one(account: str, as_of: str | None, alias: str | None, data: Path | 
         stored = ScoreStore.from_work_dir(settings.work_dir).read()
         history = stored[stored["account_id"].astype(str) == account]
         with console.status(f"computing {account}'s features and score", spinner="dots"):
-            row = FreshScorer(settings, data).score(model, model_name=name, model_version=version,
-                                                    account_id=account, as_of=date, history=history)
+            fresh = FreshScorer(settings, data, snapshot=False)  # one query: no in-memory copy to pay for
+            row = fresh.score(model, model_name=name, model_version=version, account_id=account, as_of=date,
+                              history=history)
     r = row.iloc[0]
     console.print(f"[bold]{account}[/] at {r['as_of']:%Y-%m-%d} ({name} v{version}): "
                   f"{r['churn_probability']:.1%} churn risk ({r['risk_band']})", highlight=False)

@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from churnml.config import EventTypeFeaturesConfig, FeaturesConfig, LabelsConfig
@@ -198,18 +199,21 @@ def finalise_frame(df: pd.DataFrame, specs: Sequence[FeatureSpec]) -> pd.DataFra
     as_of is datetime64, numeric features float64 (nulls stay NaN), categoricals `category`, rows
     sorted by key — so training, batch scoring and the API all see one schema.
     """
-    df = df.copy()
-    df["account_id"] = df["account_id"].astype(str)
-    df["as_of"] = pd.to_datetime(df["as_of"]).astype("datetime64[ns]")
+    cols = {c: df[c] for c in df.columns}  # one frame built at the end: setting columns one by one costs more
+    cols["account_id"] = df["account_id"].astype(str)
+    cols["as_of"] = pd.to_datetime(df["as_of"]).astype("datetime64[ns]")
     for spec in specs:
-        if spec.name not in df.columns:
+        if spec.name not in cols:
             continue
+        col = df[spec.name]
         if spec.kind == "categorical":
-            df[spec.name] = df[spec.name].astype("object").where(df[spec.name].notna(), None)
-            df[spec.name] = df[spec.name].astype("category")
+            cols[spec.name] = col.astype("object").where(col.notna(), None).astype("category")
+        elif col.dtype == np.float64:
+            cols[spec.name] = col  # copied when the frame is built
         else:
-            df[spec.name] = pd.to_numeric(df[spec.name], errors="raise").astype("float64")
-    return df.sort_values(KEYS, kind="stable").reset_index(drop=True)
+            cols[spec.name] = pd.to_numeric(col, errors="raise").astype("float64")
+    out = pd.DataFrame({c: v.array for c, v in cols.items()}, index=df.index)
+    return out.sort_values(KEYS, kind="stable").reset_index(drop=True)
 
 
 def compute_features(

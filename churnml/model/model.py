@@ -276,6 +276,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         three times (scoring and the API want all three).
         """
         matrix = self._matrix(X)
+        if explain and len(matrix) == 1:  # one account (fresh scores): LightGBM's single-row API, same numbers
+            raw, prob, contrib = self.score_row(matrix[0])
+            return raw, prob, pd.DataFrame(contrib[None, :], columns=[*self.feature_names_, BASE_VALUE], index=X.index)
         raw = self._raw(matrix)
         return raw, self.calibrator_.transform(raw), self._contributions(matrix, X.index, raw) if explain else None
 

@@ -32,6 +32,7 @@ import pandas as pd
 from churnml.config import RiskBands
 from churnml.scoring.bands import BandCut
 from churnml.scoring.prepared import SENTINEL, PreparedQuery
+from churnml.scoring.snapshot import Signature, snapshot_tables, source_signature
 from churnml.scoring.table import score_accounts
 
 if TYPE_CHECKING:
@@ -56,17 +57,23 @@ class FreshScorer:
         data: input folder or .duckdb file (default `settings.data.dir`).
     """
 
-    def __init__(self, settings: Settings, data: Path | None = None) -> None:
+    def __init__(self, settings: Settings, data: Path | None = None, *, snapshot: bool = True) -> None:
         self.settings = settings
         self._data = data
+        self._snapshot = snapshot
         self._tables: Tables | None = None
+        self._signature: Signature | None = None
         self._lock = threading.Lock()  # one DuckDB connection: one query at a time
         #: (as-of date, model features) -> the feature query compiled once and its registry entries.
         self._prepared: OrderedDict[tuple[Any, ...], tuple[PreparedQuery, tuple[FeatureSpec, ...]]] = OrderedDict()
         self._account_query: PreparedQuery | None = None
 
     def tables(self) -> Tables:
-        """The validated input tables (loaded on first use)."""
+        """The validated input tables (loaded on first use; with `snapshot`, held in memory and loaded again,
+        with the compiled queries dropped, whenever the source's files changed since)."""
+        if self._tables is not None and self._snapshot and source_signature(self._tables) != self._signature:
+            self._tables.con.disconnect()
+            self._tables, self._prepared, self._account_query = None, OrderedDict(), None
         if self._tables is None:
             from churnml.data.load import load_data
 
@@ -74,6 +81,9 @@ class FreshScorer:
             if tables.con.name == "pyspark":
                 raise ValueError("fresh scores of one account run on DuckDB only; with features.engine: spark "
                                  "score in batch (all active accounts at an as-of date)")
+            if self._snapshot:
+                self._signature = source_signature(tables)  # before the copy: a later change shows as one
+                tables = snapshot_tables(tables)
             self._tables = tables
         return self._tables
 

@@ -47,7 +47,7 @@ class PreparedQuery:
         import pyarrow.types as pat
         from ibis.backends.duckdb.converter import DuckDBPandasData
 
-        table = self.con.con.execute(self.sql, [str(account_id)]).to_arrow_table()
+        table = self.con.con.sql(self.sql, params=[str(account_id)]).to_arrow_table()  # no DB-API copy
         df = pd.DataFrame({
             name: (col.to_pylist() if pat.is_nested(col.type) or pat.is_dictionary(col.type) or col.null_count
                    else col.to_pandas())

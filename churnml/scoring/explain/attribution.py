@@ -16,7 +16,7 @@ Sentences come from `sentences`; why a score moved from `change`; the records fr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,7 +36,9 @@ from churnml.scoring.explain.records import (
     group_by_theme,
     theme_totals,
 )
-from churnml.scoring.explain.sentences import Phraser, _Row, phraser_for, spec_for
+from churnml.scoring.explain.sentences import Memo, Phraser, _Row, phraser_for, spec_for
+
+MEMO_ROWS = 64  #: from this many rows on, sentences are remembered by the values they read (`sentences.Memo`)
 
 #: Pseudo-theme of a score change that comes from a different model (base value and calibrator).
 MODEL_PART = "model"
@@ -81,7 +83,7 @@ class _Unit:
     spec: FeatureSpec
     members: tuple[str, ...]
     context: bool = False
-    say: Phraser | None = field(default=None, repr=False)
+    say: Phraser | Memo | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.say is None:
@@ -178,15 +180,15 @@ def plan_for(model: Any, specs: Mapping[str, FeatureSpec] | None = None) -> _Pla
 # --------------------------------------------------------------------------- explaining a frame
 
 
-def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Every column as a numpy array (categoricals as object arrays), for fast per-row access."""
-    out: dict[str, np.ndarray] = {}
+def _columns(frame: pd.DataFrame) -> dict[str, Any]:
+    """Every column for fast per-row access: numbers as lists of floats (NaN where missing), others as objects."""
+    out: dict[str, Any] = {}
     for c in frame.columns:
         col = frame[c]
         if col.dtype == np.float64:
-            out[c] = col.to_numpy()
+            out[c] = col.to_numpy().tolist()
         elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            out[c] = col.to_numpy(dtype="float64", na_value=np.nan)
+            out[c] = col.to_numpy(dtype="float64", na_value=np.nan).tolist()
         else:
             values = col.to_numpy(dtype=object, copy=True)  # may be a read-only view otherwise
             values[pd.isna(values)] = None
@@ -255,6 +257,9 @@ def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.nd
     sign (`_plain_reasons`); the others go through the merging search (`_explain_row`).
     """
     base = np.asarray(base, dtype="float64")
+    if len(ids) >= MEMO_ROWS:  # sentences remembered for these rows only (a plan may be kept across calls)
+        plan = replace(plan, units=[replace(u, say=Memo(u.say)) if u.say and u.say.template is None else u
+                                    for u in plan.units])
     by_theme = _group_sums(contrib, plan.theme_matrix)
     by_unit = _group_sums(contrib, plan.unit_matrix)
     base_prob = np.asarray(plan.calibrate(base), dtype="float64")

@@ -38,6 +38,8 @@ class _Row:
         if name is None or name not in self._cols:
             return None
         v = self._cols[name][self._i]
+        if type(v) is float:  # the common case first (`_columns` gives float64 columns as lists of floats)
+            return None if v != v else v
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return None
         if isinstance(v, np.floating | float | int | np.integer):
@@ -248,6 +250,28 @@ class Phraser:
         if now == then:
             return f"{self.label}: {now}, the same as {self.rest.strip('()')}"
         return f"{self.label}: {now}, {'down' if value < ref else 'up'} from {then} {self.rest}"
+
+
+class Memo:
+    """A `Phraser` that remembers its sentences by the values they are made of (its feature's and its reference's),
+    for phrasing many rows: accounts often share values (counts, levels, missing). Only for phrasers without a
+    template (a template may read any column). Keep one per batch of rows: it grows with the distinct values."""
+
+    __slots__ = ("cache", "name", "ref_name", "say")
+
+    def __init__(self, say: Phraser) -> None:
+        if say.template is not None:
+            raise ValueError(f"{say.name}: a templated sentence may read any column; it cannot be remembered")
+        self.say, self.name = say, say.name
+        self.ref_name = say.ref_name if say.ref_fmt is not None else None
+        self.cache: dict[tuple[Any, Any], str] = {}
+
+    def __call__(self, row: _Row) -> str:
+        key = (row(self.name), row(self.ref_name))
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = self.say(row)
+        return found
 
 
 @functools.lru_cache(maxsize=4096)

@@ -250,3 +250,13 @@ def test_skipping_unphrasable_units_changes_no_explanation(world: World, explain
     monkeypatch.setattr(ex, "_plan", phrase_everything)
     brute = explain_frame(world.model, world.frame, top_n=4)
     assert brute == explained
+
+
+def test_remembered_sentences_equal_those_phrased_row_by_row(world: World, explained: list[Explanation]) -> None:
+    from churnml.scoring.explain import attribution
+
+    assert len(world.frame) >= attribution.MEMO_ROWS  # `explained` phrased with remembered sentences
+    for i in range(0, len(world.frame), 17):  # one row: below MEMO_ROWS, every sentence phrased anew
+        one = explain_frame(world.model, world.frame.iloc[[i]], top_n=4)[0]
+        assert [r.sentence for r in (*one.drivers, *one.protective, *one.context)] == [
+            r.sentence for r in (*explained[i].drivers, *explained[i].protective, *explained[i].context)]
