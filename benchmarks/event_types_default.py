@@ -21,14 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.outside_data import FIGHTCHURN, first_start, import_world, model_table, pooled, world_settings
+from benchmarks.outside_data import FIGHTCHURN, first_start, model_table, pooled, world_frame
 from benchmarks.report import machine, update_section
 from churnml.config import DataConfig, load_settings
-from churnml.data.load import load_data
 from churnml.model.model import ChurnModel, infer_features
 from churnml.simulate import simulate_world
 from churnml.training.bootstrap import backtest_intervals
-from churnml.training.frames import build_training_frame, training_dates
 from churnml.training.job import train_config, training_frame
 from churnml.training.train import MODEL_NAME, train
 
@@ -65,15 +63,8 @@ def simulator(work: Path) -> list[str]:
 def outside(src: Path, work: Path) -> list[str]:
     """fightchurn_socialnet7 at cut-offs before the reported ones: default config, with and without per-type."""
     world = FIGHTCHURN
-    data, _ = import_world(src / world.name, work / world.name / "data", world.name)
-    settings = world_settings(world, work, data)
-    loaded = load_data(settings, data)
-    last = max(VALIDATION)
-    dates = sorted({d for d in training_dates(loaded.tables, settings.features.every_days,
-                                              world.labels.horizon_days, settings.features.history())
-                    if d < last} | set(VALIDATION))
-    until = last + dt.timedelta(days=world.labels.horizon_days + world.labels.grace_days)
-    frame, fs = build_training_frame(loaded.tables, dates, world.labels, until=until, features=settings.features)
+    wf = world_frame(world, src, work, VALIDATION)
+    data, settings, frame, fs = wf.data, wf.settings, wf.frame, wf.fs
     starts = first_start(data)
     per_type = [n for n in fs.names if n.startswith(PREFIXES)]
     with_types, _ = pooled(frame, settings, VALIDATION, starts, world)

@@ -25,6 +25,7 @@ import argparse
 import datetime as dt
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ import pandas as pd
 from benchmarks.report import machine, update_section
 from churnml.config import DataConfig, LabelsConfig, Settings, load_settings
 from churnml.data.load import load_data
+from churnml.features.pipeline import FeatureSet
 from churnml.importer.report import ImportReport
 from churnml.importer.run import import_data
 from churnml.training.backtest import LABEL, fit_on_fold, fold_parts
@@ -135,23 +137,42 @@ def pooled(frame: pd.DataFrame, settings: Settings, cutoffs: tuple[dt.date, ...]
     return pd.concat(preds, ignore_index=True), layouts
 
 
-def run_world(world: World, outside: Path, work: Path) -> dict[str, object]:
-    """Convert, validate, build one point-in-time frame, evaluate every cut-off; the numbers for the tables."""
-    t0 = time.perf_counter()
+@dataclass(frozen=True)
+class WorldFrame:
+    """One outside world brought in, and one point-in-time feature frame over its weekly dates and cut-offs."""
+
+    data: Path
+    imported: ImportReport
+    settings: Settings
+    frame: pd.DataFrame
+    fs: FeatureSet
+
+
+def world_frame(world: World, outside: Path, work: Path, cutoffs: Iterable[dt.date]) -> WorldFrame:
+    """Import `world` with its mapping, then features at every weekly training date before the last cut-off
+    and at the cut-offs themselves, labelled with what the data shows after them."""
     data, imported = import_world(outside / world.name, work / world.name / "data", world.name)
     settings = world_settings(world, work, data)
     loaded = load_data(settings, data)
-    events = imported.tables["events"]
-    quarantined = sum(t.rows_rejected for t in imported.tables.values())
-    cutoffs = sorted({*world.cutoffs, *world.monthly})
-    last = max(cutoffs)
+    cuts = set(cutoffs)
+    last = max(cuts)
     dates = sorted({d for d in training_dates(loaded.tables, settings.features.every_days,
                                               world.labels.horizon_days, settings.features.history())
-                    if d < last} | set(cutoffs))
+                    if d < last} | cuts)
     # Labels of the cut-off rows are read from the data after them; the data ends on 2021-03-01, so a re-signup
     # in the grace week after it cannot be seen (as for the peer's own figures).
     until = last + dt.timedelta(days=world.labels.horizon_days + world.labels.grace_days)
     frame, fs = build_training_frame(loaded.tables, dates, world.labels, until=until, features=settings.features)
+    return WorldFrame(data, imported, settings, frame, fs)
+
+
+def run_world(world: World, outside: Path, work: Path) -> dict[str, object]:
+    """Convert, validate, build one point-in-time frame, evaluate every cut-off; the numbers for the tables."""
+    t0 = time.perf_counter()
+    wf = world_frame(world, outside, work, {*world.cutoffs, *world.monthly})
+    data, imported, settings, frame, fs = wf.data, wf.imported, wf.settings, wf.frame, wf.fs
+    events = imported.tables["events"]
+    quarantined = sum(t.rows_rejected for t in imported.tables.values())
     t_frame = time.perf_counter() - t0
     starts = first_start(data)
     pred, layouts = pooled(frame, settings, world.cutoffs, starts, world)
