@@ -24,13 +24,13 @@ import pandas as pd
 from benchmarks.outside_data import FIGHTCHURN, first_start, model_table, pooled, world_frame
 from benchmarks.report import machine, update_section
 from churnml.config import DataConfig, load_settings
+from churnml.features.event_types import is_per_type
 from churnml.model.model import ChurnModel, infer_features
 from churnml.simulate import simulate_world
 from churnml.training.bootstrap import backtest_intervals
 from churnml.training.job import train_config, training_frame
 from churnml.training.train import MODEL_NAME, train
 
-PREFIXES = ("count_", "share_", "trend_", "ratio_")
 WITHOUT = "lightgbm without per-type columns"
 VALIDATION = (dt.date(2020, 9, 7), dt.date(2020, 10, 5), dt.date(2020, 11, 2), dt.date(2020, 12, 7))
 
@@ -44,7 +44,7 @@ def simulator(work: Path) -> list[str]:
     settings = defaults.model_copy(update={"work_dir": work / "sim" / "work", "data": DataConfig(dir=data)})
     frame, fs, _ = training_frame(settings, data)
     cfg = train_config(settings).model_copy(update={"figures": False, "baselines": []})
-    per_type = [n for n in fs.names if n.startswith(PREFIXES)]
+    per_type = [n for n in fs.names if is_per_type(n)]
     features = [f for f in infer_features(frame, ["churned", "churn_date"]) if f not in per_type]
     result = train(frame, cfg, extra_models={
         WITHOUT: lambda: ChurnModel(random_state=cfg.seed, **cfg.model, features=features)})
@@ -66,7 +66,7 @@ def outside(src: Path, work: Path) -> list[str]:
     wf = world_frame(world, src, work, VALIDATION)
     data, settings, frame, fs = wf.data, wf.settings, wf.frame, wf.fs
     starts = first_start(data)
-    per_type = [n for n in fs.names if n.startswith(PREFIXES)]
+    per_type = [n for n in fs.names if is_per_type(n)]
     with_types, _ = pooled(frame, settings, VALIDATION, starts, world)
     plain = settings.model_copy(update={"models": {**settings.models, "exclude": per_type}})
     without, _ = pooled(frame, plain, VALIDATION, starts, world)

@@ -35,6 +35,7 @@ import pandas as pd
 from benchmarks.report import machine, update_section
 from churnml.config import DataConfig, LabelsConfig, Settings, load_settings
 from churnml.data.load import load_data
+from churnml.features.event_types import is_per_type
 from churnml.features.pipeline import FeatureSet
 from churnml.importer.report import ImportReport
 from churnml.importer.run import import_data
@@ -179,7 +180,7 @@ def run_world(world: World, outside: Path, work: Path) -> dict[str, object]:
     iv = backtest_intervals(pred, MODEL_NAME, n_boot=1000, seed=0)
     monthly, monthly_layouts = pooled(frame, settings, world.monthly, starts, world)
     return {"world": world, "pred": pred, "intervals": iv, "layouts": layouts, "features": len(fs.specs),
-            "per_type": sum(s.name.startswith(("count_", "share_", "trend_", "ratio_")) for s in fs.specs),
+            "per_type": sum(is_per_type(s.name) for s in fs.specs),
             "select": settings.features.event_types.select,
             "monthly": monthly, "monthly_intervals": backtest_intervals(monthly, MODEL_NAME, n_boot=1000, seed=0),
             "monthly_layouts": monthly_layouts, "quarantined": quarantined, "events": events.rows_written,

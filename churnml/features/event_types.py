@@ -40,6 +40,14 @@ from churnml.features.usage import _ratio
 log = logging.getLogger(__name__)
 
 TREND = (0, 30, 60)  # trend: lags (0, 30] against (30, 60]
+#: The names `type_specs` gives per-type columns: count_/share_/ratio_<type…>_<w>d (group 2: the window in days)
+#: and trend_<type>_30d.
+PER_TYPE_COLUMN = re.compile(r"^(count|share|ratio)_.+_(\d+)d$|^trend_.+_30d$")
+
+
+def is_per_type(name: str) -> bool:
+    """Whether a feature column is a per-event-type one (`type_specs`)."""
+    return PER_TYPE_COLUMN.match(name) is not None
 _REQUIRES = (("events", "ts"), ("events", "event_type"))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from churnml.features.buyer import buyer_enabled, buyer_features, buyer_specs
 from churnml.features.calendar import normalise_dates
 from churnml.features.catalog import FeatureSpec, catalog
 from churnml.features.commercial import commercial_features
-from churnml.features.event_types import event_type_features, plan_event_types
+from churnml.features.event_types import PER_TYPE_COLUMN, event_type_features, plan_event_types
 from churnml.features.interventions import intervention_features
 from churnml.features.keys import KEYS, attach
 from churnml.features.population import population
@@ -91,9 +90,6 @@ def _wanted(available: set[str], only: Sequence[str] | None) -> set[str] | None:
     return wanted
 
 
-_PER_TYPE = re.compile(r"^(count|share|ratio)_.+_(\d+)d$|^trend_.+_30d$")
-
-
 def _scoring_types(cfg: EventTypeFeaturesConfig, model_features: Collection[str] | None) -> EventTypeFeaturesConfig:
     """The per-type selection to plan with: as configured, or — scoring with a model — every type that occurs, in
     the configured windows and the model's, so the model's own columns can be kept whatever the volumes are at
@@ -101,7 +97,7 @@ def _scoring_types(cfg: EventTypeFeaturesConfig, model_features: Collection[str]
     config is changed to `none` or to a list)."""
     if model_features is None:
         return cfg
-    found = [m for n in model_features if (m := _PER_TYPE.match(n))]
+    found = [m for n in model_features if (m := PER_TYPE_COLUMN.match(n))]
     if not found:
         return cfg.model_copy(update={"select": "none"})
     windows = sorted({*cfg.windows, *(int(m.group(2)) for m in found if m.group(2))})

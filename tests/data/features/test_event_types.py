@@ -19,7 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from churnml.config import EventTypeFeaturesConfig, FeaturesConfig, LabelsConfig
-from churnml.features.event_types import choose_types, event_type_features, plan_event_types, safe_names
+from churnml.features.event_types import (
+    choose_types,
+    event_type_features,
+    is_per_type,
+    plan_event_types,
+    safe_names,
+    type_specs,
+)
 from churnml.features.pipeline import feature_set, to_frame
 from tests.support.tiny_world import AS_OF, frames, to_tables
 
@@ -267,3 +274,16 @@ def test_a_model_without_per_type_columns_gets_none_under_a_per_type_default() -
     cfg = FeaturesConfig(event_types=EventTypeFeaturesConfig(select="top 10"))
     scored = feature_set(to_tables(frames()), [AS_OF], LabelsConfig(), features=cfg, model_features=trained_names)
     assert not [n for n in scored.names if n.startswith(("count_", "share_", "trend_", "ratio_"))]
+
+
+def test_per_type_names_are_told_apart_from_the_catalog() -> None:
+    """`is_per_type` (scoring keeps a model's per-type columns by it) knows every name `type_specs` gives, in any
+    window, and none of the catalog's own features."""
+    from churnml.features.pipeline import available_specs
+
+    types = ["newfriend", "un friend"]
+    specs = type_specs(types, safe_names(types), [7, 30, 365], [("un friend", "newfriend")], {})
+    assert specs and all(is_per_type(s.name) for s in specs)
+    cfg = FeaturesConfig(event_value={"meaning": "money", "unit": "USD"}, event_types={"select": "none"})
+    catalog = available_specs(to_tables(frames()), cfg)
+    assert catalog and not [s.name for s in catalog if is_per_type(s.name)]
