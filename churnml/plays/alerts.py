@@ -26,7 +26,8 @@ from churnml.plays.holdout import assign_holdout, week_rng
 from churnml.plays.playbook import play_for
 
 BAND_RANK = {"low": 0, "medium": 1, "high": 2}
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+#: A signal rule's comparison (`SignalRule.op`), as alerts and the uplift learners' effect modifiers read it.
+OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 CAUSE_COLUMNS = ["account_id", "as_of", "cause", "detail", "risk_band", "churn_probability", "mrr", "reasons"]
 ALERT_COLUMNS = [
     "alert_id", "account_id", "cause", "play", "play_text", "status", "held_out", "opened_as_of",
@@ -70,7 +71,7 @@ def alert_causes(scores: pd.DataFrame, previous_band: dict[str, str], cfg: Plays
             value = signals.get(rule.signal)
             if value is None or (rule.bands is not None and band not in rule.bands):
                 continue
-            if _OPS[rule.op](float(value), rule.value):
+            if OPS[rule.op](float(value), rule.value):
                 detail = f"{rule.signal} {_fmt(float(value))} ({rule.op} {_fmt(rule.value)})"
                 rows.append({**base, "cause": rule.cause, "detail": detail})
     return pd.DataFrame(rows, columns=CAUSE_COLUMNS)

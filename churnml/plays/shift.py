@@ -18,15 +18,13 @@ decisions do not tell three plays apart by much). The uplift of an account is r 
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from churnml.config import PlaysConfig
-
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+from churnml.plays.alerts import OPS
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -100,7 +98,7 @@ class ShiftLearner:
             if signal not in x.columns:
                 raise ValueError(f"play {q!r}: effect modifier {signal!r} is not a feature column")
             v = pd.to_numeric(x[signal], errors="coerce").to_numpy(float)
-            cols.append(np.where(np.isnan(v), 0.0, _OPS[op](v, value).astype(float)))
+            cols.append(np.where(np.isnan(v), 0.0, OPS[op](v, value).astype(float)))
         cols.append(lr - self.centre)
         return np.column_stack(cols)
 
