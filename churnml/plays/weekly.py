@@ -116,28 +116,27 @@ def print_alerts(console: Console, week: WeekAlerts, limit: int = 10) -> None:
     changed, the plays and its top reason); each play's text once below the table; the holdout counted."""
     live = routed(week.alerts)
     new = week.plan.new
+    n_accounts = live["account_id"].nunique()
     t = Table(title=f"Alerts on {week.as_of}: {len(new)} new ({int(new['held_out'].sum())} held out, recorded), "
-                    f"{len(live)} open and routed on {live['account_id'].nunique()} accounts, "
+                    f"{len(live)} open and routed on {n_accounts} accounts, "
                     f"{len(week.plan.cleared)} closed", title_justify="left")
     for col, just in (("account", "left"), ("MRR", "right"), ("what changed", "left"), ("play", "left"),
                       ("top reason", "left")):
         t.add_column(col, justify=just, overflow="fold" if col == "account" else "ellipsis")  # type: ignore[arg-type]
     ordered = live.sort_values(["opened_as_of", "mrr"], ascending=[False, False], kind="stable")
     accounts = list(dict.fromkeys(ordered["account_id"]))[:limit]
-    for aid in accounts:
-        rows = ordered[ordered["account_id"] == aid]
+    shown = ordered[ordered["account_id"].isin(accounts)]
+    for aid, rows in shown.groupby("account_id", sort=False):
         first = rows.iloc[0]
         reason = str(first["reasons"] or "").split("; ")[0]
         mrr = "" if pd.isna(first["mrr"]) else f"${float(first['mrr']):,.0f}"
         t.add_row(str(aid), mrr, "\n".join(str(d) for d in rows["detail"]),
                   "\n".join(dict.fromkeys(str(p) for p in rows["play"])), reason)
     console.print(t)
-    if len(live["account_id"].unique()) > len(accounts):
-        console.print(f"… and {live['account_id'].nunique() - len(accounts)} more accounts (churnml serve: the "
+    if n_accounts > len(accounts):
+        console.print(f"… and {n_accounts - len(accounts)} more accounts (churnml serve: the "
                       "page and /v1/accounts/{id} show every alert)", highlight=False)
-    plays = dict(zip(live.loc[live["account_id"].isin(accounts), "play"],
-                     live.loc[live["account_id"].isin(accounts), "play_text"], strict=True))
-    for play, text in plays.items():
+    for play, text in dict(zip(shown["play"], shown["play_text"], strict=True)).items():
         console.print(f"[bold]{play}[/]: {text}", highlight=False)
 
 
