@@ -105,8 +105,7 @@ class DriftReport:
         """Features that grow with account age and shifted (≥ warn): expected as the population ages; a reason
         to retrain on recent data, not an alarm."""
         f = self.features
-        return f.loc[(f["status"] != "stable") & (f["status"] != "unknown") & f["accumulates"].astype(bool),
-                     "feature"].tolist()
+        return f.loc[f["status"].isin(["shifted", "breach"]) & f["accumulates"].astype(bool), "feature"].tolist()
 
     @property
     def breached(self) -> bool:
