@@ -109,7 +109,7 @@ class FreshScorer:
                              features=self.settings.features, model_features=names)
             found = self._prepared[key] = (PreparedQuery(tables.con, fs.table), tuple(fs.specs))
             while len(self._prepared) > PREPARED_DATES:
-                self._prepared.popitem(last=False)
+                self._prepared.popitem(last=False)[1][0].close()
         self._prepared.move_to_end(key)
         return found
 
