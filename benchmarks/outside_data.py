@@ -108,6 +108,9 @@ def evaluate_cutoff(frame: pd.DataFrame, settings: Settings, cutoff: dt.date, st
     at = at[tenure >= world.min_tenure_days]
     baselines, _ = baseline_factories(cfg, model.feature_names_, list(labelled.columns))
     scored = {MODEL_NAME: model.predict_proba(at)[:, 1]}
+    for k in OTHER_SEEDS:  # the same model and data, another random seed (bagging, feature sampling)
+        again, _, _ = fit_final(before, cfg.model_copy(update={"seed": cfg.seed + k}))
+        scored[_seeded(k)] = again.predict_proba(at)[:, 1]
     parts = fold_parts(labelled, layout.final)
     for name, factory in baselines.items():
         scored[name] = fit_on_fold(factory(), parts).predict_proba(at)[:, 1]
@@ -115,6 +118,25 @@ def evaluate_cutoff(frame: pd.DataFrame, settings: Settings, cutoff: dt.date, st
                          "y": at[LABEL].astype(int).to_numpy(), "mrr": at["mrr"].to_numpy(dtype=float)})
     rows = [base.assign(model=m, p=p) for m, p in scored.items()]
     return pd.concat(rows, ignore_index=True), layout.reason
+
+
+#: The churnml model is fitted again at every cut-off with the configured seed plus each of these: the spread of
+#: its ROC-AUC over seeds is the model's own noise, not evidence about the data.
+OTHER_SEEDS = (1, 2)
+
+
+def _seeded(k: int) -> str:
+    return f"{MODEL_NAME} seed+{k}"
+
+
+def seed_spread(pred: pd.DataFrame, iv: object) -> str:
+    """One sentence: churnml's ROC-AUC under each seed and their spread."""
+    m = iv.metrics.set_index(["model", "metric"])  # type: ignore[attr-defined]
+    names = [MODEL_NAME, *[_seeded(k) for k in OTHER_SEEDS]]
+    aucs = [float(m.loc[(name, "roc_auc"), "value"]) for name in names if name in set(pred["model"])]
+    return (f"churnml's own ROC-AUC under the configured seed and the next {len(aucs) - 1} (same configuration "
+            f"and data): {', '.join(f'{a:.3f}' for a in aucs)}, a spread of {max(aucs) - min(aucs):.3f}: a gap "
+            "between models smaller than that is the model's own noise.")
 
 
 def world_settings(world: World, work: Path, data: Path) -> Settings:
@@ -205,8 +227,10 @@ def model_table(pred: pd.DataFrame, iv: object) -> list[str]:
              "|---|---|---|---|"]
     for model in pd.unique(pred["model"]):
         auc, pr = m.loc[(model, "roc_auc")], m.loc[(model, "pr_auc")]
-        vs = "—" if model == MODEL_NAME else f"churnml {d.loc[(model, 'roc_auc'), 'verdict']}"
-        lines.append(f"| {NAMES.get(model, model)} | {_fmt(auc['value'])} ({_fmt(auc['lo'])}–{_fmt(auc['hi'])}) | "
+        verdict = str(d.loc[(model, "roc_auc"), "verdict"]).replace(f"{MODEL_NAME} seed", "seed")
+        vs = "—" if model == MODEL_NAME else f"churnml {verdict}"
+        name = NAMES.get(model, model.replace(MODEL_NAME, "churnml, same config,"))
+        lines.append(f"| {name} | {_fmt(auc['value'])} ({_fmt(auc['lo'])}–{_fmt(auc['hi'])}) | "
                      f"{_fmt(pr['value'])} ({_fmt(pr['lo'])}–{_fmt(pr['hi'])}) | {vs} |")
     return lines
 
@@ -235,13 +259,13 @@ def render(r: dict[str, object], command: str) -> str:
         f"{world.min_tenure_days} days are scored; each cut-off has its own model, trained on the labels known "
         "before it.", "",
         f"**The README's dates** ({', '.join(str(c) for c in world.cutoffs)} pooled; {_population(pred)}):", "",
-        *model_table(pred, r["intervals"]), "",
+        *model_table(pred, r["intervals"]), "", seed_spread(pred, r["intervals"]), "",
         "The peer's own figures (fight-churn README; whole world, both halves, so not the same customers:"
         " compare intervals, no pairing possible):", "", "| peer method | ROC-AUC |", "|---|---|",
         *[f"| {name} | {auc} |" for name, auc in world.peer], "",
         f"**More cut-offs, pooled** (monthly, {', '.join(str(c) for c in world.monthly)}; {_population(monthly)}; "
         "an account counts once per cut-off, the bootstrap resamples accounts):", "",
-        *model_table(monthly, r["monthly_intervals"]), "",
+        *model_table(monthly, r["monthly_intervals"]), "", seed_spread(monthly, r["monthly_intervals"]), "",
         "Layout chosen at each cut-off:", "",
         *[f"- {s}" for s in r["monthly_layouts"]],  # type: ignore[attr-defined]
         "", f"Data brought in with `churnml import` and `configs/examples/{world.name}.yaml`.",
