@@ -28,6 +28,7 @@ from churnml.importer.readers import open_source
 from tests.support.postgres import start_postgres
 
 ACCOUNTS = 20_000
+TARGET = 5.0  # issue 14: the whole import, new path against the old, same run
 MAPPING = {
     "description": "benchmark: accounts and events from PostgreSQL",
     "tables": {
@@ -99,11 +100,15 @@ def main() -> None:
                     ("ADBC, Arrow record batches (now; default for postgresql://)", new)):
         lines.append(f"| {name} | {r['read_s']:.1f} | {rows / r['read_s']:,.0f} | {r['total_s']:.1f} | "
                      f"{rows / r['total_s']:,.0f} |")
+    whole = old["total_s"] / new["total_s"]
+    verdict = "met" if whole >= TARGET else "**NOT met**"
     lines += [
         "",
         f"Speed-up: **{old['read_s'] / new['read_s']:.1f}×** on the read step, "
-        f"**{old['total_s'] / new['total_s']:.1f}×** on the whole import (read, map, validate, write Parquet). "
-        "Target: ≥ 5× today's throughput.",
+        f"**{whole:.1f}×** on the whole import (read, map, validate, write Parquet). "
+        f"Target: ≥ {TARGET:g}× the old throughput on the whole import: {verdict} in this run. The machine's "
+        "other jobs move both figures (this path uses every core, the old one mostly one), so the ratio varies "
+        "from run to run.",
         "",
         f"Command: `.venv/bin/python benchmarks/import_db.py --events {a.events}`",
     ]
