@@ -157,13 +157,17 @@ def _copy_adbc(
 
 
 def _row_estimate(cur: Any, qualified: str) -> int:
-    """Rows in a PostgreSQL table for the progress bar: the planner's figure when the table was analysed
-    (free), else an exact count (one scan; still much cheaper than the copy)."""
+    """Rows in a PostgreSQL table for the progress bar, free where the server knows: the planner's figure when
+    the table was analysed, else the statistics collector's live-row count (kept from inserts, no ANALYZE
+    needed); an exact count (one scan) only when neither knows (a view, a table the collector has not seen)."""
     quoted = qualified.replace("'", "''")
-    cur.execute(f"SELECT reltuples::bigint FROM pg_class WHERE oid = '{quoted}'::regclass")
-    estimate = int(cur.fetchone()[0])
-    if estimate > 0:
-        return estimate
+    cur.execute(
+        "SELECT c.reltuples::bigint, coalesce(s.n_live_tup, 0) FROM pg_class c "
+        f"LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid WHERE c.oid = '{quoted}'::regclass"
+    )
+    planner, live = (int(v) for v in cur.fetchone())
+    if planner > 0 or live > 0:
+        return planner if planner > 0 else live
     cur.execute(f"SELECT count(*) FROM {qualified}")
     return int(cur.fetchone()[0])
 

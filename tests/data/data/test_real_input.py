@@ -136,3 +136,20 @@ def test_empty_tables_pass_with_a_warning_and_features_and_labels_still_work(tmp
     fs = feature_set(clean, dates, LabelsConfig())
     assert len(fs.table.execute()) == 2
     assert labels_expr(clean, dates, LabelsConfig()).execute()["churned"].isna().all()  # horizon not yet seen
+
+
+def test_repeated_rows_counts_what_distinct_counts_nulls_zeros_and_nan_included() -> None:
+    """The row-hash shortcut (`repeated_rows`) agrees with DISTINCT: nulls, -0.0/0.0 and NaNs are repeats."""
+    import ibis
+
+    from churnml.data.derived import repeated_rows
+
+    con = ibis.duckdb.connect()
+    con.raw_sql("""CREATE TABLE t AS SELECT * FROM (VALUES
+        ('A1', 0.0::DOUBLE, NULL::VARCHAR), ('A1', -0.0::DOUBLE, NULL), ('A2', 'nan'::DOUBLE, 'u1'),
+        ('A2', -('nan'::DOUBLE), 'u1'), ('A3', 1.0, 'u1'), ('A3', 1.0, 'u2')) v(account_id, value, user_id)""")
+    n_rep, examples = repeated_rows(con.table("t"), 5)
+    assert n_rep == 2 and [e["account_id"] for e in examples] == ["A1", "A2"]
+    assert all(e["_copies"] == 2 for e in examples)
+    con.raw_sql("CREATE TABLE u AS SELECT * FROM t WHERE account_id = 'A3'")
+    assert repeated_rows(con.table("u"), 5) == (0, [])
