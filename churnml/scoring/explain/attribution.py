@@ -37,15 +37,16 @@ from churnml.scoring.explain.records import (
     theme_totals,
 )
 from churnml.scoring.explain.sentences import Memo, Phraser, _Row, phraser_for, spec_for
+from churnml.scoring.explain.slots import Batch, first_slots, phrase_slots
 
 MEMO_ROWS = 64  #: from this many rows on, sentences are remembered by the values they read (`sentences.Memo`)
 
 #: Pseudo-theme of a score change that comes from a different model (base value and calibrator).
 MODEL_PART = "model"
 
-__all__ = ["DRIVERS", "FAMILIES", "MODEL_PART", "PROTECTIVE", "SHARED_SENTENCES", "THEMES", "Explanation", "Reason",
-           "ThemeTotal", "explain_arrays", "explain_frame", "group_by_theme", "is_context", "plan_for",
-           "probability_points", "theme_totals"]
+__all__ = ["DRIVERS", "FAMILIES", "MODEL_PART", "PROTECTIVE", "SHARED_SENTENCES", "THEMES", "Batch", "Explanation",
+           "Reason", "ThemeTotal", "batch_arrays", "explain_arrays", "explain_batch", "explain_frame",
+           "group_by_theme", "is_context", "plan_for", "probability_points", "theme_totals"]
 
 
 def is_context(spec: FeatureSpec) -> bool:
@@ -181,14 +182,15 @@ def plan_for(model: Any, specs: Mapping[str, FeatureSpec] | None = None) -> _Pla
 
 
 def _columns(frame: pd.DataFrame) -> dict[str, Any]:
-    """Every column for fast per-row access: numbers as lists of floats (NaN where missing), others as objects."""
+    """Every column as an array for per-row access (`sentences._Row`): numbers as float64 (NaN where missing),
+    others as objects (None where missing)."""
     out: dict[str, Any] = {}
     for c in frame.columns:
         col = frame[c]
         if col.dtype == np.float64:
-            out[c] = col.to_numpy().tolist()
+            out[c] = col.to_numpy()
         elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            out[c] = col.to_numpy(dtype="float64", na_value=np.nan).tolist()
+            out[c] = col.to_numpy(dtype="float64", na_value=np.nan)
         else:
             values = col.to_numpy(dtype=object, copy=True)  # may be a read-only view otherwise
             values[pd.isna(values)] = None
@@ -228,6 +230,20 @@ def explain_frame(
     Returns:
         One `Explanation` per row; deterministic for the same rows and model.
     """
+    return explain_batch(model, frame, top_n=top_n, min_contribution=min_contribution, specs=specs,
+                         scores=scores).explanations()
+
+
+def explain_batch(
+    model: Any,
+    frame: pd.DataFrame,
+    *,
+    top_n: int = 3,
+    min_contribution: float = 0.01,
+    specs: Sequence[FeatureSpec] | Mapping[str, FeatureSpec] | None = None,
+    scores: pd.DataFrame | None = None,
+) -> Batch:
+    """`explain_frame` as arrays (`slots.Batch`), without an object per reason: what the score table is made of."""
     spec_map = {s.name: s for s in specs} if isinstance(specs, Sequence) else specs
     plan = plan_for(model, spec_map)
     if scores is None:  # straight from the model's arrays: no score frame to build and take apart
@@ -242,21 +258,31 @@ def explain_frame(
         raw = scored[RAW_SCORE].to_numpy(dtype="float64")
         prob = scored[PROBABILITY].to_numpy(dtype="float64")
     ids = frame["account_id"].astype(str).to_numpy()
-    return explain_arrays(plan, ids, np.asarray(prob, dtype="float64"), np.asarray(raw, dtype="float64"), base,
-                          contrib, _columns(frame), top_n=top_n, min_contribution=min_contribution)
+    return batch_arrays(plan, ids, np.asarray(prob, dtype="float64"), np.asarray(raw, dtype="float64"), base,
+                        contrib, _columns(frame), top_n=top_n, min_contribution=min_contribution)
 
 
 def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndarray, base: np.ndarray,
-                   contrib: np.ndarray, cols: Mapping[str, np.ndarray], *, top_n: int = 3,
+                   contrib: np.ndarray, cols: Mapping[str, Any], *, top_n: int = 3,
                    min_contribution: float = 0.01) -> list[Explanation]:
     """`explain_frame` from arrays: contributions (n, features in `plan.names` order), margins, probabilities,
-    base values, and the rows' values by column (`cols`, for phrasing). Batch scoring and the API both end here.
+    base values, and the rows' values by column (`cols`, for phrasing). Batch scoring and the API both end here
+    (`batch_arrays`)."""
+    return batch_arrays(plan, ids, prob, raw, base, contrib, cols, top_n=top_n,
+                        min_contribution=min_contribution).explanations()
+
+
+def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndarray, base: np.ndarray,
+                 contrib: np.ndarray, cols: Mapping[str, Any], *, top_n: int = 3,
+                 min_contribution: float = 0.01) -> Batch:
+    """`explain_arrays` as arrays (`slots.Batch`).
 
     Context units are ranked apart (`Explanation.context`). Rows where no shared-sentence group has two units
     above `min_contribution` cannot merge sentences, so their reasons are simply the strongest units of each
-    sign (`_plain_reasons`); the others go through the merging search (`_explain_row`).
+    sign (`slots.first_slots`, all such rows at once); the others go through the merging search (`_explain_row`).
     """
     base = np.asarray(base, dtype="float64")
+    sayers = [getattr(u.say, "say", u.say) for u in plan.units]  # the phrasers themselves, not a `Memo`
     if len(ids) >= MEMO_ROWS:  # sentences remembered for these rows only (a plan may be kept across calls)
         plan = replace(plan, units=[replace(u, say=Memo(u.say)) if u.say and u.say.template is None else u
                                     for u in plan.units])
@@ -268,28 +294,22 @@ def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.nd
     theme_points = _group_sums(points[:, unit_of] * _shares(contrib, by_unit, unit_of), plan.theme_matrix)
     ranked = np.where(plan.context_mask, 0.0, by_unit)  # context is never a driver
     ctx = np.flatnonzero(plan.context_mask)
-    context_order = ctx[np.argsort(-np.abs(by_unit[:, ctx]), axis=1, kind="stable")[:, :top_n]] if ctx.size else None
+    context_order = (ctx[np.argsort(-np.abs(by_unit[:, ctx]), axis=1, kind="stable")[:, :top_n]] if ctx.size
+                     else np.zeros((len(ids), 0), dtype=np.int64))
     order = np.argsort(-ranked, axis=1, kind="stable")
     plain = _plain_rows(ranked, plan, min_contribution)
-    themes = plan.themes
-    theme_rows, point_rows = by_theme.tolist(), theme_points.tolist()
-    out = []
-    for i in range(len(ids)):
-        row, pts, values = ranked[i], points[i], _Row(cols, i)
-        if plain[i]:
-            drivers = _plain_reasons(order[i], row, pts, 1, plan, values, top_n, min_contribution)
-            protective = _plain_reasons(order[i][::-1], row, pts, -1, plan, values, top_n, min_contribution)
-        else:
-            drivers, protective = _explain_row(order[i], row, pts, plan, values, top_n, min_contribution)
-        facts = () if context_order is None else _context_facts(context_order[i], by_unit[i], pts, plan, values,
-                                                                 min_contribution)
-        out.append(Explanation(
-            account_id=ids[i], probability=float(prob[i]), raw_score=float(raw[i]), base_value=float(base[i]),
-            themes=dict(zip(themes, theme_rows[i], strict=True)), drivers=drivers, protective=protective,
-            context=facts, base_probability=float(base_prob[i]),
-            theme_points=dict(zip(themes, point_rows[i], strict=True)),
-        ))
-    return out
+    drivers = first_slots(order[:, :top_n], ranked, points, 1, min_contribution)
+    protective = first_slots(order[:, ::-1][:, :top_n], ranked, points, -1, min_contribution)
+    drivers.valid &= plain[:, None]
+    protective.valid &= plain[:, None]
+    context = first_slots(context_order, by_unit, points, 0, min_contribution)
+    phrase_slots(sayers, cols, [drivers, protective, context])
+    searched = {int(i): _explain_row(order[i], ranked[i], points[i], plan, _Row(cols, int(i)), top_n,
+                                     min_contribution) for i in np.flatnonzero(~plain)}
+    return Batch(ids, np.asarray(prob, dtype="float64"), np.asarray(raw, dtype="float64"), base, base_prob,
+                 list(plan.themes), by_theme, theme_points, drivers, protective, context,
+                 [u.spec.name for u in plan.units], [u.spec.theme for u in plan.units],
+                 [u.members for u in plan.units], searched)
 
 
 def _shares(contrib: np.ndarray, by_unit: np.ndarray, unit_of: np.ndarray) -> np.ndarray:
@@ -298,20 +318,6 @@ def _shares(contrib: np.ndarray, by_unit: np.ndarray, unit_of: np.ndarray) -> np
     total = by_unit[:, unit_of]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(total != 0, contrib / total, 0.0)
-
-
-def _context_facts(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, plan: _Plan, row: _Row,
-                   min_contribution: float) -> tuple[Reason, ...]:
-    """The context units above `min_contribution` (absolute), largest first, phrased as facts."""
-    out = []
-    for k in order:
-        c = float(contrib[k])
-        if not plan.context_mask[k] or abs(c) <= min_contribution:
-            break
-        unit = plan.units[k]
-        out.append(Reason(unit.spec.name, unit.spec.theme, c, unit.say(row), unit.members,
-                          float(points[k])))
-    return tuple(out)
 
 
 # --------------------------------------------------------------------------- the top reasons of one row
@@ -382,18 +388,3 @@ def _plain_rows(by_unit: np.ndarray, plan: _Plan, min_contribution: float) -> np
         if len(members) > 1:
             crowded |= active[:, members].sum(axis=1) > 1
     return ~crowded
-
-
-def _plain_reasons(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, sign: int, plan: _Plan, row: _Row,
-                   top_n: int, min_contribution: float) -> tuple[Reason, ...]:
-    """The strongest `top_n` units of one sign above `min_contribution`, one reason each (no sentence can repeat:
-    see `_plain_rows`) — what `_explain_row` gives such a row."""
-    out = []
-    for k in order[:top_n]:
-        c = float(contrib[k])
-        if sign * c <= min_contribution:
-            break
-        unit = plan.units[k]
-        out.append(Reason(unit.spec.name, unit.spec.theme, c, unit.say(row), unit.members,
-                          float(points[k])))
-    return tuple(out)

@@ -197,6 +197,12 @@ TEMPLATES: dict[str, Template] = {
     f"Account created {duration(v)} ago",
 }
 
+#: The other columns a template reads besides its own feature's (none where not listed): a templated sentence
+#: is then a function of these values, so it can be phrased once per distinct values (a test checks it).
+TEMPLATE_READS: dict[str, tuple[str, ...]] = {
+    "nps_latest": ("nps_category", "nps_previous"),
+}
+
 
 # --------------------------------------------------------------------------- one feature of one account
 
@@ -250,6 +256,13 @@ class Phraser:
         if now == then:
             return f"{self.label}: {now}, the same as {self.rest.strip('()')}"
         return f"{self.label}: {now}, {'down' if value < ref else 'up'} from {then} {self.rest}"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The columns the sentence is made of: equal values there give the same sentence."""
+        if self.template is not None:
+            return (self.name, *TEMPLATE_READS.get(self.name, ()))
+        return (self.name,) if self.ref_fmt is None or self.ref_name is None else (self.name, self.ref_name)
 
 
 class Memo:
