@@ -15,7 +15,7 @@ Sentences come from `sentences`; why a score moved from `change`; the records fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -181,11 +181,11 @@ def plan_for(model: Any, specs: Mapping[str, FeatureSpec] | None = None) -> _Pla
 # --------------------------------------------------------------------------- explaining a frame
 
 
-def _columns(frame: pd.DataFrame) -> dict[str, Any]:
-    """Every column as an array for per-row access (`sentences._Row`): numbers as float64 (NaN where missing),
-    others as objects (None where missing)."""
+def _columns(frame: pd.DataFrame, names: Collection[str] | None = None) -> dict[str, Any]:
+    """The columns (all, or those in `names`: what the phrasers read) as arrays for per-row access
+    (`sentences._Row`): numbers as float64 (NaN where missing), others as objects (None where missing)."""
     out: dict[str, Any] = {}
-    for c in frame.columns:
+    for c in frame.columns if names is None else [c for c in frame.columns if c in names]:
         col = frame[c]
         if col.dtype == np.float64:
             out[c] = col.to_numpy()
@@ -196,6 +196,11 @@ def _columns(frame: pd.DataFrame) -> dict[str, Any]:
             values[pd.isna(values)] = None
             out[c] = values
     return out
+
+
+def _phraser(unit: _Unit) -> Phraser:
+    """The unit's `Phraser` itself (not a `Memo` around it)."""
+    return unit.say.say if isinstance(unit.say, Memo) else unit.say  # type: ignore[return-value]
 
 
 def _group_sums(contrib: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -259,7 +264,8 @@ def explain_batch(
         prob = scored[PROBABILITY].to_numpy(dtype="float64")
     ids = frame["account_id"].astype(str).to_numpy()
     return batch_arrays(plan, ids, np.asarray(prob, dtype="float64"), np.asarray(raw, dtype="float64"), base,
-                        contrib, _columns(frame), top_n=top_n, min_contribution=min_contribution)
+                        contrib, _columns(frame, {n for u in plan.units for n in _phraser(u).reads}), top_n=top_n,
+                        min_contribution=min_contribution)
 
 
 def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndarray, base: np.ndarray,
@@ -282,7 +288,7 @@ def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndar
     sign (`slots.first_slots`, all such rows at once); the others go through the merging search (`_explain_row`).
     """
     base = np.asarray(base, dtype="float64")
-    sayers = [getattr(u.say, "say", u.say) for u in plan.units]  # the phrasers themselves, not a `Memo`
+    sayers = [_phraser(u) for u in plan.units]
     if len(ids) >= MEMO_ROWS:  # sentences remembered for these rows only (a plan may be kept across calls)
         plan = replace(plan, units=[replace(u, say=Memo(u.say)) if u.say and u.say.template is None else u
                                     for u in plan.units])
@@ -291,7 +297,7 @@ def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndar
     base_prob = np.asarray(plan.calibrate(base), dtype="float64")
     points = probability_points(by_unit, base, prob, base_prob, plan.calibrate)
     unit_of = plan.unit_matrix.argmax(axis=1)
-    theme_points = _group_sums(points[:, unit_of] * _shares(contrib, by_unit, unit_of), plan.theme_matrix)
+    theme_points = _theme_points(points, contrib, by_unit, unit_of, plan.theme_matrix)
     ranked = np.where(plan.context_mask, 0.0, by_unit)  # context is never a driver
     ctx = np.flatnonzero(plan.context_mask)
     context_order = (ctx[np.argsort(-np.abs(by_unit[:, ctx]), axis=1, kind="stable")[:, :top_n]] if ctx.size
@@ -312,12 +318,17 @@ def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndar
                  [u.members for u in plan.units], searched)
 
 
-def _shares(contrib: np.ndarray, by_unit: np.ndarray, unit_of: np.ndarray) -> np.ndarray:
-    """Each feature's share of its unit's log-odds (a unit's points are split over its features the same way,
-    so theme points add up to the units' points)."""
-    total = by_unit[:, unit_of]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total != 0, contrib / total, 0.0)
+def _theme_points(points: np.ndarray, contrib: np.ndarray, by_unit: np.ndarray, unit_of: np.ndarray,
+                  theme_matrix: np.ndarray) -> np.ndarray:
+    """Per theme, the points of its features: each feature gets its share of its unit's log-odds of the unit's
+    points (so theme points add up to the units' points), summed feature by feature in feature order (as
+    `_group_sums`). Computed on transposed copies: one contiguous array per feature, unit and theme."""
+    c, u, p = (np.ascontiguousarray(a.T) for a in (contrib, by_unit, points))
+    out = np.zeros((theme_matrix.shape[1], len(contrib)))
+    for j, k in zip(*np.nonzero(theme_matrix), strict=True):
+        total = u[unit_of[j]]
+        out[k] += p[unit_of[j]] * np.divide(c[j], total, out=np.zeros_like(total), where=total != 0)
+    return np.ascontiguousarray(out.T)
 
 
 # --------------------------------------------------------------------------- the top reasons of one row

@@ -4,8 +4,8 @@
 An account's plain reasons (no shared-sentence merge possible, `attribution._plain_rows`) are its strongest
 units of one sign in rank order, up to the first one at or below `min_contribution`: a slice of the rank matrix,
 taken for every row at once. A sentence depends only on the values of the columns its phraser reads
-(`Phraser.reads`), so for many rows each unit is phrased once per distinct tuple of those values among the
-accounts it is a reason of, and the sentence shared: the same text a phrasing per row gives.
+(`Phraser.reads`), numbers only as they are shown (`Phraser.keys`), so for many rows each unit is phrased once
+per distinct keys among the accounts it is a reason of, and the sentence shared: the text a phrasing per row gives.
 """
 
 from __future__ import annotations
@@ -53,23 +53,19 @@ def first_slots(take: np.ndarray, values: np.ndarray, points: np.ndarray, sign: 
                        np.full(take.shape, None, dtype=object))
 
 
-def _codes(cols: Mapping[str, Any], names: Sequence[str], rows: np.ndarray) -> np.ndarray:
-    """Per row in `rows`, an integer that is equal exactly where the values of `names` are (missing alike)."""
-    key = np.zeros(len(rows), dtype=np.int64)
-    for name in names:
-        if name not in cols:
-            continue  # read as missing by every row
-        column = cols[name]
-        values = column[rows] if isinstance(column, np.ndarray) else np.asarray(column, dtype=object)[rows]
-        codes, uniques = pd.factorize(values)  # missing (None, NaN) -> -1
-        key = key * (len(uniques) + 1) + (codes + 1)
-        key = np.unique(key, return_inverse=True)[1].astype(np.int64)  # keep it small for the next column
-    return key
+def _codes(keys: Sequence[np.ndarray]) -> np.ndarray:
+    """Per row, an integer that is equal exactly where every one of `keys` is (missing values alike)."""
+    code = np.zeros(len(keys[0]) if keys else 0, dtype=np.int64)
+    for key in keys:
+        codes, uniques = pd.factorize(key)  # missing (None, NaN) -> -1
+        code = code * (len(uniques) + 1) + (codes + 1)
+        code = np.unique(code, return_inverse=True)[1].astype(np.int64).ravel()  # kept small for the next key
+    return code
 
 
 def phrase_slots(sayers: Sequence[Any], cols: Mapping[str, Any], slots: Sequence[ReasonSlots]) -> None:
-    """Fill the `sentence` of every valid slot: `sayers[unit](row)` (a `Phraser`), once per distinct values
-    of its `reads` per unit when there are `BULK_ROWS` rows or more."""
+    """Fill the `sentence` of every valid slot: `sayers[unit](row)` (a `Phraser`), once per distinct
+    `Phraser.keys` per unit when there are `BULK_ROWS` rows or more."""
     n = len(slots[0].unit) if slots else 0
     rows = np.concatenate([np.nonzero(s.valid)[0] for s in slots]) if slots else np.zeros(0, dtype=np.int64)
     where = [np.nonzero(s.valid) for s in slots]
@@ -84,7 +80,7 @@ def phrase_slots(sayers: Sequence[Any], cols: Mapping[str, Any], slots: Sequence
         for part in np.split(by_unit, bounds) if len(by_unit) else []:
             say = sayers[int(units[part[0]])]
             r = rows[part]
-            _, first, inverse = np.unique(_codes(cols, say.reads, r), return_index=True, return_inverse=True)
+            _, first, inverse = np.unique(_codes(say.keys(cols, r)), return_index=True, return_inverse=True)
             said = np.array([say(_Row(cols, int(i))) for i in r[first]], dtype=object)
             texts[part] = said[inverse.ravel()]
     start = 0
