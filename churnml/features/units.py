@@ -123,9 +123,9 @@ def round_half_even(x: np.ndarray, digits: int) -> np.ndarray:
     """
     x = np.asarray(x, dtype="float64")
     scale = 10.0 ** digits
-    y = x * scale
-    out = np.rint(y) / scale
-    with np.errstate(invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = x * scale
+        out = np.rint(y) / scale
         frac = np.abs(y - np.trunc(y))
         risky = ~(np.abs(frac - 0.5) > np.abs(y) * 2.0 ** -48 + 2.0 ** -60) | ~(np.abs(y) < 2.0 ** 50)
     for i in np.flatnonzero(risky):
