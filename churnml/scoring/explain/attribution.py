@@ -25,7 +25,7 @@ import pandas as pd
 from churnml.features.catalog import FeatureSpec
 from churnml.model.model import BASE_VALUE as MODEL_BASE_VALUE
 from churnml.model.pyfunc import BASE_VALUE, CONTRIB_PREFIX, PROBABILITY, RAW_SCORE, score_arrays
-from churnml.scoring.explain.points import probability_points
+from churnml.scoring.explain.points import points_by_theme, probability_points
 from churnml.scoring.explain.records import (
     DRIVERS,
     PROTECTIVE,
@@ -297,7 +297,7 @@ def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndar
     base_prob = np.asarray(plan.calibrate(base), dtype="float64")
     points = probability_points(by_unit, base, prob, base_prob, plan.calibrate)
     unit_of = plan.unit_matrix.argmax(axis=1)
-    theme_points = _theme_points(points, contrib, by_unit, unit_of, plan.theme_matrix)
+    theme_points = points_by_theme(points, contrib, by_unit, unit_of, plan.theme_matrix)
     ranked = np.where(plan.context_mask, 0.0, by_unit)  # context is never a driver
     ctx = np.flatnonzero(plan.context_mask)
     context_order = (ctx[np.argsort(-np.abs(by_unit[:, ctx]), axis=1, kind="stable")[:, :top_n]] if ctx.size
@@ -316,19 +316,6 @@ def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndar
                  list(plan.themes), by_theme, theme_points, drivers, protective, context,
                  [u.spec.name for u in plan.units], [u.spec.theme for u in plan.units],
                  [u.members for u in plan.units], searched)
-
-
-def _theme_points(points: np.ndarray, contrib: np.ndarray, by_unit: np.ndarray, unit_of: np.ndarray,
-                  theme_matrix: np.ndarray) -> np.ndarray:
-    """Per theme, the points of its features: each feature gets its share of its unit's log-odds of the unit's
-    points (so theme points add up to the units' points), summed feature by feature in feature order (as
-    `_group_sums`). Computed on transposed copies: one contiguous array per feature, unit and theme."""
-    c, u, p = (np.ascontiguousarray(a.T) for a in (contrib, by_unit, points))
-    out = np.zeros((theme_matrix.shape[1], len(contrib)))
-    for j, k in zip(*np.nonzero(theme_matrix), strict=True):
-        total = u[unit_of[j]]
-        out[k] += p[unit_of[j]] * np.divide(c[j], total, out=np.zeros_like(total), where=total != 0)
-    return np.ascontiguousarray(out.T)
 
 
 # --------------------------------------------------------------------------- the top reasons of one row
