@@ -22,11 +22,11 @@ from churnml.scoring.explain.slots import Batch, ReasonSlots
 
 
 def _texts(values: np.ndarray) -> pa.Array:
-    """Each value as orjson writes it (NaN as null)."""
+    """Each value as orjson writes it (NaN as null; a float64 array is written as its values as Python floats)."""
     if not len(values):
         return pa.array([], type=pa.string())
-    return pa.array(orjson.dumps(np.asarray(values, dtype="float64").tolist()).decode()[1:-1].split(","),
-                    type=pa.string())
+    text = orjson.dumps(np.ascontiguousarray(values, dtype="float64"), option=orjson.OPT_SERIALIZE_NUMPY)
+    return pa.array(text.decode()[1:-1].split(","), type=pa.string())
 
 
 def _quoted(values: np.ndarray) -> pa.Array:

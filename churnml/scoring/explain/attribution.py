@@ -37,7 +37,7 @@ from churnml.scoring.explain.records import (
     theme_totals,
 )
 from churnml.scoring.explain.sentences import Memo, Phraser, _Row, phraser_for, spec_for
-from churnml.scoring.explain.slots import Batch, first_slots, phrase_slots
+from churnml.scoring.explain.slots import Batch, first_slots, phrase_slots, rank_order
 
 MEMO_ROWS = 64  #: from this many rows on, sentences are remembered by the values they read (`sentences.Memo`)
 
@@ -300,9 +300,9 @@ def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndar
     theme_points = points_by_theme(points, contrib, by_unit, unit_of, plan.theme_matrix)
     ranked = np.where(plan.context_mask, 0.0, by_unit)  # context is never a driver
     ctx = np.flatnonzero(plan.context_mask)
-    context_order = (ctx[np.argsort(-np.abs(by_unit[:, ctx]), axis=1, kind="stable")[:, :top_n]] if ctx.size
-                     else np.zeros((len(ids), 0), dtype=np.int64))
-    order = np.argsort(-ranked, axis=1, kind="stable")
+    context_order = rank_order(np.abs(by_unit[:, ctx]), ctx, min_contribution)[:, :top_n]
+    units = np.flatnonzero(~plan.context_mask) if min_contribution >= 0 else np.arange(len(plan.units))
+    order = rank_order(ranked[:, units], units, min_contribution)
     plain = _plain_rows(ranked, plan, min_contribution)
     drivers = first_slots(order[:, :top_n], ranked, points, 1, min_contribution)
     protective = first_slots(order[:, ::-1][:, :top_n], ranked, points, -1, min_contribution)

@@ -1,9 +1,10 @@
-"""The reasons of many accounts at once, as arrays: `ReasonSlots` (one kind of reason, every row), `first_slots`
-(which units fill them), `phrase_slots` (their sentences) and `Batch` (a whole batch's explanations, as arrays).
+"""The reasons of many accounts at once, as arrays: `ReasonSlots` (one kind of reason, every row), `rank_order`
+and `first_slots` (which units fill them), `phrase_slots` (their sentences) and `Batch` (a whole batch's
+explanations, as arrays).
 
 An account's plain reasons (no shared-sentence merge possible, `attribution._plain_rows`) are its strongest
-units of one sign in rank order, up to the first one at or below `min_contribution`: a slice of the rank matrix,
-taken for every row at once. A sentence depends only on the values of the columns its phraser reads
+units of one sign in rank order (`rank_order`), up to the first one at or below `min_contribution`: a slice of
+the rank matrix, taken for every row at once. A sentence depends only on the values of the columns its phraser reads
 (`Phraser.reads`), numbers only as they are shown (`Phraser.keys`), so for many rows each unit is phrased once
 per distinct keys among the accounts it is a reason of, and the sentence shared: the text a phrasing per row gives.
 """
@@ -51,6 +52,18 @@ def first_slots(take: np.ndarray, values: np.ndarray, points: np.ndarray, sign: 
     valid = np.logical_and.accumulate(~(test <= min_contribution), axis=1)
     return ReasonSlots(take, valid, c, np.take_along_axis(points, take, axis=1),
                        np.full(take.shape, None, dtype=object))
+
+
+def rank_order(values: np.ndarray, columns: np.ndarray, min_contribution: float) -> np.ndarray:
+    """Per row, the units `columns` in the stable order of `values` (rows × len(columns)), largest first.
+
+    With `min_contribution` ≥ 0 the columns that are zero in every row are left out: no reason can come from
+    them, and each row's prefix of units above the threshold is the same as in the full order."""
+    columns = np.asarray(columns, dtype=np.int64)
+    if min_contribution >= 0:
+        keep = np.any(values != 0, axis=0)
+        values, columns = values[:, keep], columns[keep]
+    return columns[np.argsort(-values, axis=1, kind="stable")]
 
 
 def _codes(keys: Sequence[np.ndarray]) -> np.ndarray:

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from churnml.features.catalog import FEATURES
 from churnml.scoring.explain.sentences import TEMPLATE_READS, TEMPLATES, _Row, phraser_for
-from churnml.scoring.explain.slots import BULK_ROWS, first_slots, phrase_slots
+from churnml.scoring.explain.slots import BULK_ROWS, first_slots, phrase_slots, rank_order
 
 #: Contributions with ties, zeros and values on the threshold.
 cells = st.sampled_from([0.0, -0.0, 0.01, -0.01, 0.02, -0.5, 0.5, 1.0, -1.0, 0.3, -0.3])
@@ -46,6 +46,25 @@ def test_first_slots_are_the_loop_per_row(values: np.ndarray, sign: int, top_n: 
             for j in range(take.shape[1]) if slots.valid[i, j]] for i in range(len(take))]
     assert got == want
     assert not (np.diff(slots.valid.astype(int), axis=1) > 0).any()  # valid slots come first
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=hnp.arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(1, 9)), elements=cells),
+       zero=st.lists(st.booleans(), min_size=9, max_size=9), sign=st.sampled_from([1, -1]), top_n=st.integers(1, 5),
+       min_contribution=st.sampled_from([0.01, 0.0, 0.3, -0.2]))
+def test_rank_order_gives_the_full_orders_reasons(values: np.ndarray, zero: list[bool], sign: int, top_n: int,
+                                                  min_contribution: float) -> None:
+    """Leaving out units that are zero in every row changes no row's reasons."""
+    values = np.where(np.array(zero[:values.shape[1]]), 0.0, values)
+    columns = np.arange(values.shape[1])
+    full = np.argsort(-values, axis=1, kind="stable")
+    short = rank_order(values, columns, min_contribution)
+    if sign < 0:
+        full, short = full[:, ::-1], short[:, ::-1]
+    want = _reference(full[:, :top_n], values, values, sign, min_contribution)
+    assert _reference(short[:, :top_n], values, values, sign, min_contribution) == want
+    if min_contribution < 0:
+        assert np.array_equal(short, full)
 
 
 #: Every catalog feature's phraser, with the columns its sentences read.
