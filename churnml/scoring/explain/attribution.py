@@ -37,9 +37,11 @@ from churnml.scoring.explain.records import (
     theme_totals,
 )
 from churnml.scoring.explain.sentences import Memo, Phraser, _Row, phraser_for, spec_for
-from churnml.scoring.explain.slots import Batch, first_slots, phrase_slots, rank_order
+from churnml.scoring.explain.slots import Batch, concat_slots, first_slots, phrase_slots, rank_order
 
 MEMO_ROWS = 64  #: from this many rows on, sentences are remembered by the values they read (`sentences.Memo`)
+#: Rows explained at a time: a chunk's arrays stay small (in cache, and no fresh memory pages for each array).
+CHUNK_ROWS = 8192
 
 #: Pseudo-theme of a score change that comes from a different model (base value and calibrator).
 MODEL_PART = "model"
@@ -253,15 +255,12 @@ def explain_batch(
     plan = plan_for(model, spec_map)
     if scores is None:  # straight from the model's arrays: no score frame to build and take apart
         raw, prob, shap = score_arrays(model, frame, explain=True)
-        values = shap.to_numpy(dtype="float64")
-        contrib = values[:, shap.columns.get_indexer(plan.names)]
+        values, at = shap.to_numpy(dtype="float64"), shap.columns.get_indexer(plan.names)
+        contrib = values[:, :len(at)] if np.array_equal(at, np.arange(len(at))) else values[:, at]  # no copy
         base = values[:, shap.columns.get_loc(MODEL_BASE_VALUE)]
     else:
-        scored = scores
-        contrib = scored[[f"{CONTRIB_PREFIX}{n}" for n in plan.names]].to_numpy(dtype="float64")
-        base = scored[BASE_VALUE].to_numpy(dtype="float64")
-        raw = scored[RAW_SCORE].to_numpy(dtype="float64")
-        prob = scored[PROBABILITY].to_numpy(dtype="float64")
+        contrib = scores[[f"{CONTRIB_PREFIX}{n}" for n in plan.names]].to_numpy(dtype="float64")
+        base, raw, prob = (scores[c].to_numpy(dtype="float64") for c in (BASE_VALUE, RAW_SCORE, PROBABILITY))
     ids = frame["account_id"].astype(str).to_numpy()
     return batch_arrays(plan, ids, np.asarray(prob, dtype="float64"), np.asarray(raw, dtype="float64"), base,
                         contrib, _columns(frame, {n for u in plan.units for n in _phraser(u).reads}), top_n=top_n,
@@ -281,17 +280,32 @@ def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.nd
 def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndarray, base: np.ndarray,
                  contrib: np.ndarray, cols: Mapping[str, Any], *, top_n: int = 3,
                  min_contribution: float = 0.01) -> Batch:
-    """`explain_arrays` as arrays (`slots.Batch`).
+    """`explain_arrays` as arrays (`slots.Batch`), `CHUNK_ROWS` rows at a time (`_explain_rows`), phrased at once.
 
     Context units are ranked apart (`Explanation.context`). Rows where no shared-sentence group has two units
-    above `min_contribution` cannot merge sentences, so their reasons are simply the strongest units of each
-    sign (`slots.first_slots`, all such rows at once); the others go through the merging search (`_explain_row`).
-    """
-    base = np.asarray(base, dtype="float64")
+    above `min_contribution` cannot merge sentences: their reasons are the strongest units of each sign
+    (`slots.first_slots`); the others go through the merging search (`_explain_row`)."""
+    base, prob = np.asarray(base, dtype="float64"), np.asarray(prob, dtype="float64")
     sayers = [_phraser(u) for u in plan.units]
     if len(ids) >= MEMO_ROWS:  # sentences remembered for these rows only (a plan may be kept across calls)
         plan = replace(plan, units=[replace(u, say=Memo(u.say)) if u.say and u.say.template is None else u
                                     for u in plan.units])
+    parts = [_explain_rows(plan, slice(a, a + CHUNK_ROWS), prob, base, contrib, cols, top_n, min_contribution)
+             for a in range(0, max(len(ids), 1), CHUNK_ROWS)]
+    by_theme, theme_points, base_prob = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    drivers, protective, context = (concat_slots([p[k] for p in parts]) for k in (3, 4, 5))
+    phrase_slots(sayers, cols, [drivers, protective, context])
+    return Batch(ids, prob, np.asarray(raw, dtype="float64"), base, base_prob, list(plan.themes), by_theme,
+                 theme_points, drivers, protective, context, [u.spec.name for u in plan.units],
+                 [u.spec.theme for u in plan.units], [u.members for u in plan.units],
+                 {i: found for p in parts for i, found in p[6].items()})
+
+
+def _explain_rows(plan: _Plan, rows: slice, prob: np.ndarray, base: np.ndarray, contrib: np.ndarray,
+                  cols: Mapping[str, Any], top_n: int, min_contribution: float) -> tuple[Any, ...]:
+    """For the rows `rows`: log-odds and points by theme, base probabilities, the reason slots (not phrased) and
+    the merging search's reasons of the rows that need it (by row index). A row's numbers depend on it alone."""
+    contrib, prob, base = contrib[rows], prob[rows], base[rows]
     by_theme = _group_sums(contrib, plan.theme_matrix)
     by_unit = _group_sums(contrib, plan.unit_matrix)
     base_prob = np.asarray(plan.calibrate(base), dtype="float64")
@@ -309,13 +323,10 @@ def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndar
     drivers.valid &= plain[:, None]
     protective.valid &= plain[:, None]
     context = first_slots(context_order, by_unit, points, 0, min_contribution)
-    phrase_slots(sayers, cols, [drivers, protective, context])
-    searched = {int(i): _explain_row(order[i], ranked[i], points[i], plan, _Row(cols, int(i)), top_n,
-                                     min_contribution) for i in np.flatnonzero(~plain)}
-    return Batch(ids, np.asarray(prob, dtype="float64"), np.asarray(raw, dtype="float64"), base, base_prob,
-                 list(plan.themes), by_theme, theme_points, drivers, protective, context,
-                 [u.spec.name for u in plan.units], [u.spec.theme for u in plan.units],
-                 [u.members for u in plan.units], searched)
+    start = rows.start or 0
+    searched = {start + int(i): _explain_row(order[i], ranked[i], points[i], plan, _Row(cols, start + int(i)), top_n,
+                                             min_contribution) for i in np.flatnonzero(~plain)}
+    return by_theme, theme_points, base_prob, drivers, protective, context, searched
 
 
 # --------------------------------------------------------------------------- the top reasons of one row

@@ -54,6 +54,17 @@ def first_slots(take: np.ndarray, values: np.ndarray, points: np.ndarray, sign: 
                        np.full(take.shape, None, dtype=object))
 
 
+def concat_slots(parts: Sequence[ReasonSlots]) -> ReasonSlots:
+    """The slots of consecutive row blocks as one, narrower blocks padded with invalid slots."""
+    width = max(p.unit.shape[1] for p in parts)
+
+    def pad(a: np.ndarray, fill: Any) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill) if a.shape[1] < width else a
+
+    return ReasonSlots(*(np.concatenate([pad(getattr(p, f), fill) for p in parts]) for f, fill in (
+        ("unit", 0), ("valid", False), ("contribution", 0.0), ("points", 0.0), ("sentence", None))))
+
+
 def rank_order(values: np.ndarray, columns: np.ndarray, min_contribution: float) -> np.ndarray:
     """Per row, the units `columns` in the stable order of `values` (rows × len(columns)), largest first.
 
