@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 #: Units written as a symbol or not at all; every other unit is a counted noun.
 SYMBOL_UNITS: frozenset[str] = frozenset({"USD", "%", "ratio", "score", ""})
 
@@ -110,3 +112,36 @@ def float_formatter(unit: str, with_unit: bool = True) -> Callable[[float], str]
     if unit in SYMBOL_UNITS or not with_unit:
         return lambda x: number(round(x, 2))
     return lambda x: f"{number(round(x, 2))} {noun(unit, x)}"
+
+
+def round_half_even(x: np.ndarray, digits: int) -> np.ndarray:
+    """`round(float(v), digits)` for every value of `x` (float64), the same to the last bit.
+
+    `rint(x · 10**digits) / 10**digits` is Python's result whenever the product's rounding cannot flip which
+    integer is nearest (its fraction not within a few ulps of ½, the product well inside 2**52); the rest, and
+    non-finite values, go through Python's `round`.
+    """
+    x = np.asarray(x, dtype="float64")
+    scale = 10.0 ** digits
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = x * scale
+        out = np.rint(y) / scale
+        frac = np.abs(y - np.trunc(y))
+        risky = ~(np.abs(frac - 0.5) > np.abs(y) * 2.0 ** -48 + 2.0 ** -60) | ~(np.abs(y) < 2.0 ** 50)
+    for i in np.flatnonzero(risky):
+        out[i] = round(float(x[i]), digits)
+    return out
+
+
+def format_keys(unit: str, with_unit: bool = True) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """For `float_formatter(unit, with_unit)`: per value, keys (vectorised) that are equal only where the
+    formatted texts are (the value as shown, and whether its noun is singular), so many values can be formatted
+    once per distinct key. Missing values keep NaN keys."""
+    if unit == "%":
+        def shown(x: np.ndarray) -> list[np.ndarray]:
+            scaled = x * 100
+            return [np.where(np.abs(x) < 0.1, round_half_even(scaled, 1), round_half_even(scaled, 0))]
+        return shown
+    if unit in SYMBOL_UNITS or not with_unit:  # USD rounds to cents first, the others to 2 places
+        return lambda x: [round_half_even(x, 2)]
+    return lambda x: [round_half_even(x, 2), (np.abs(np.abs(x) - 1) < 1e-9) & unit.endswith("s")]

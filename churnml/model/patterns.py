@@ -53,20 +53,20 @@ def _parse(node: dict[str, Any], out: list[_Split]) -> None:
     _parse(node["right_child"], out)
 
 
-def _goes_left(split: _Split, column: np.ndarray) -> np.ndarray:
-    """LightGBM's decision (`Tree::NumericalDecision` / `CategoricalDecision`) for a whole column."""
-    nan = np.isnan(column)
+def _goes_left(split: _Split, column: np.ndarray, nan: np.ndarray | None = None) -> np.ndarray:
+    """LightGBM's decision (`Tree::NumericalDecision` / `CategoricalDecision`) for a whole column (`nan`: its
+    missing values, when already known). A missing value counts as 0.0 unless the missing type is "NaN"."""
+    nan = np.isnan(column) if nan is None else nan
     if split.categories is not None:
         whole = np.where(nan, -1, np.trunc(np.where(nan, -1, column))).astype(np.int64)
         return (whole >= 0) & np.isin(whole, split.categories)
-    value = column if split.missing == "NaN" else np.where(nan, 0.0, column)
     if split.missing == "Zero":
-        missing = np.abs(value) <= _ZERO
+        missing = nan | (np.abs(column) <= _ZERO)
     elif split.missing == "NaN":
         missing = nan
     else:
-        return value <= split.threshold
-    return np.where(missing, split.default_left, value <= split.threshold)
+        return np.where(nan, split.threshold >= 0.0, column <= split.threshold)
+    return np.where(missing, split.default_left, column <= split.threshold)
 
 
 class PatternContributions:
@@ -94,10 +94,11 @@ class PatternContributions:
         self._trees = trees
         self.supported = all(len(t.splits) <= _MAX_SPLITS for t in trees)
 
-    def _keys(self, tree: _Tree, columns: np.ndarray) -> np.ndarray:
+    def _keys(self, tree: _Tree, columns: np.ndarray, nans: np.ndarray | None = None) -> np.ndarray:
         key = np.zeros(columns.shape[1], dtype=np.int64)
         for bit, split in enumerate(tree.splits):
-            key |= _goes_left(split, columns[split.feature]).astype(np.int64) << bit
+            nan = None if nans is None else nans[split.feature]
+            key |= _goes_left(split, columns[split.feature], nan).astype(np.int64) << bit
         return key
 
     def __call__(self, matrix: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
@@ -109,8 +110,9 @@ class PatternContributions:
         """
         columns = np.ascontiguousarray(matrix.T)  # one contiguous array per feature
         out = np.zeros((self.ncol + 1, len(matrix)))  # transposed: one contiguous array per output column
+        nans = np.isnan(columns)  # once per feature, not per split
         for tree in self._trees:
-            first, inverse = _patterns(self._keys(tree, columns), len(tree.splits))
+            first, inverse = _patterns(self._keys(tree, columns, nans), len(tree.splits))
             per_pattern = self._booster.predict(matrix[first], pred_contrib=True, start_iteration=tree.index,
                                                 num_iteration=1)
             for c in tree.features:

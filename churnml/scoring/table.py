@@ -20,16 +20,13 @@ import pandas as pd
 from churnml.config import RiskBands
 from churnml.features.catalog import FeatureSpec
 from churnml.scoring.bands import BandCut, band_accounts
-from churnml.scoring.explain import Explanation, explain_frame, score_change
+from churnml.scoring.explain import Batch, explain_batch, score_change
+from churnml.scoring.json_columns import reasons_column, records_column
 
 BANDS: tuple[str, ...] = ("low", "medium", "high")
 
 
 # --------------------------------------------------------------------------- the score table (pure)
-
-
-def _reasons_json(reasons: Any) -> str:
-    return _dumps([r.to_dict() for r in reasons])
 
 
 def _dumps(value: Any) -> str:
@@ -84,44 +81,43 @@ def score_accounts(
         raise ValueError(f"score one as-of date at a time; the frame holds {len(dates)}")
     as_of = dates[0]
     bands = bands or RiskBands()
-    explained = explain_frame(model, features, top_n=top_n, min_contribution=min_contribution, specs=specs)
+    explained = explain_batch(model, features, top_n=top_n, min_contribution=min_contribution, specs=specs)
     ids = features["account_id"].astype(str).to_numpy()
-    prob = np.array([e.probability for e in explained])
+    prob = explained.probability
     mrr = features["mrr"].to_numpy(dtype=float) if "mrr" in features.columns else np.full(len(ids), np.nan)
     risk_band, cut = (cut.assign(prob), cut) if cut is not None else band_accounts(bands, prob, mrr, ids)
-    out = pd.DataFrame({
+    version = str(model_version)
+    signals = key_signals(features)
+    change = _changes(explained, previous, model_name, version, signals)
+    seg = _lookup(accounts, "segment", ids)
+    if seg is None and "segment" in features.columns:
+        seg = [_text(v) for v in features["segment"].astype(object)]
+    csm = _lookup(accounts, "csm_id", ids)
+    names = {col: _lookup(accounts, col, ids) for col in ("account_name", "csm_name")}
+    out = pd.DataFrame({  # built at once: inserting columns one by one costs more than making them
         "account_id": ids,
         "as_of": pd.Timestamp(as_of),
         "churn_probability": prob,
         "risk_band": risk_band,
         "mrr": mrr,
         "mrr_at_risk": prob * mrr,
+        **{c: change[c] for c in change.columns},
+        "risk_drivers": reasons_column(explained, explained.drivers, searched=0),
+        "protective_factors": reasons_column(explained, explained.protective, searched=1),
+        "theme_contributions": records_column(explained.themes, explained.by_theme),
+        "raw_score": explained.raw,
+        "base_value": explained.base,
+        "model_name": model_name,
+        "model_version": version,
+        "segment": seg,
+        "csm_id": csm,
+        "scored_at": pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)),
+        "signals": signals,
+        "band_rule": cut.to_json(),
+        **names,
+        "context_facts": reasons_column(explained, explained.context),
+        "theme_points": records_column(explained.themes, explained.theme_points),
     })
-    version = str(model_version)
-    signals = key_signals(features)
-    change = _changes(explained, previous, model_name, version, signals)
-    out = pd.concat([out, change], axis=1)
-    out["risk_drivers"] = [_reasons_json(e.drivers) for e in explained]
-    out["protective_factors"] = [_reasons_json(e.protective) for e in explained]
-    out["theme_contributions"] = [_dumps(e.themes) for e in explained]
-    out["raw_score"] = [e.raw_score for e in explained]
-    out["base_value"] = [e.base_value for e in explained]
-    out["model_name"] = model_name
-    out["model_version"] = version
-    seg = _lookup(accounts, "segment", ids)
-    if seg is None and "segment" in features.columns:
-        seg = [_text(v) for v in features["segment"].astype(object)]
-    out["segment"] = seg if seg is not None else None
-    csm = _lookup(accounts, "csm_id", ids)
-    out["csm_id"] = csm if csm is not None else None
-    out["scored_at"] = pd.Timestamp(scored_at or dt.datetime.now(dt.UTC).replace(tzinfo=None))
-    out["signals"] = signals
-    out["band_rule"] = cut.to_json()
-    for col in ("account_name", "csm_name"):
-        names = _lookup(accounts, col, ids)
-        out[col] = names if names is not None else None
-    out["context_facts"] = [_reasons_json(e.context) for e in explained]
-    out["theme_points"] = [_dumps(e.theme_points) for e in explained]
     return out
 
 
@@ -145,14 +141,13 @@ KEY_SIGNALS = (
 )
 
 
-def key_signals(features: pd.DataFrame) -> list[str]:
+def key_signals(features: pd.DataFrame) -> Sequence[str]:
     """Per row, JSON {signal: value} of the `KEY_SIGNALS` present in the frame (null where missing)."""
     present = [c for c in KEY_SIGNALS if c in features.columns]
-    cols = {c: features[c].to_numpy(dtype="float64", na_value=np.nan) for c in present}
-    return [
-        _dumps({c: (None if math.isnan(v := float(cols[c][i])) else v) for c in present})
-        for i in range(len(features))
-    ]
+    values = np.empty((len(features), len(present)))
+    for j, c in enumerate(present):
+        values[:, j] = features[c].to_numpy(dtype="float64", na_value=np.nan)
+    return records_column(present, values)
 
 
 #: The previous scoring's columns the change reads.
@@ -172,8 +167,8 @@ def _lookup(accounts: pd.DataFrame | None, column: str, ids: np.ndarray) -> list
     return [_text(by_id.get(i)) for i in ids]
 
 
-def _changes(explained: list[Explanation], previous: pd.DataFrame | None, model_name: str,
-             version: str, signals: list[str] | None = None) -> pd.DataFrame:
+def _changes(explained: Batch, previous: pd.DataFrame | None, model_name: str,
+             version: str, signals: Sequence[str] | None = None) -> pd.DataFrame:
     """Change since each account's previous scoring, in probability points: the key signals that moved
     (stored `signals` of both scorings) and the split by theme."""
     n = len(explained)
@@ -185,13 +180,15 @@ def _changes(explained: list[Explanation], previous: pd.DataFrame | None, model_
         wanted = [c for c in _PREVIOUS_READ if c in previous.columns]  # only what the change reads: faster
         prev = {str(r["account_id"]): r for r in previous[wanted].to_dict("records")}
         label = f"{model_name} v{version}"
-        for i, e in enumerate(explained):
-            p = prev.get(e.account_id)
+        prob, base = explained.probability.tolist(), explained.base.tolist()
+        signals = list(signals) if signals is not None else None
+        for i, account in enumerate(explained.ids):
+            p = prev.get(account)
             if p is None:
                 continue
             ch = score_change(
                 float(p["churn_probability"]), orjson.loads(p["theme_contributions"]), float(p["base_value"]),
-                e.probability, e.themes, e.base_value,
+                prob[i], explained.theme_dict(i), base[i],
                 previous_model=f"{p['model_name']} v{p['model_version']}", current_model=label,
                 previous_signals=_signal_values(p.get("signals")),
                 current_signals=_signal_values(signals[i] if signals is not None else None),

@@ -8,9 +8,12 @@ from churnml.scoring.explain.attribution import (
     PROTECTIVE,
     SHARED_SENTENCES,
     THEMES,
+    Batch,
     Explanation,
     Reason,
+    batch_arrays,
     explain_arrays,
+    explain_batch,
     explain_frame,
     is_context,
     plan_for,
@@ -31,7 +34,8 @@ from churnml.scoring.explain.sentences import (
 
 __all__ = [
     "DRIVERS", "FAMILIES", "MISSING", "MODEL_PART", "OTHER", "PROTECTIVE", "SHARED_SENTENCES", "TEMPLATES", "THEMES",
-    "Explanation", "Reason", "ScoreChange", "SignalMove", "ThemeTotal", "attribute_label", "explain_arrays",
-    "explain_frame", "generic_sentence", "group_by_theme", "is_context", "pair_sentence", "phrase", "plan_for",
-    "probability_points", "score_change", "sentence_for", "spec_for", "theme_totals",
+    "Batch", "Explanation", "Reason", "ScoreChange", "SignalMove", "ThemeTotal", "attribute_label", "batch_arrays",
+    "explain_arrays", "explain_batch", "explain_frame", "generic_sentence", "group_by_theme", "is_context",
+    "pair_sentence", "phrase", "plan_for", "probability_points", "score_change", "sentence_for", "spec_for",
+    "theme_totals",
 ]

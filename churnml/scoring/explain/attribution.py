@@ -15,7 +15,7 @@ Sentences come from `sentences`; why a score moved from `change`; the records fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +25,7 @@ import pandas as pd
 from churnml.features.catalog import FeatureSpec
 from churnml.model.model import BASE_VALUE as MODEL_BASE_VALUE
 from churnml.model.pyfunc import BASE_VALUE, CONTRIB_PREFIX, PROBABILITY, RAW_SCORE, score_arrays
-from churnml.scoring.explain.points import probability_points
+from churnml.scoring.explain.points import points_by_theme, probability_points
 from churnml.scoring.explain.records import (
     DRIVERS,
     PROTECTIVE,
@@ -37,15 +37,18 @@ from churnml.scoring.explain.records import (
     theme_totals,
 )
 from churnml.scoring.explain.sentences import Memo, Phraser, _Row, phraser_for, spec_for
+from churnml.scoring.explain.slots import Batch, concat_slots, first_slots, phrase_slots, rank_order
 
 MEMO_ROWS = 64  #: from this many rows on, sentences are remembered by the values they read (`sentences.Memo`)
+#: Rows explained at a time: a chunk's arrays stay small (in cache, and no fresh memory pages for each array).
+CHUNK_ROWS = 8192
 
 #: Pseudo-theme of a score change that comes from a different model (base value and calibrator).
 MODEL_PART = "model"
 
-__all__ = ["DRIVERS", "FAMILIES", "MODEL_PART", "PROTECTIVE", "SHARED_SENTENCES", "THEMES", "Explanation", "Reason",
-           "ThemeTotal", "explain_arrays", "explain_frame", "group_by_theme", "is_context", "plan_for",
-           "probability_points", "theme_totals"]
+__all__ = ["DRIVERS", "FAMILIES", "MODEL_PART", "PROTECTIVE", "SHARED_SENTENCES", "THEMES", "Batch", "Explanation",
+           "Reason", "ThemeTotal", "batch_arrays", "explain_arrays", "explain_batch", "explain_frame",
+           "group_by_theme", "is_context", "plan_for", "probability_points", "theme_totals"]
 
 
 def is_context(spec: FeatureSpec) -> bool:
@@ -180,20 +183,26 @@ def plan_for(model: Any, specs: Mapping[str, FeatureSpec] | None = None) -> _Pla
 # --------------------------------------------------------------------------- explaining a frame
 
 
-def _columns(frame: pd.DataFrame) -> dict[str, Any]:
-    """Every column for fast per-row access: numbers as lists of floats (NaN where missing), others as objects."""
+def _columns(frame: pd.DataFrame, names: Collection[str] | None = None) -> dict[str, Any]:
+    """The columns (all, or those in `names`: what the phrasers read) as arrays for per-row access
+    (`sentences._Row`): numbers as float64 (NaN where missing), others as objects (None where missing)."""
     out: dict[str, Any] = {}
-    for c in frame.columns:
+    for c in frame.columns if names is None else [c for c in frame.columns if c in names]:
         col = frame[c]
         if col.dtype == np.float64:
-            out[c] = col.to_numpy().tolist()
+            out[c] = col.to_numpy()
         elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            out[c] = col.to_numpy(dtype="float64", na_value=np.nan).tolist()
+            out[c] = col.to_numpy(dtype="float64", na_value=np.nan)
         else:
             values = col.to_numpy(dtype=object, copy=True)  # may be a read-only view otherwise
             values[pd.isna(values)] = None
             out[c] = values
     return out
+
+
+def _phraser(unit: _Unit) -> Phraser:
+    """The unit's `Phraser` itself (not a `Memo` around it)."""
+    return unit.say.say if isinstance(unit.say, Memo) else unit.say  # type: ignore[return-value]
 
 
 def _group_sums(contrib: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -228,90 +237,96 @@ def explain_frame(
     Returns:
         One `Explanation` per row; deterministic for the same rows and model.
     """
+    return explain_batch(model, frame, top_n=top_n, min_contribution=min_contribution, specs=specs,
+                         scores=scores).explanations()
+
+
+def explain_batch(
+    model: Any,
+    frame: pd.DataFrame,
+    *,
+    top_n: int = 3,
+    min_contribution: float = 0.01,
+    specs: Sequence[FeatureSpec] | Mapping[str, FeatureSpec] | None = None,
+    scores: pd.DataFrame | None = None,
+) -> Batch:
+    """`explain_frame` as arrays (`slots.Batch`), without an object per reason: what the score table is made of."""
     spec_map = {s.name: s for s in specs} if isinstance(specs, Sequence) else specs
     plan = plan_for(model, spec_map)
     if scores is None:  # straight from the model's arrays: no score frame to build and take apart
         raw, prob, shap = score_arrays(model, frame, explain=True)
-        values = shap.to_numpy(dtype="float64")
-        contrib = values[:, shap.columns.get_indexer(plan.names)]
+        values, at = shap.to_numpy(dtype="float64"), shap.columns.get_indexer(plan.names)
+        contrib = values[:, :len(at)] if np.array_equal(at, np.arange(len(at))) else values[:, at]  # no copy
         base = values[:, shap.columns.get_loc(MODEL_BASE_VALUE)]
     else:
-        scored = scores
-        contrib = scored[[f"{CONTRIB_PREFIX}{n}" for n in plan.names]].to_numpy(dtype="float64")
-        base = scored[BASE_VALUE].to_numpy(dtype="float64")
-        raw = scored[RAW_SCORE].to_numpy(dtype="float64")
-        prob = scored[PROBABILITY].to_numpy(dtype="float64")
+        contrib = scores[[f"{CONTRIB_PREFIX}{n}" for n in plan.names]].to_numpy(dtype="float64")
+        base, raw, prob = (scores[c].to_numpy(dtype="float64") for c in (BASE_VALUE, RAW_SCORE, PROBABILITY))
     ids = frame["account_id"].astype(str).to_numpy()
-    return explain_arrays(plan, ids, np.asarray(prob, dtype="float64"), np.asarray(raw, dtype="float64"), base,
-                          contrib, _columns(frame), top_n=top_n, min_contribution=min_contribution)
+    return batch_arrays(plan, ids, np.asarray(prob, dtype="float64"), np.asarray(raw, dtype="float64"), base,
+                        contrib, _columns(frame, {n for u in plan.units for n in _phraser(u).reads}), top_n=top_n,
+                        min_contribution=min_contribution)
 
 
 def explain_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndarray, base: np.ndarray,
-                   contrib: np.ndarray, cols: Mapping[str, np.ndarray], *, top_n: int = 3,
+                   contrib: np.ndarray, cols: Mapping[str, Any], *, top_n: int = 3,
                    min_contribution: float = 0.01) -> list[Explanation]:
     """`explain_frame` from arrays: contributions (n, features in `plan.names` order), margins, probabilities,
-    base values, and the rows' values by column (`cols`, for phrasing). Batch scoring and the API both end here.
+    base values, and the rows' values by column (`cols`, for phrasing). Batch scoring and the API both end here
+    (`batch_arrays`)."""
+    return batch_arrays(plan, ids, prob, raw, base, contrib, cols, top_n=top_n,
+                        min_contribution=min_contribution).explanations()
+
+
+def batch_arrays(plan: _Plan, ids: Sequence[str], prob: np.ndarray, raw: np.ndarray, base: np.ndarray,
+                 contrib: np.ndarray, cols: Mapping[str, Any], *, top_n: int = 3,
+                 min_contribution: float = 0.01) -> Batch:
+    """`explain_arrays` as arrays (`slots.Batch`), `CHUNK_ROWS` rows at a time (`_explain_rows`), phrased at once.
 
     Context units are ranked apart (`Explanation.context`). Rows where no shared-sentence group has two units
-    above `min_contribution` cannot merge sentences, so their reasons are simply the strongest units of each
-    sign (`_plain_reasons`); the others go through the merging search (`_explain_row`).
-    """
-    base = np.asarray(base, dtype="float64")
+    above `min_contribution` cannot merge sentences: their reasons are the strongest units of each sign
+    (`slots.first_slots`); the others go through the merging search (`_explain_row`)."""
+    base, prob = np.asarray(base, dtype="float64"), np.asarray(prob, dtype="float64")
+    sayers = [_phraser(u) for u in plan.units]
     if len(ids) >= MEMO_ROWS:  # sentences remembered for these rows only (a plan may be kept across calls)
         plan = replace(plan, units=[replace(u, say=Memo(u.say)) if u.say and u.say.template is None else u
                                     for u in plan.units])
+    parts = [_explain_rows(plan, slice(a, a + CHUNK_ROWS), prob, base, contrib, cols, top_n, min_contribution)
+             for a in range(0, max(len(ids), 1), CHUNK_ROWS)]
+    by_theme, theme_points, base_prob = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    drivers, protective, context = (concat_slots([p[k] for p in parts]) for k in (3, 4, 5))
+    phrase_slots(sayers, cols, [drivers, protective, context])
+    return Batch(ids, prob, np.asarray(raw, dtype="float64"), base, base_prob, list(plan.themes), by_theme,
+                 theme_points, drivers, protective, context, [u.spec.name for u in plan.units],
+                 [u.spec.theme for u in plan.units], [u.members for u in plan.units],
+                 {i: found for p in parts for i, found in p[6].items()})
+
+
+def _explain_rows(plan: _Plan, rows: slice, prob: np.ndarray, base: np.ndarray, contrib: np.ndarray,
+                  cols: Mapping[str, Any], top_n: int, min_contribution: float) -> tuple[Any, ...]:
+    """For the rows `rows`: log-odds and points by theme, base probabilities, the reason slots (not phrased) and
+    the merging search's reasons of the rows that need it (by row index). A row's numbers depend on it alone."""
+    contrib, prob, base = contrib[rows], prob[rows], base[rows]
     by_theme = _group_sums(contrib, plan.theme_matrix)
     by_unit = _group_sums(contrib, plan.unit_matrix)
     base_prob = np.asarray(plan.calibrate(base), dtype="float64")
     points = probability_points(by_unit, base, prob, base_prob, plan.calibrate)
     unit_of = plan.unit_matrix.argmax(axis=1)
-    theme_points = _group_sums(points[:, unit_of] * _shares(contrib, by_unit, unit_of), plan.theme_matrix)
+    theme_points = points_by_theme(points, contrib, by_unit, unit_of, plan.theme_matrix)
     ranked = np.where(plan.context_mask, 0.0, by_unit)  # context is never a driver
     ctx = np.flatnonzero(plan.context_mask)
-    context_order = ctx[np.argsort(-np.abs(by_unit[:, ctx]), axis=1, kind="stable")[:, :top_n]] if ctx.size else None
-    order = np.argsort(-ranked, axis=1, kind="stable")
+    context_order = rank_order(np.abs(by_unit[:, ctx]), ctx, min_contribution)[:, :top_n]
+    units = np.flatnonzero(~plan.context_mask) if min_contribution >= 0 else np.arange(len(plan.units))
+    order = rank_order(ranked[:, units], units, min_contribution)
     plain = _plain_rows(ranked, plan, min_contribution)
-    themes = plan.themes
-    theme_rows, point_rows = by_theme.tolist(), theme_points.tolist()
-    out = []
-    for i in range(len(ids)):
-        row, pts, values = ranked[i], points[i], _Row(cols, i)
-        if plain[i]:
-            drivers = _plain_reasons(order[i], row, pts, 1, plan, values, top_n, min_contribution)
-            protective = _plain_reasons(order[i][::-1], row, pts, -1, plan, values, top_n, min_contribution)
-        else:
-            drivers, protective = _explain_row(order[i], row, pts, plan, values, top_n, min_contribution)
-        facts = () if context_order is None else _context_facts(context_order[i], by_unit[i], pts, plan, values,
-                                                                 min_contribution)
-        out.append(Explanation(
-            account_id=ids[i], probability=float(prob[i]), raw_score=float(raw[i]), base_value=float(base[i]),
-            themes=dict(zip(themes, theme_rows[i], strict=True)), drivers=drivers, protective=protective,
-            context=facts, base_probability=float(base_prob[i]),
-            theme_points=dict(zip(themes, point_rows[i], strict=True)),
-        ))
-    return out
-
-
-def _shares(contrib: np.ndarray, by_unit: np.ndarray, unit_of: np.ndarray) -> np.ndarray:
-    """Each feature's share of its unit's log-odds (a unit's points are split over its features the same way,
-    so theme points add up to the units' points)."""
-    total = by_unit[:, unit_of]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total != 0, contrib / total, 0.0)
-
-
-def _context_facts(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, plan: _Plan, row: _Row,
-                   min_contribution: float) -> tuple[Reason, ...]:
-    """The context units above `min_contribution` (absolute), largest first, phrased as facts."""
-    out = []
-    for k in order:
-        c = float(contrib[k])
-        if not plan.context_mask[k] or abs(c) <= min_contribution:
-            break
-        unit = plan.units[k]
-        out.append(Reason(unit.spec.name, unit.spec.theme, c, unit.say(row), unit.members,
-                          float(points[k])))
-    return tuple(out)
+    drivers = first_slots(order[:, :top_n], ranked, points, 1, min_contribution)
+    protective = first_slots(order[:, ::-1][:, :top_n], ranked, points, -1, min_contribution)
+    drivers.valid &= plain[:, None]
+    protective.valid &= plain[:, None]
+    context = first_slots(context_order, by_unit, points, 0, min_contribution)
+    start = rows.start or 0
+    searched = {start + int(i): _explain_row(order[i], ranked[i], points[i], plan, _Row(cols, start + int(i)), top_n,
+                                             min_contribution) for i in np.flatnonzero(~plain)}
+    return by_theme, theme_points, base_prob, drivers, protective, context, searched
 
 
 # --------------------------------------------------------------------------- the top reasons of one row
@@ -382,18 +397,3 @@ def _plain_rows(by_unit: np.ndarray, plan: _Plan, min_contribution: float) -> np
         if len(members) > 1:
             crowded |= active[:, members].sum(axis=1) > 1
     return ~crowded
-
-
-def _plain_reasons(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, sign: int, plan: _Plan, row: _Row,
-                   top_n: int, min_contribution: float) -> tuple[Reason, ...]:
-    """The strongest `top_n` units of one sign above `min_contribution`, one reason each (no sentence can repeat:
-    see `_plain_rows`) — what `_explain_row` gives such a row."""
-    out = []
-    for k in order[:top_n]:
-        c = float(contrib[k])
-        if sign * c <= min_contribution:
-            break
-        unit = plan.units[k]
-        out.append(Reason(unit.spec.name, unit.spec.theme, c, unit.say(row), unit.members,
-                          float(points[k])))
-    return tuple(out)

@@ -1,4 +1,5 @@
-"""Log-odds contributions as probability points (× 100), the unit a CSM reads: `probability_points`."""
+"""Log-odds contributions as probability points (× 100), the unit a CSM reads: `probability_points`, and
+by theme: `points_by_theme`."""
 
 from __future__ import annotations
 
@@ -31,3 +32,17 @@ def probability_points(by_unit: np.ndarray, base: np.ndarray, prob: np.ndarray, 
         rate_neg = np.where(neg < 0, phi_neg / neg, 0.0)
     rate = np.where(by_unit > 0, rate_pos[:, None], rate_neg[:, None])
     return 100.0 * by_unit * rate
+
+
+def points_by_theme(points: np.ndarray, contrib: np.ndarray, by_unit: np.ndarray, unit_of: np.ndarray,
+                    theme_matrix: np.ndarray) -> np.ndarray:
+    """Per row and theme (`theme_matrix`: features × themes, one 1 per feature), the points of its features: each
+    feature gets its share of its unit's (`unit_of`) log-odds of the unit's points (so theme points add up to
+    the units' points), added feature by feature in feature order. Computed on transposed copies: one
+    contiguous array per feature, unit and theme."""
+    c, u, p = (np.ascontiguousarray(a.T) for a in (contrib, by_unit, points))
+    out = np.zeros((theme_matrix.shape[1], len(contrib)))
+    for j, k in zip(*np.nonzero(theme_matrix), strict=True):
+        total = u[unit_of[j]]
+        out[k] += p[unit_of[j]] * np.divide(c[j], total, out=np.zeros_like(total), where=total != 0)
+    return np.ascontiguousarray(out.T)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from churnml.features.catalog import BY_NAME, FeatureSpec, static_attribute_spec
-from churnml.features.units import SYMBOL_UNITS, duration, float_formatter, format_value, number
+from churnml.features.units import SYMBOL_UNITS, duration, float_formatter, format_keys, format_value, number
 
 
 class _Row:
@@ -197,6 +197,12 @@ TEMPLATES: dict[str, Template] = {
     f"Account created {duration(v)} ago",
 }
 
+#: The other columns a template reads besides its own feature's (none where not listed): a templated sentence
+#: is then a function of these values, so it can be phrased once per distinct values (a test checks it).
+TEMPLATE_READS: dict[str, tuple[str, ...]] = {
+    "nps_latest": ("nps_category", "nps_previous"),
+}
+
 
 # --------------------------------------------------------------------------- one feature of one account
 
@@ -213,8 +219,8 @@ class Phraser:
     an account's row, it gives the sentence: its template if it has one, else the pair with its reference when
     both values are known, else the generic '<label>: <value>'."""
 
-    __slots__ = ("earlier", "fmt", "label", "missing", "name", "ref_fmt", "ref_name", "rest", "spec", "template",
-                 "unit", "with_unit")
+    __slots__ = ("earlier", "fmt", "fmt_keys", "label", "missing", "name", "ref_fmt", "ref_keys", "ref_name", "rest",
+                 "spec", "template", "unit", "with_unit")
 
     def __init__(self, spec: FeatureSpec, ref: FeatureSpec | None) -> None:
         self.spec, self.name, self.unit = spec, spec.name, spec.unit
@@ -224,7 +230,10 @@ class Phraser:
         self.with_unit = not _names_unit(spec.unit, self.label)
         self.ref_name = ref.name if ref is not None else None
         self.fmt = float_formatter(spec.unit, self.with_unit)
-        self.ref_fmt = float_formatter(ref.unit, not _names_unit(ref.unit, self.label)) if ref is not None else None
+        self.fmt_keys = format_keys(spec.unit, self.with_unit)
+        ref_unit = not _names_unit(ref.unit, self.label) if ref is not None else False
+        self.ref_fmt = float_formatter(ref.unit, ref_unit) if ref is not None else None
+        self.ref_keys = format_keys(ref.unit, ref_unit) if ref is not None else None
         self.rest, self.earlier = reference_words(self.label, label(ref)) if ref is not None else ("", False)
 
     def __call__(self, row: _Row) -> str:
@@ -250,6 +259,34 @@ class Phraser:
         if now == then:
             return f"{self.label}: {now}, the same as {self.rest.strip('()')}"
         return f"{self.label}: {now}, {'down' if value < ref else 'up'} from {then} {self.rest}"
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The columns the sentence is made of: equal values there give the same sentence."""
+        if self.template is not None:
+            return (self.name, *TEMPLATE_READS.get(self.name, ()))
+        return (self.name,) if self.ref_fmt is None or self.ref_name is None else (self.name, self.ref_name)
+
+    def keys(self, cols: Mapping[str, Any], rows: np.ndarray) -> list[np.ndarray]:
+        """Per row of `rows` (indices into the columns `cols`), keys that are equal only where this phraser's
+        sentences are: the values it `reads`, numbers as they are shown (`format_keys`) where its columns are
+        float64 arrays. Phrasing one row per distinct keys then gives every row its own sentence."""
+        if self.template is None and all(isinstance(cols.get(n), np.ndarray) and cols[n].dtype == np.float64
+                                         for n in self.reads):
+            value = cols[self.name][rows]
+            if len(self.reads) == 1:
+                return self.fmt_keys(value)
+            ref = cols[self.reads[1]][rows]
+            return [*self.fmt_keys(value), *self.ref_keys(ref), value < ref]  # type: ignore[misc]
+        return [_values(cols, n, rows) for n in self.reads]
+
+
+def _values(cols: Mapping[str, Any], name: str, rows: np.ndarray) -> np.ndarray:
+    """The values of column `name` at `rows` (None where the column is absent, as `_Row` reads it)."""
+    column = cols.get(name)
+    if column is None:
+        return np.full(len(rows), None, dtype=object)
+    return column[rows] if isinstance(column, np.ndarray) else np.asarray(column, dtype=object)[rows]
 
 
 class Memo:
