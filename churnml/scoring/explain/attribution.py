@@ -37,7 +37,7 @@ from churnml.scoring.explain.records import (
     theme_totals,
 )
 from churnml.scoring.explain.sentences import Memo, Phraser, _Row, phraser_for, spec_for
-from churnml.scoring.explain.slots import Batch, concat_slots, first_slots, phrase_slots, rank_order
+from churnml.scoring.explain.slots import Batch, concat_slots, first_slots, phrase_slots, plain_rows, rank_order
 
 MEMO_ROWS = 64  #: from this many rows on, sentences are remembered by the values they read (`sentences.Memo`)
 #: Rows explained at a time: a chunk's arrays stay small (in cache, and no fresh memory pages for each array).
@@ -317,9 +317,9 @@ def _explain_rows(plan: _Plan, rows: slice, prob: np.ndarray, base: np.ndarray, 
     context_order = rank_order(np.abs(by_unit[:, ctx]), ctx, min_contribution)[:, :top_n]
     units = np.flatnonzero(~plan.context_mask) if min_contribution >= 0 else np.arange(len(plan.units))
     order = rank_order(ranked[:, units], units, min_contribution)
-    plain = _plain_rows(ranked, plan, min_contribution)
     drivers = first_slots(order[:, :top_n], ranked, points, 1, min_contribution)
     protective = first_slots(order[:, ::-1][:, :top_n], ranked, points, -1, min_contribution)
+    plain = plain_rows(ranked, plan.groups, min_contribution, (drivers, protective))
     drivers.valid &= plain[:, None]
     protective.valid &= plain[:, None]
     context = first_slots(context_order, by_unit, points, 0, min_contribution)
@@ -385,15 +385,3 @@ def _explain_row(order: np.ndarray, contrib: np.ndarray, points: np.ndarray, pla
             down[sentence] = up.pop(sentence)
     return (_reasons(up, 1, plan, points, top_n, min_contribution),
             _reasons(down, -1, plan, points, top_n, min_contribution))
-
-
-def _plain_rows(by_unit: np.ndarray, plan: _Plan, min_contribution: float) -> np.ndarray:
-    """Rows in which no two units of one shared-sentence group are above `min_contribution` (absolute)."""
-    active = np.abs(by_unit) > min_contribution
-    crowded = np.zeros(len(by_unit), dtype=bool)
-    groups = np.asarray(plan.groups)
-    for g in np.unique(groups):
-        members = np.flatnonzero(groups == g)
-        if len(members) > 1:
-            crowded |= active[:, members].sum(axis=1) > 1
-    return ~crowded

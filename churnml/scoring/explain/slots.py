@@ -2,7 +2,7 @@
 and `first_slots` (which units fill them), `phrase_slots` (their sentences) and `Batch` (a whole batch's
 explanations, as arrays).
 
-An account's plain reasons (no shared-sentence merge possible, `attribution._plain_rows`) are its strongest
+An account's plain reasons (no shared-sentence merge possible, `slots.plain_rows`) are its strongest
 units of one sign in rank order (`rank_order`), up to the first one at or below `min_contribution`: a slice of
 the rank matrix, taken for every row at once. A sentence depends only on the values of the columns its phraser reads
 (`Phraser.reads`), numbers only as they are shown (`Phraser.keys`), so for many rows each unit is phrased once
@@ -75,6 +75,29 @@ def rank_order(values: np.ndarray, columns: np.ndarray, min_contribution: float)
         keep = np.any(values != 0, axis=0)
         values, columns = values[:, keep], columns[keep]
     return columns[np.argsort(-values, axis=1, kind="stable")]
+
+
+def plain_rows(by_unit: np.ndarray, groups: Sequence[int], min_contribution: float,
+               first: Sequence[ReasonSlots]) -> np.ndarray:
+    """Rows whose reasons need no merging search: no shared-sentence group has two units above
+    `min_contribution` (absolute; `groups`: each unit's group) with one of them among the row's first reasons
+    of either sign (`first`).
+
+    Why that suffices: `attribution._candidates` merges a unit into a sentence only within its group, and once `top_n`
+    sentences are found it looks only at units of their groups; a group none of whose units is a first
+    reason cannot reach the reasons."""
+    active = np.abs(by_unit) > min_contribution
+    top = np.zeros(by_unit.shape, dtype=bool)
+    rows = np.arange(len(by_unit))[:, None]
+    for slots in first:
+        top[np.broadcast_to(rows, slots.unit.shape)[slots.valid], slots.unit[slots.valid]] = True
+    crowded = np.zeros(len(by_unit), dtype=bool)
+    groups = np.asarray(groups)
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        if len(members) > 1:
+            crowded |= (active[:, members].sum(axis=1) > 1) & top[:, members].any(axis=1)
+    return ~crowded
 
 
 def _codes(keys: Sequence[np.ndarray]) -> np.ndarray:

@@ -154,3 +154,37 @@ def test_stored_reasons_carry_points_and_context(world: World, tmp_path: Path) -
     assert all(isinstance(json.loads(x), list) for x in out["context_facts"])
     tp = pd.Series([sum(json.loads(x).values()) for x in out["theme_points"]])
     assert (tp.abs() < 100).all()
+
+
+
+@pytest.mark.parametrize("top_n", [1, 3])
+def test_rows_left_out_of_the_merging_search_get_what_the_search_gives(
+    world: World, monkeypatch: pytest.MonkeyPatch, top_n: int
+) -> None:
+    """`slots.plain_rows` sends only rows where a shared-sentence group can reach the reasons through the search;
+    every row through the search gives the same explanations (the search is the reference). Contributions are
+    random and dense, so that shared-sentence groups are crowded in some rows and not in others."""
+    from churnml.model.pyfunc import score_frame
+    from churnml.scoring.explain import attribution
+
+    frame = pd.concat([world.frame] * 2, ignore_index=True)  # enough rows for the bulk phrasing path too
+    scores = score_frame(world.model, frame, explain=True)
+    names = [c for c in scores.columns if c.startswith(attribution.CONTRIB_PREFIX)]
+    rng = np.random.default_rng(5)
+    dense = rng.normal(0, 0.4, (len(frame), len(names))) * (rng.random((len(frame), len(names))) < 0.6)
+    scores[names] = dense
+    scores[attribution.RAW_SCORE] = scores[attribution.BASE_VALUE] + dense.sum(axis=1)
+    scores[attribution.PROBABILITY] = 1 / (1 + np.exp(-scores[attribution.RAW_SCORE]))
+    fast = explain_frame(world.model, frame, top_n=top_n, scores=scores)
+    seen: list[np.ndarray] = []
+    criterion = attribution.plain_rows
+
+    def everyone(by_unit: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        seen.append(criterion(by_unit, *args, **kwargs))  # what the criterion would have said
+        return np.zeros(len(by_unit), dtype=bool)
+
+    monkeypatch.setattr(attribution, "plain_rows", everyone)
+    searched = explain_frame(world.model, frame, top_n=top_n, scores=scores)
+    plain = np.concatenate(seen)
+    assert plain.any() and (~plain).any()  # both paths are exercised
+    assert fast == searched

@@ -187,6 +187,7 @@ def test_plain_rows_get_what_the_merging_search_gives(world: World) -> None:
     """Rows without two active units of one shared-sentence group skip the merging search: same reasons."""
     from churnml.scoring.explain import attribution as A
     from churnml.scoring.explain.sentences import _Row
+    from churnml.scoring.explain.slots import first_slots, plain_rows
 
     frame = world.frame.drop(columns=["churned", "churn_date"]).reset_index(drop=True)
     fast = A.explain_frame(world.model, frame)
@@ -197,7 +198,8 @@ def test_plain_rows_get_what_the_merging_search_gives(world: World) -> None:
     points = A.probability_points(by_unit, base, prob, plan.calibrate(base), plan.calibrate)
     ranked = np.where(plan.context_mask, 0.0, by_unit)
     order = np.argsort(-ranked, axis=1, kind="stable")
-    plain = A._plain_rows(ranked, plan, 0.01)
+    first = [first_slots(o[:, :3], ranked, points, sign, 0.01) for o, sign in ((order, 1), (order[:, ::-1], -1))]
+    plain = plain_rows(ranked, plan.groups, 0.01, first)
     assert plain.mean() > 0.5  # the fast path serves most rows; every row is checked against the search
     cols = A._columns(frame)
     for i in range(len(frame)):
