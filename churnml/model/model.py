@@ -342,9 +342,11 @@ def _codes(col: pd.Series, levels: list[str]) -> np.ndarray:
         index = {level: float(k) for k, level in enumerate(levels)}
         return np.array([np.nan if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
                          else index.get(str(v), np.nan) for v in col.to_numpy(dtype=object)], dtype="float64")
-    codes = pd.Categorical(_strings(col), categories=levels).codes.astype("float64")
-    codes[codes < 0] = np.nan
-    return codes
+    # each distinct value looked up once (missing values are code -1 -> the table's last entry, NaN)
+    codes, uniques = pd.factorize(col)
+    index = {level: float(k) for k, level in enumerate(levels)}
+    table = np.array([*(index.get(str(u), np.nan) for u in uniques), np.nan], dtype="float64")
+    return table[codes]
 
 
 def _levels(series: pd.Series) -> list[str]:
