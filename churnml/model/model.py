@@ -318,7 +318,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """LightGBM's TreeSHAP; for many rows once per distinct decision pattern of each tree (same numbers)."""
         patterns = self.__dict__.get("_patterns")
         if patterns is None and len(matrix) >= PATTERN_ROWS:
-            patterns = self._patterns = PatternContributions(self.booster_, self.best_iteration_)
+            patterns = self._patterns = PatternContributions(self.booster_, self.best_iteration_, self.num_threads)
         if patterns is not None and patterns.supported and len(matrix) >= PATTERN_ROWS:
             values = patterns(matrix, raw)
         else:

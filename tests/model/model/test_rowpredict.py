@@ -66,6 +66,28 @@ def test_pattern_contributions_equal_pred_contrib(fitted: tuple[ChurnModel, pd.D
     np.testing.assert_allclose(ours(m, raw), contrib, rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_pattern_contributions_in_threads_are_those_of_one_thread(fitted: tuple[ChurnModel, pd.DataFrame],
+                                                                  threads: int) -> None:
+    """Bit for bit, and not repaired by the additivity guard (which would recompute rows with `pred_contrib`):
+    each thread predicts with a booster of its own."""
+    model, frame = fitted
+    m = _hard_matrix(model, frame, np.random.default_rng(2))
+    raw, _ = _reference(model, m)
+    one = PatternContributions(model.booster_, model.best_iteration_)(m, raw)
+    many = PatternContributions(model.booster_, model.best_iteration_, threads)
+    calls = []
+    guard = many._booster.predict
+
+    def counted(*args: object, **kwargs: object) -> np.ndarray:
+        calls.append(kwargs)
+        return guard(*args, **kwargs)
+
+    many._booster.predict = counted  # the guard's full recompute would come through the first booster
+    np.testing.assert_array_equal(many(m, raw), one)
+    assert not [k for k in calls if k.get("start_iteration") is None]  # no row needed the guard
+
+
 def test_model_uses_patterns_for_many_rows_with_the_same_numbers(fitted: tuple[ChurnModel, pd.DataFrame]) -> None:
     model, frame = fitted
     big = frame.sample(PATTERN_ROWS + 10, replace=True, random_state=0).reset_index(drop=True)
