@@ -366,17 +366,26 @@ class ReportingConfig(BaseModel):
     )
 
 
-class SignalRule(BaseModel):
-    """A signal that raises an alert when it breaks: `signal op value` on the score's key signals."""
+class SignalCondition(BaseModel):
+    """`signal op value` on the score's key signals (`scoring.table.KEY_SIGNALS`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    cause: str = Field(..., min_length=1, description="Alert cause, the playbook's key.")
     signal: str = Field(..., min_length=1, description="Key signal of the score (scoring.table.KEY_SIGNALS).")
     op: Literal["<", "<=", ">", ">="]
     value: float
+
+
+class SignalRule(SignalCondition):
+    """A signal that raises an alert when it breaks: `signal op value`, while every `when` condition holds."""
+
+    cause: str = Field(..., min_length=1, description="Alert cause, the playbook's key.")
     bands: list[Literal["low", "medium", "high"]] | None = Field(
         None, description="Only while the account is in one of these risk bands (default: any)."
+    )
+    when: list[SignalCondition] = Field(
+        default_factory=list, description="Only while these hold too (a signal not recorded: the rule is off), "
+        "e.g. a contract term of 12 months or more for a renewal rule."
     )
 
 
@@ -394,7 +403,9 @@ def _default_signals() -> list[SignalRule]:
         SignalRule(cause="detractor", signal="nps_latest", op="<=", value=6, bands=["medium", "high"]),
         SignalRule(cause="low_seat_use", signal="seat_utilisation_30d", op="<", value=0.4, bands=["medium", "high"]),
         SignalRule(cause="stale_high_ticket", signal="tickets_open_high_14d", op=">=", value=1),
-        SignalRule(cause="renewal_at_risk", signal="days_to_renewal", op="<=", value=60, bands=["high"]),
+        # a monthly contract renews every month: its renewal is no event for a renewal review
+        SignalRule(cause="renewal_at_risk", signal="days_to_renewal", op="<=", value=60, bands=["high"],
+                   when=[SignalCondition(signal="contract_term_months", op=">=", value=12)]),
     ]
 
 

@@ -223,6 +223,8 @@ COMMERCIAL: tuple[FeatureSpec, ...] = (
                 requires=(("subscriptions", "plan"),), context=True),
     FeatureSpec("contract_type", "Contract type (monthly, annual, multi-year)", "commercial",
                 kind="categorical", requires=(("subscriptions", "start_date"),), context=True),
+    FeatureSpec("contract_term_months", "Longest term of the active subscriptions, in months (1: monthly)",
+                "commercial", "months", requires=(("subscriptions", "start_date"),), context=True),
     FeatureSpec("tenure_days", "Days since the first subscription started", "commercial", "days",
                 requires=(("subscriptions", "start_date"),), context=True, accumulates=True),
     FeatureSpec("days_to_renewal", "Days until the next contract renewal", "commercial", "days",

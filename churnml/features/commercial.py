@@ -70,5 +70,6 @@ def commercial_features(spine: ibis.Table, subscriptions: ibis.Table, dates: Seq
             out.mrr_90d_ago > 0, (out.mrr - out.mrr_90d_ago) / out.mrr_90d_ago, ibis.null("float64")
         ),
         contract_type=contract_type(out._term),
+        contract_term_months=out._term,
         tenure_days=out.as_of.delta(out._first_start, unit="day"),
     ).drop("_term", "_first_start")

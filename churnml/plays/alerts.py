@@ -2,7 +2,8 @@
 
 Causes (`alert_causes`): the account entered a higher risk band than at its previous scoring (`band_up`), its
 risk rose more than `plays.risk_move_points` (`risk_jump`), or a configured signal broke (`plays.signals`, on the
-score's key signals, e.g. NPS ≤ 6). Each cause carries what changed (`detail`) and the score's top reasons.
+score's key signals, e.g. NPS ≤ 6; with `when`, only while further signals hold, e.g. a term of 12+ months).
+Each cause carries what changed (`detail`) and the score's top reasons.
 
 Deduplication (`plan_week`): one alert per (account, cause) while it is active: an open alert seen again stays
 open (its last-seen date moves); a cause that no longer holds closes its alert ("cleared"); a resolved alert
@@ -21,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from churnml.config import PlaysConfig
+from churnml.config import PlaysConfig, SignalCondition
 from churnml.plays.holdout import assign_holdout, week_rng
 from churnml.plays.playbook import play_for
 
@@ -43,6 +44,11 @@ def _reasons(drivers: Any, n: int = 3) -> str:
 
 def _fmt(v: float) -> str:
     return f"{v:.0%}" if 0 < abs(v) < 1 else f"{v:g}"
+
+
+def _holds(condition: SignalCondition, signals: dict[str, Any]) -> bool:
+    value = signals.get(condition.signal)
+    return value is not None and OPS[condition.op](float(value), condition.value)
 
 
 def alert_causes(scores: pd.DataFrame, previous_band: dict[str, str], cfg: PlaysConfig) -> pd.DataFrame:
@@ -71,7 +77,7 @@ def alert_causes(scores: pd.DataFrame, previous_band: dict[str, str], cfg: Plays
             value = signals.get(rule.signal)
             if value is None or (rule.bands is not None and band not in rule.bands):
                 continue
-            if OPS[rule.op](float(value), rule.value):
+            if OPS[rule.op](float(value), rule.value) and all(_holds(c, signals) for c in rule.when):
                 detail = f"{rule.signal} {_fmt(float(value))} ({rule.op} {_fmt(rule.value)})"
                 rows.append({**base, "cause": rule.cause, "detail": detail})
     return pd.DataFrame(rows, columns=CAUSE_COLUMNS)

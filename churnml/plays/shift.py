@@ -66,7 +66,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, offset: np.ndarray, penalty: np.n
 
 
 def play_modifiers(cfg: PlaysConfig) -> dict[str, list[tuple[str, str, float]]]:
-    """Per play, the (signal, op, value) rules of the causes the playbook maps to it (band conditions dropped)."""
+    """Per play, the (signal, op, value) rules of the causes the playbook maps to it (band and `when` conditions
+    dropped)."""
     out: dict[str, list[tuple[str, str, float]]] = {}
     for rule in cfg.signals:
         play = cfg.playbook[rule.cause].play

@@ -137,7 +137,7 @@ def rebanded(scores: pd.DataFrame, bands: RiskBands) -> pd.DataFrame:
 #: (the score store keeps no feature table). Absent features are left out; missing values are null.
 KEY_SIGNALS = (
     "active_users_30d", "events_30d", "seat_utilisation_30d", "tickets_open", "effort_mean_90d", "nps_latest",
-    "csat_mean_90d", "mrr", "days_to_renewal", "tickets_open_high_14d",
+    "csat_mean_90d", "mrr", "days_to_renewal", "contract_term_months", "tickets_open_high_14d",
 )
 
 

@@ -76,8 +76,8 @@ def test_default_registry_keeps_todays_names() -> None:
 
 def test_context_features_are_marked() -> None:
     context = {f.name for f in FEATURES if f.context}
-    assert context == {"days_to_renewal", "contract_type", "tenure_days", "account_age_days", "segment", "industry",
-                       "region", "plan"}
+    assert context == {"days_to_renewal", "contract_type", "contract_term_months", "tenure_days", "account_age_days",
+                       "segment", "industry", "region", "plan"}
     fs = feature_set(to_tables(frames()), [AS_OF], LabelsConfig(), only=["employees"])
     assert fs.spec("employees").context  # a static attribute
 

@@ -16,8 +16,8 @@ from churnml.scoring.explain import OTHER, Explanation, explain_frame, is_contex
 from tests.support.explain_world import World, build_world
 
 #: What the catalog marks as context (issue 19): renewal timing, contract, tenure, account facts.
-CONTEXT = {"days_to_renewal", "contract_type", "tenure_days", "account_age_days", "segment", "industry", "region",
-           "plan"}
+CONTEXT = {"days_to_renewal", "contract_type", "contract_term_months", "tenure_days", "account_age_days", "segment",
+           "industry", "region", "plan"}
 REFERENCES = {"events_prev_30d", "active_users_prev_30d", "mrr_90d_ago", "nps_previous", "event_types_90d"}
 
 

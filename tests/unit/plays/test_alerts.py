@@ -19,9 +19,9 @@ W1, W2, W3, W4 = (dt.date(2024, 5, 6) + dt.timedelta(days=7 * i) for i in range(
 
 
 def score(account: str, as_of: dt.date, p: float, band: str, *, nps: float | None = 8.0, points: float = 0.0,
-          renewal: float | None = 200.0) -> dict:
+          renewal: float | None = 200.0, term: float | None = 12.0) -> dict:
     signals = {"nps_latest": nps, "seat_utilisation_30d": 0.8, "tickets_open_high_14d": 0.0,
-               "days_to_renewal": renewal, "mrr": 500.0}
+               "days_to_renewal": renewal, "contract_term_months": term, "mrr": 500.0}
     drivers = [{"feature": "nps_latest", "sentence": "NPS answer fell to 3", "contribution": 0.4}]
     return {"account_id": account, "as_of": pd.Timestamp(as_of), "churn_probability": p, "risk_band": band,
             "mrr": 500.0, "change_points": points, "change_text": f"risk up {points:.0f} points",
@@ -121,3 +121,25 @@ def test_default_detractor_and_seat_rules_wait_for_elevated_risk() -> None:
     got = alert_causes(pd.DataFrame([low, medium]), {}, cfg)
     assert got[["account_id", "cause"]].values.tolist() == [["M", "detractor"]]
     assert {r.cause: r.bands for r in cfg.signals}["low_seat_use"] == ["medium", "high"]
+
+
+def test_default_renewal_rule_waits_for_a_term_contract() -> None:
+    """A monthly contract renews every month (its days to renewal are always under 31): no renewal review for
+    it, nor where the term is not recorded; an annual or longer contract near renewal at high risk gets one."""
+    cfg = PlaysConfig()
+    rows = [score("MONTHLY", W1, 0.4, "high", renewal=20, term=1), score("ANNUAL", W1, 0.4, "high", renewal=20),
+            score("MULTI", W1, 0.4, "high", renewal=50, term=36), score("UNKNOWN", W1, 0.4, "high", renewal=20,
+                                                                          term=None)]
+    got = alert_causes(pd.DataFrame(rows), {}, cfg)
+    assert sorted(got.loc[got.cause == "renewal_at_risk", "account_id"]) == ["ANNUAL", "MULTI"]
+
+
+def test_a_when_condition_is_configuration() -> None:
+    cfg = PlaysConfig.model_validate({"signals": [
+        {"cause": "detractor", "signal": "nps_latest", "op": "<=", "value": 6,
+         "when": [{"signal": "mrr", "op": ">=", "value": 1000}]}]})
+    got = alert_causes(pd.DataFrame([score("A", W1, 0.3, "high", nps=2)]), {}, cfg)
+    assert got.empty  # MRR 500: the condition does not hold
+    with pytest.raises(ValueError, match="when"):
+        PlaysConfig.model_validate({"signals": [{"cause": "x", "signal": "nps_latest", "op": "<=", "value": 6,
+                                                  "when": [{"signal": "mrr", "op": "~", "value": 1}]}]})
