@@ -47,6 +47,7 @@ def _fmt(v: float) -> str:
 
 
 def _holds(condition: SignalCondition, signals: dict[str, Any]) -> bool:
+    """`signal op value` on one score's key signals (a rule is one too); False where the signal is not recorded."""
     value = signals.get(condition.signal)
     return value is not None and OPS[condition.op](float(value), condition.value)
 
@@ -74,11 +75,10 @@ def alert_causes(scores: pd.DataFrame, previous_band: dict[str, str], cfg: Plays
             rows.append({**base, "cause": "risk_jump", "detail": str(text)})
         signals = json.loads(r["signals"]) if isinstance(r.get("signals"), str) else {}
         for rule in cfg.signals:
-            value = signals.get(rule.signal)
-            if value is None or (rule.bands is not None and band not in rule.bands):
+            if rule.bands is not None and band not in rule.bands:
                 continue
-            if OPS[rule.op](float(value), rule.value) and all(_holds(c, signals) for c in rule.when):
-                detail = f"{rule.signal} {_fmt(float(value))} ({rule.op} {_fmt(rule.value)})"
+            if _holds(rule, signals) and all(_holds(c, signals) for c in rule.when):
+                detail = f"{rule.signal} {_fmt(float(signals[rule.signal]))} ({rule.op} {_fmt(rule.value)})"
                 rows.append({**base, "cause": rule.cause, "detail": detail})
     return pd.DataFrame(rows, columns=CAUSE_COLUMNS)
 
