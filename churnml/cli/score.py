@@ -15,7 +15,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from churnml.cli.errors import parse_date, user_errors
+from churnml.cli.errors import fail, parse_date, user_errors
 from churnml.cli.options import ConfigOpt, DataOpt, Engine
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ def _score_one(account: str, as_of: str | None, alias: str | None, data: Path | 
     import json
 
     from churnml.config import load_settings
-    from churnml.scoring.fresh import FreshScorer
+    from churnml.scoring.fresh import FreshScorer, NotScorable
     from churnml.scoring.job import model_for_alias
     from churnml.scoring.store import ScoreStore
 
@@ -122,8 +122,11 @@ def _score_one(account: str, as_of: str | None, alias: str | None, data: Path | 
         history = stored[stored["account_id"].astype(str) == account]
         with console.status(f"computing {account}'s features and score", spinner="dots"):
             fresh = FreshScorer(settings, data, snapshot=False)  # one query: no in-memory copy to pay for
-            row = fresh.score(model, model_name=name, model_version=version, account_id=account, as_of=date,
-                              history=history)
+            try:
+                row = fresh.score(model, model_name=name, model_version=version, account_id=account, as_of=date,
+                                  history=history)
+            except NotScorable as exc:  # the API's 404: a user error, not a crash
+                fail(str(exc))
     r = row.iloc[0]
     console.print(f"[bold]{account}[/] at {r['as_of']:%Y-%m-%d} ({name} v{version}): "
                   f"{r['churn_probability']:.1%} churn risk ({r['risk_band']})", highlight=False)

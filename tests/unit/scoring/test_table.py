@@ -181,6 +181,15 @@ def test_cli(world: World, registered: Settings, tmp_path: Path, monkeypatch: py
     none = runner.invoke(_cli(), ["score", "--as-of", str(world.dates[-1]), "--config", str(config),
                                   "--alias", "nobody"], env=env)
     assert none.exit_code == 1 and "alias 'nobody'" in none.output
+    known = str(pd.read_parquet(tmp_path / "s.parquet")["account_id"].iloc[0])
+    one = runner.invoke(_cli(), ["score", "--account", known, "--as-of", str(world.dates[-1]), "--config",
+                                 str(config)], env=env)
+    assert one.exit_code == 0, one.output
+    assert f"{known} at {world.dates[-1]}" in one.output and "risk drivers:" in one.output
+    unknown = runner.invoke(_cli(), ["score", "--account", "NO-SUCH", "--as-of", str(world.dates[-1]), "--config",
+                                     str(config)], env=env)
+    assert unknown.exit_code == 1 and "'NO-SUCH' is unknown or not active" in unknown.output
+    assert "Traceback" not in unknown.output
 
 
 def test_plain_rows_get_what_the_merging_search_gives(world: World) -> None:
