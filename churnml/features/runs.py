@@ -3,8 +3,9 @@
 Per-day rows (one per account and day, or per entity and day) each count towards a *contiguous run* of
 as-of dates: a day d adds its value to a window of lags (lo, hi] at every as-of date D with
 d + lo < D <= d + hi. A run is written as two deltas (+v at its first as-of index, -v just after its last)
-and a running sum over the as-of index per account adds them up. The cost is one pass over the per-day rows
-whatever the number of as-of dates or windows — instead of joining each day to every as-of date that can see
+and a running sum over the as-of index per account adds them up. The deltas are summed with one aggregation
+per distinct bound, each over only the windows with a bound there. The cost is a pass over the per-day rows per
+distinct bound, whatever the number of as-of dates — instead of joining each day to every as-of date that can see
 it, a blow-up of the rows by the window length before aggregating.
 
 A window without an end (`hi=None`, the account's whole history before D) is a run to the last as-of date.
@@ -148,24 +149,32 @@ def windowed_sums(rows: ibis.Table, windows: dict[str, Window], dates: Sequence[
         nxt = idx.select(_nkey=idx._key, **{f"n{k}": idx[f"c{k}"] for k in lows})
         j = j.join(nxt, "_nkey", how="left")
     bounds, runs = _bounds(j, windows, n)
-    # Constant bounds (a run to the end) need no delta: it would fall at index n, past the last as-of date.
-    order = [b for b in bounds if b != "N"]
-    # Rows adding nothing (e.g. a user active again before the next as-of date) are dropped before expanding.
+    # Rows adding nothing (e.g. a user active again before the next as-of date) are dropped.
     j = j.filter(ibis.or_(*[bounds[start] < bounds[end] for start, end in runs.values()]))
-    j = j.mutate(**{f"_b_{i}": bounds[b] for i, b in enumerate(order)})
-    # One copy of each row per distinct bound: at that index, +value for runs starting there, -value for runs
-    # ending there.
-    x = j.cross_join(ibis.memtable(pa.table({"_branch": pa.array(range(len(order)), pa.int16())})))
-    at = ibis.cases(*[(x._branch == i, x[f"_b_{i}"]) for i in range(len(order))])
-    values = {}
-    for name, w in windows.items():
-        v = (x[w.value] if w.value else ibis.literal(1)).cast("int64")
-        start, end = runs[name]
-        cases = [(x._branch == order.index(start), v)]
-        if end in order:
-            cases.append((x._branch == order.index(end), -v))
-        values[name] = ibis.cases(*cases, else_=ibis.literal(0, "int64"))
-    deltas = x.select("account_id", idx=at, **values).filter(lambda t: t.idx < n)
+    j = j.mutate(**{f"_b_{b}": bounds[b] for b in bounds if b != "N"})
+    # One aggregation per distinct bound: at that index, +value (a sum, or a row count) for the runs starting
+    # there and -value for the runs ending there, each summing only the windows with a bound there. (Expanding
+    # every row into one copy per bound and summing every window on every copy did the same work with most
+    # terms 0.) A constant bound (a run to the end) falls at index n, past the last as-of date: no delta.
+    parts = []
+    for b in bounds:
+        if b == "N":
+            continue
+        at = j.filter(j[f"_b_{b}"] < n)
+        signed = {}
+        for name, w in windows.items():
+            v = at[w.value].cast("int64").sum() if w.value else at.count().cast("int64")
+            start, end = runs[name]
+            if start == b:
+                signed[name] = v
+            elif end == b:
+                signed[name] = -v
+        agg = at.group_by(["account_id", at[f"_b_{b}"].name("idx")]).aggregate(
+            **signed)
+        zero = ibis.literal(0, "int64")
+        parts.append(agg.select("account_id", agg.idx.cast("int32").name("idx"),
+                                **{name: agg[name].cast("int64") if name in signed else zero for name in windows}))
+    deltas = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
     per_index = deltas.group_by(["account_id", "idx"]).aggregate(**{name: deltas[name].sum() for name in windows})
     grid = per_index.select("account_id").distinct().cross_join(as_of_index(dates))
     dense = grid.join(per_index, ["account_id", "idx"], how="left")
